@@ -1,0 +1,95 @@
+"""Settings: DEFAULTS, then ``PORTAL_*`` environment variables, then the test config.
+
+Each key below is documented on one line; the README's environment table is built from them.
+Set any of them as ``PORTAL_<KEY>`` (values are parsed as JSON when they can be).
+"""
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    # Signs session cookies and CSRF tokens; generated once into the instance folder when unset.
+    "SECRET_KEY": None,
+    # SQLAlchemy URL; unset means the embedded SQLite file instance/portal.db.
+    "DATABASE_URL": None,
+    # Origin used for every link in e-mails (never the request's Host header).
+    "BASE_URL": "http://127.0.0.1:5000",
+    # SMTP host; unset keeps mail in the outbox, readable by admins at /admin/outbox.
+    "MAIL_SERVER": None,
+    # SMTP port.
+    "MAIL_PORT": 25,
+    # SMTP STARTTLS.
+    "MAIL_USE_TLS": False,
+    # SMTP implicit TLS.
+    "MAIL_USE_SSL": False,
+    # SMTP user name.
+    "MAIL_USERNAME": None,
+    # SMTP password.
+    "MAIL_PASSWORD": None,
+    # Envelope and From address of every e-mail.
+    "MAIL_DEFAULT_SENDER": "portal@localhost",
+    # Seconds before a silent SMTP server is given up on (the delivery is retried later).
+    "SMTP_TIMEOUT": 10,
+    # Hours a temporarily failing e-mail is retried (with exponential back-off) before it fails.
+    "OUTBOX_RETRY_HOURS": 24,
+    # Days a deleted membership can be restored before `flask purge` removes it.
+    "RETENTION_DAYS": 30,
+    # argon2id time cost (OWASP minimum 2).
+    "ARGON2_TIME_COST": 2,
+    # argon2id memory in KiB (OWASP minimum 19456).
+    "ARGON2_MEMORY_COST": 19456,
+    # argon2id lanes.
+    "ARGON2_PARALLELISM": 1,
+    # Minutes a password-reset link stays valid.
+    "RESET_VALID_MINUTES": 60,
+    # Minutes of inactivity after which a browser session ends.
+    "SESSION_IDLE_MINUTES": 30,
+    # Hours after sign-in at which a browser session ends whatever the activity.
+    "SESSION_MAX_HOURS": 12,
+    # Days an app (bearer token) session lives at most.
+    "API_SESSION_MAX_DAYS": 30,
+    # Failed sign-ins on one person before sign-in is throttled.
+    "LOGIN_THROTTLE_AFTER": 10,
+    # Largest accepted upload in bytes (CSV import); larger requests get 413.
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    # Most data rows one CSV import may hold.
+    "IMPORT_MAX_ROWS": 100_000,
+    # Storage for per-address rate limits; use redis:// when several processes serve.
+    "RATELIMIT_STORAGE_URI": "memory://",
+    # Device limit given to new accounts (operators change it per account with the CLI).
+    "DEFAULT_DEVICE_LIMIT": 3,
+    # Send Strict-Transport-Security and Secure cookies (turn on behind HTTPS).
+    "HTTPS": False,
+}
+
+
+def load(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Apply the three layers and derive what Flask and its extensions expect."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("PORTAL")
+    if test_config:
+        app.config.from_mapping(test_config)
+    cfg = app.config
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    if not cfg["SECRET_KEY"]:
+        key_file = instance / "secret_key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_hex(32))
+            key_file.chmod(0o600)
+        cfg["SECRET_KEY"] = key_file.read_text().strip()
+    if not cfg["DATABASE_URL"]:
+        cfg["DATABASE_URL"] = f"sqlite:///{instance / 'portal.db'}"
+    cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    cfg["SESSION_COOKIE_HTTPONLY"] = True
+    cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
+    cfg["SESSION_COOKIE_SECURE"] = bool(cfg["HTTPS"])
+    if cfg["HTTPS"]:
+        cfg["SESSION_COOKIE_NAME"] = "__Host-session"
+    cfg["REMEMBER_COOKIE_DURATION"] = 0
+    cfg["WTF_CSRF_SSL_STRICT"] = bool(cfg["HTTPS"])
+    cfg["MAIL_SUPPRESS_SEND"] = False
+    cfg["RATELIMIT_HEADERS_ENABLED"] = False

@@ -1,0 +1,44 @@
+"""Flask extensions, created unbound and bound by the factory."""
+import sqlalchemy as sa
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_mail import Mail
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+
+from portal.models.base import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+login_manager = LoginManager()
+mail = Mail()
+csrf = CSRFProtect()
+# Keyed on the socket's peer address: X-Forwarded-For is only trusted behind a configured proxy.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def configure_sqlite(dbapi_connection, _record) -> None:
+    """Turn on what SQLite leaves off: foreign keys, WAL, a busy timeout."""
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def bind_sqlite_events(engine: sa.Engine) -> None:
+    """Give pysqlite real transactions (BEGIN IMMEDIATE) so writers queue instead of failing."""
+    if engine.dialect.name != "sqlite":
+        return
+    sa.event.listen(engine, "connect", configure_sqlite)
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,30 @@
+"""Every model, imported here so Alembic's autogenerate sees the whole schema."""
+from portal.models.account import Account
+from portal.models.audit import AuditEvent
+from portal.models.base import Base
+from portal.models.base import utcnow
+from portal.models.device import Device
+from portal.models.group import Group
+from portal.models.group import GroupMember
+from portal.models.membership import Membership
+from portal.models.outbox import OutboxMessage
+from portal.models.taskstream import Step
+from portal.models.taskstream import Taskstream
+from portal.models.token import ActionToken
+from portal.models.user import User
+
+__all__ = [
+    "Account",
+    "ActionToken",
+    "AuditEvent",
+    "Base",
+    "Device",
+    "Group",
+    "GroupMember",
+    "Membership",
+    "OutboxMessage",
+    "Step",
+    "Taskstream",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,49 @@
+"""Membership: a person inside an account, with a role, an invite state and a delete stamp."""
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from portal.models.account import Account
+from portal.models.base import Base
+from portal.models.base import Timestamped
+from portal.models.user import User
+
+ROLES = ("member", "admin")
+# invited: never signed in; invite_failed: the mail server refused the address; active: signed in.
+INVITE_STATES = ("invited", "invite_failed", "active")
+
+
+class Membership(Timestamped, Base):
+    __tablename__ = "memberships"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "user_id"),
+        sa.Index("ix_memberships_account_live", "account_id", "deleted_at"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    account_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
+    user_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    role: so.Mapped[str] = so.mapped_column(sa.String(16), default="member")
+    invite_state: so.Mapped[str] = so.mapped_column(sa.String(16), default="invited")
+    # The mail server's reply when it refused the invitation.
+    invite_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    invited_by_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    deleted_at: so.Mapped[datetime | None]
+    deleted_by_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+    account: so.Mapped[Account] = so.relationship(lazy="joined", innerjoin=True)
+    user: so.Mapped[User] = so.relationship(foreign_keys=[user_id], lazy="joined", innerjoin=True)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def __repr__(self) -> str:
+        return f"<Membership {self.id} user={self.user_id} account={self.account_id}>"

@@ -1,0 +1,43 @@
+"""OutboxMessage: an e-mail to send, written in the transaction that caused it."""
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from portal.models.base import Base
+from portal.models.base import utcnow
+
+# pending -> sending (claimed) -> sent | failed; a temporary failure goes back to pending.
+STATES = ("pending", "sending", "sent", "failed")
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox_messages"
+    __table_args__ = (sa.Index("ix_outbox_messages_due", "state", "next_attempt_at"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    account_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    # The person the mail is about (for the purge); the recipient address is kept separately.
+    user_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    # The membership an invitation was for, so a refusal can mark it "invite failed".
+    membership_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("memberships.id", ondelete="SET NULL")
+    )
+    kind: so.Mapped[str] = so.mapped_column(sa.String(32))
+    to_addr: so.Mapped[str] = so.mapped_column(sa.String(254))
+    sender_name: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    subject: so.Mapped[str] = so.mapped_column(sa.String(300))
+    body_text: so.Mapped[str] = so.mapped_column(sa.Text)
+    body_html: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    state: so.Mapped[str] = so.mapped_column(sa.String(16), default="pending")
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    next_attempt_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    claimed_at: so.Mapped[datetime | None]
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    sent_at: so.Mapped[datetime | None]
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
