@@ -1,0 +1,116 @@
+"""Participants Portal: the application factory."""
+from typing import Any
+
+from flask import Flask
+from flask import request
+from flask_wtf.csrf import CSRFError
+
+from portal import config
+from portal.extensions import bind_sqlite_events
+from portal.extensions import csrf
+from portal.extensions import db
+from portal.extensions import limiter
+from portal.extensions import login_manager
+from portal.extensions import mail
+from portal.extensions import migrate
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: config → extensions → blueprints → CLI → error handlers."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    config.load(app, test_config)
+    configure_extensions(app)
+    register_blueprints(app)
+    register_cli(app)
+    register_handlers(app)
+    return app
+
+
+def configure_extensions(app: Flask) -> None:
+    """Bind the unbound extensions to this app."""
+    db.init_app(app)
+    with app.app_context():
+        bind_sqlite_events(db.engine)
+    migrate.init_app(app, db, render_as_batch=True)
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # sessions are checked against Device rows instead
+    mail.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    from portal.auth import session  # noqa: F401  (registers the Flask-Login loader)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register every area's blueprint."""
+    from portal.auth.views import bp as auth_bp
+    from portal.health import bp as health_bp
+    from portal.outbox.views import bp as outbox_bp
+    from portal.users.views import bp as users_bp
+
+    for blueprint in (auth_bp, health_bp, outbox_bp, users_bp):
+        app.register_blueprint(blueprint)
+
+
+def register_cli(app: Flask) -> None:
+    """Add the operator commands to ``flask``."""
+    from portal import cli
+
+    cli.register(app)
+
+
+def register_handlers(app: Flask) -> None:
+    """Error pages, security headers and template globals."""
+    from portal.auth.session import current_actor
+    from portal.web import render
+
+    @app.context_processor
+    def inject_actor():
+        # url_endpoints lets the frame link only to areas that are installed.
+        return {"actor": current_actor(), "url_endpoints": app.view_functions}
+
+    @app.errorhandler(400)
+    @app.errorhandler(403)
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    @app.errorhandler(410)
+    @app.errorhandler(413)
+    @app.errorhandler(429)
+    def http_error(error):
+        return render("errors/error.html", "main", error=error, status=error.code)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render("errors/error.html", "main", error=error, status=400)
+
+    @app.teardown_request
+    def rollback_uncommitted(_exc):
+        # A failed request leaves the database as it was: nothing half-written survives.
+        if db.session.is_active:
+            db.session.rollback()
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        headers["Referrer-Policy"] = (
+            "no-referrer"
+            if request.path.startswith(("/invite/", "/reset-password/"))
+            else "same-origin"
+        )
+        if app.config["HTTPS"]:
+            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if not request.path.startswith("/static/"):
+            headers["Cache-Control"] = "no-store"
+        return response

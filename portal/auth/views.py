@@ -1,0 +1,227 @@
+"""Sign-in pages: login, logout, choose account, forgot and reset password, accept invitation."""
+from urllib.parse import urlsplit
+
+from flask import Blueprint
+from flask import flash
+from flask import g
+from flask import redirect
+from flask import request
+from flask import session
+from flask import url_for
+from flask_login import current_user
+
+from portal.auth.forms import ChooseAccountForm
+from portal.auth.forms import ConfirmForm
+from portal.auth.forms import ForgotPasswordForm
+from portal.auth.forms import LoginForm
+from portal.auth.forms import LogoutForm
+from portal.auth.forms import NewPasswordForm
+from portal.auth.session import SESSION_KEY
+from portal.auth.session import current_actor
+from portal.auth.session import current_device
+from portal.extensions import limiter
+from portal.extensions import login_manager
+from portal.services import accounts
+from portal.services import auth as auth_service
+from portal.services import invitations
+from portal.services import passwords
+from portal.services.errors import ServiceError
+from portal.services.tokens import LinkInvalid
+from portal.web import apply_error
+from portal.web import render
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Accept only same-site relative paths as a redirect target."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def _home() -> str:
+    actor = current_actor()
+    if actor is not None and actor.is_admin:
+        return url_for("users.index")
+    return url_for("auth.account_home")
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """Send anonymous people to sign-in (htmx: a full-page redirect), saying why if known."""
+    if g.get("session_ended"):
+        flash(g.session_ended, "info")
+    target = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+    if request.headers.get("HX-Request") == "true":
+        response = redirect(target)
+        response.status_code = 401
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("30 per minute", methods=["POST"])
+def login():
+    """Sign in with e-mail and password; pre-fill the e-mail from ?login_hint=."""
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(_home())
+    if g.get("session_ended"):
+        flash(g.session_ended, "info")
+    form = LoginForm()
+    if request.method == "GET" and request.args.get("login_hint"):
+        form.email.data = request.args["login_hint"][:254]
+    if form.validate_on_submit():
+        try:
+            user = auth_service.authenticate(form.email.data, form.password.data)
+        except ServiceError as error:
+            apply_error(form, error)
+        else:
+            memberships = accounts.live_memberships(user)
+            only = memberships[0].account_id if len(memberships) == 1 else None
+            client = auth_service.Client(
+                kind="web", user_agent=request.user_agent.string, ip=request.remote_addr
+            )
+            _device, raw = auth_service.sign_in(user, client, account_id=only)
+            # A new cookie for a new session: nothing from before sign-in carries over.
+            session.clear()
+            session[SESSION_KEY] = raw
+            target = _safe_next(request.args.get("next"))
+            if only is None:
+                return redirect(url_for("auth.choose_account", next=target))
+            return redirect(target or _after_login(memberships[0]))
+    return render("auth/login.html", form=form, status=422 if form.errors else 200)
+
+
+def _after_login(membership) -> str:
+    return url_for("users.index") if membership.is_admin else url_for("auth.account_home")
+
+
+@bp.route("/choose-account", methods=["GET", "POST"])
+def choose_account():
+    """Pick the account to act in, for people who belong to several."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    memberships = accounts.live_memberships(current_user)
+    form = ChooseAccountForm()
+    form.account.choices = [
+        (m.account_id, f"{m.account.name} ({m.role})") for m in memberships
+    ]
+    if request.method == "GET" and current_device().account_id:
+        form.account.data = current_device().account_id
+    if form.validate_on_submit():
+        try:
+            membership = auth_service.choose_account(current_device(), form.account.data)
+        except ServiceError as error:
+            apply_error(form, error)
+        else:
+            return redirect(_safe_next(request.args.get("next")) or _after_login(membership))
+    return render("auth/choose_account.html", form=form, status=422 if form.errors else 200)
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    """Sign out: GET asks for confirmation (no state change on GET), POST ends the session."""
+    form = LogoutForm()
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    if form.validate_on_submit():
+        auth_service.sign_out(current_device())
+        session.clear()
+        flash("You are signed out.", "info")
+        return redirect(url_for("auth.login"))
+    return render("auth/logout.html", form=form)
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def forgot_password():
+    """Ask for a reset link; the answer is the same whether or not the e-mail exists."""
+    form = ForgotPasswordForm()
+    if request.method == "GET" and request.args.get("login_hint"):
+        form.email.data = request.args["login_hint"][:254]
+    if form.validate_on_submit():
+        auth_service.request_password_reset(form.email.data)
+        flash(
+            "If that e-mail belongs to a user, a link to reset the password is on its way.", "info"
+        )
+        return redirect(url_for("auth.login"))
+    return render("auth/forgot_password.html", form=form, status=422 if form.errors else 200)
+
+
+def _link_invalid(error: LinkInvalid):
+    return render("auth/link_invalid.html", message=error.message, status=410)
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
+def reset_password(token: str):
+    """Choose a new password from a reset link (single use; ends every session)."""
+    form = NewPasswordForm()
+    try:
+        user = auth_service.reset_link_user(token)
+    except LinkInvalid as error:
+        return _link_invalid(error)
+    if form.validate_on_submit():
+        try:
+            auth_service.reset_password(token, form.password.data)
+        except LinkInvalid as error:
+            return _link_invalid(error)
+        except ServiceError as error:
+            apply_error(form, error)
+        else:
+            flash("Your password is changed. Sign in with it.", "success")
+            return redirect(url_for("auth.login", login_hint=user.email))
+    return render(
+        "auth/reset_password.html",
+        form=form,
+        policy=passwords.effective_policy(user),
+        status=422 if form.errors else 200,
+    )
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
+def accept_invite(token: str):
+    """Accept an invitation: choose a password, or only confirm when the person has one."""
+    try:
+        membership, needs_password = invitations.invitation_details(token)
+    except LinkInvalid as error:
+        return _link_invalid(error)
+    form = NewPasswordForm() if needs_password else ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            invitations.accept_invitation(
+                token, form.password.data if needs_password else None
+            )
+        except LinkInvalid as error:
+            return _link_invalid(error)
+        except ServiceError as error:
+            apply_error(form, error)
+        else:
+            flash(f"Welcome to {membership.account.name}. Sign in to continue.", "success")
+            return redirect(url_for("auth.login", login_hint=membership.user.email))
+    return render(
+        "auth/accept_invite.html",
+        form=form,
+        membership=membership,
+        needs_password=needs_password,
+        policy=passwords.effective_policy(membership.user),
+        status=422 if form.errors else 200,
+    )
+
+
+@bp.route("/account")
+def account_home():
+    """A person's own page (profile, password and devices come with the devices issue)."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return render(
+        "auth/account.html",
+        memberships=accounts.live_memberships(current_user),
+        device=current_device(),
+    )

@@ -1,0 +1,148 @@
+"""Operator commands: thin wrappers that call services and report with click.echo."""
+import secrets
+import time
+from functools import wraps
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask import current_app
+
+from portal.extensions import db
+from portal.models import Account
+from portal.services import accounts
+from portal.services import outbox
+from portal.services.errors import ServiceError
+
+
+def service_errors(func):
+    """Turn a ServiceError into a one-line ClickException (exit code 1)."""
+
+    @wraps(func)
+    def wrapped(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ServiceError as error:
+            db.session.rollback()
+            raise click.ClickException(error.message) from None
+
+    return wrapped
+
+
+@click.command("create-account")
+@click.argument("name")
+@click.option("--admin-email", required=True, help="E-mail of the first admin.")
+@click.option("--admin-name", default=None, help="Full name of the first admin.")
+@click.option("--password", default=None, help="Password of the first admin (prompted if omitted).")
+@service_errors
+def create_account_command(name, admin_email, admin_name, password):
+    """Create an account and its first admin."""
+    if password is None:
+        password = click.prompt("Password for the first admin", hide_input=True,
+                                confirmation_prompt=True)
+    membership = accounts.create_account(
+        name, admin_email=admin_email, admin_name=admin_name, password=password
+    )
+    click.echo(f"Created account {membership.account.name!r} with admin {membership.user.email}.")
+
+
+@click.command("bootstrap")
+@service_errors
+def bootstrap_command():
+    """Create a demo account and a first admin when the database has no account."""
+    if db.session.scalar(sa.select(sa.func.count(Account.id))):
+        click.echo("The database already has an account; nothing to do.")
+        return
+    from portal.services import demo
+
+    password = secrets.token_urlsafe(12)
+    membership = demo.seed(admin_password=password)
+    base = current_app.config["BASE_URL"].rstrip("/")
+    click.echo("")
+    click.echo("  Participants Portal is ready. Sign in (this password is shown only once):")
+    click.echo(f"    URL:      {base}/login?login_hint={membership.user.email}")
+    click.echo(f"    E-mail:   {membership.user.email}")
+    click.echo(f"    Password: {password}")
+    click.echo("")
+
+
+@click.command("seed-demo")
+@click.option("--password", default=None, help="Password of the demo admin (generated if omitted).")
+@service_errors
+def seed_demo_command(password):
+    """Create a demo account with about 50 users, 6 groups and 2 taskstreams."""
+    from portal.services import demo
+
+    password = password or secrets.token_urlsafe(12)
+    membership = demo.seed(admin_password=password)
+    click.echo(
+        f"Created {membership.account.name!r}: admin {membership.user.email} "
+        f"(password {password}), {demo.USERS} users, {len(demo.GROUPS)} groups, "
+        f"{len(demo.TASKSTREAMS)} taskstreams."
+    )
+
+
+@click.group("accounts")
+def accounts_group():
+    """Operator settings of accounts."""
+
+
+@accounts_group.command("set")
+@click.argument("name")
+@click.option("--device-limit", type=int, required=True, help="Live devices per person (1-20).")
+@service_errors
+def accounts_set_command(name, device_limit):
+    """Set an account's device limit."""
+    account = accounts.set_device_limit(name, device_limit)
+    click.echo(f"Device limit of {account.name!r} is now {account.device_limit}.")
+
+
+@click.group("outbox")
+def outbox_group():
+    """The e-mail queue."""
+
+
+@outbox_group.command("deliver")
+@click.option("--loop", is_flag=True, help="Keep delivering every few seconds until stopped.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds.")
+@service_errors
+def outbox_deliver_command(loop, interval):
+    """Send the queued e-mails that are due."""
+    if not outbox.smtp_configured():
+        click.echo(
+            f"No SMTP server configured (PORTAL_MAIL_SERVER); {outbox.pending_count()} "
+            "messages stay in the outbox, readable by admins at /admin/outbox."
+        )
+        return
+    while True:
+        report = outbox.deliver_due()
+        if not loop or report.sent or report.failed or report.retrying:
+            click.echo(f"Outbox: {report}.")
+        if not loop:
+            return
+        db.session.remove()
+        time.sleep(interval)
+
+
+@outbox_group.command("list")
+@click.option("--limit", default=50, show_default=True)
+def outbox_list_command(limit):
+    """Show the newest queued and sent e-mails."""
+    messages = outbox.list_messages(limit=limit)
+    if not messages:
+        click.echo("The outbox is empty.")
+    for m in messages:
+        error = f"  ({m.last_error})" if m.last_error else ""
+        click.echo(f"{m.id:>6}  {m.state:<8} {m.attempts}x  {m.to_addr:<32} {m.subject}{error}")
+
+
+def register(app: Flask) -> None:
+    """Add every command to the app's ``flask`` CLI."""
+    for command in (
+        create_account_command,
+        bootstrap_command,
+        seed_demo_command,
+        accounts_group,
+        outbox_group,
+    ):
+        app.cli.add_command(command)

@@ -1,0 +1,315 @@
+"""Sign-in on server-side device sessions: authenticate, sign in, check, sign out, reset."""
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from ua_parser import parse as parse_user_agent
+
+from portal.extensions import db
+from portal.models import Account
+from portal.models import Device
+from portal.models import Membership
+from portal.models import User
+from portal.models import utcnow
+from portal.services import audit
+from portal.services import mail
+from portal.services import passwords
+from portal.services import people
+from portal.services import tokens
+from portal.services.errors import ServiceError
+
+GENERIC_FAILURE = "The e-mail or password is wrong."
+# Check-ins closer together than this do not rewrite last_seen (keeps the per-request check a read).
+TOUCH_EVERY = timedelta(seconds=60)
+RESETS_PER_HOUR = 3
+
+
+@dataclass(frozen=True)
+class Client:
+    """What a sign-in says about the device it comes from."""
+
+    kind: str = "web"
+    name: str | None = None
+    user_agent: str = ""
+    app_version: str | None = None
+    client_device_id: str | None = None
+    ip: str | None = None
+
+
+def device_name(client: Client) -> str:
+    """Name a device from the app's fields or, for browsers, the user agent (ua-parser)."""
+    if client.name:
+        name = client.name.strip()[:120]
+        return f"{name} — app {client.app_version}" if client.app_version else name
+    parsed = parse_user_agent(client.user_agent or "")
+    browser = parsed.user_agent
+    system = parsed.os
+    if browser is None:
+        return "Web browser"
+    text = f"{browser.family} {browser.major or ''}".strip()
+    return f"{text} on {system.family}" if system is not None else text
+
+
+def effective_device_limit(user: User) -> int:
+    """Return the smallest device limit among the person's live accounts."""
+    limit = db.session.scalar(
+        sa.select(sa.func.min(Account.device_limit))
+        .join(Membership, Membership.account_id == Account.id)
+        .where(Membership.user_id == user.id, Membership.deleted_at.is_(None))
+    )
+    return limit or current_app.config["DEFAULT_DEVICE_LIMIT"]
+
+
+def _throttle_delay(failures: int) -> timedelta | None:
+    after = current_app.config["LOGIN_THROTTLE_AFTER"]
+    if failures < after:
+        return None
+    return timedelta(minutes=min(15, 2 ** (failures - after)))
+
+
+def authenticate(email: str, password: str) -> User:
+    """Return the person for these credentials or raise the one generic error.
+
+    Unknown, deleted, invited-only and throttled people all cost one argon2 verification and
+    get the same message, so no response tells whether an e-mail exists.
+    """
+    try:
+        key = people.normalise_email(email)
+    except ServiceError:
+        key = None
+    user = people.find_person(key) if key else None
+    now = utcnow()
+    throttled = user is not None and user.throttled_until is not None and user.throttled_until > now
+    ok = passwords.verify(user, password or "") and not throttled
+    live = user is not None and db.session.scalar(
+        sa.select(sa.func.count(Membership.id)).where(
+            Membership.user_id == user.id, Membership.deleted_at.is_(None)
+        )
+    )
+    if ok and live:
+        if user.failed_logins:
+            user.failed_logins = 0
+            user.throttled_until = None
+        return user
+    if user is not None and not throttled:
+        # Counted in SQL so parallel attempts each add exactly one.
+        failures = db.session.execute(
+            sa.update(User)
+            .where(User.id == user.id)
+            .values(failed_logins=User.failed_logins + 1)
+            .returning(User.failed_logins),
+            execution_options={"synchronize_session": False},
+        ).scalar_one()
+        delay = _throttle_delay(failures)
+        if delay is not None:
+            db.session.execute(
+                sa.update(User).where(User.id == user.id).values(throttled_until=now + delay),
+                execution_options={"synchronize_session": False},
+            )
+            audit.record(None, "login.throttled", subject=user, failures=failures)
+        audit.record(None, "login.failed", subject=user)
+        db.session.commit()
+    raise ServiceError(GENERIC_FAILURE)
+
+
+def sign_in(user: User, client: Client, account_id: int | None = None) -> tuple[Device, str]:
+    """Create a device session, ending the least recently used ones beyond the limit.
+
+    The person's row is locked first, so two racing sign-ins take turns and never leave more
+    live devices than the limit (SQLite serialises writers with BEGIN IMMEDIATE).
+    """
+    db.session.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
+    now = utcnow()
+    limit = effective_device_limit(user)
+    live = list(
+        db.session.scalars(
+            sa.select(Device)
+            .where(Device.user_id == user.id, Device.revoked_at.is_(None))
+            .order_by(Device.last_seen_at, Device.id)
+        )
+    )
+    for old in live[: max(0, len(live) - limit + 1)]:
+        old.revoked_at = now
+        old.revoked_reason = "device_limit"
+        audit.record(None, "device.limit_logout", subject=user, actor_user=user, device=old.name)
+    raw = secrets.token_urlsafe(32)
+    cfg = current_app.config
+    lifetime = (
+        timedelta(hours=cfg["SESSION_MAX_HOURS"])
+        if client.kind == "web"
+        else timedelta(days=cfg["API_SESSION_MAX_DAYS"])
+    )
+    device = Device(
+        user_id=user.id,
+        account_id=account_id,
+        token_hash=tokens.digest(raw),
+        kind=client.kind,
+        name=device_name(client),
+        app_version=client.app_version,
+        client_device_id=client.client_device_id,
+        ip=client.ip,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime,
+    )
+    db.session.add(device)
+    user.last_seen_at = now
+    db.session.flush()
+    audit.record(None, "login", subject=user, actor_user=user, account_id=account_id,
+                 device=device.name, kind=client.kind)
+    db.session.commit()
+    return device, raw
+
+
+def load_session(raw: str | None) -> Device | None:
+    """Return the live device for a session token, or None (revoked, expired, idle, unknown).
+
+    One indexed read per request; last_seen is written at most once a minute.
+    """
+    if not raw or len(raw) > 100:
+        return None
+    device = db.session.scalar(
+        sa.select(Device).where(Device.token_hash == tokens.digest(raw), Device.revoked_at.is_(None))
+    )
+    if device is None:
+        return None
+    now = utcnow()
+    idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+    if device.expires_at <= now or (device.kind == "web" and device.last_seen_at + idle <= now):
+        device.revoked_at = now
+        device.revoked_reason = "expired"
+        db.session.commit()
+        return None
+    if now - device.last_seen_at >= TOUCH_EVERY:
+        device.last_seen_at = now
+        db.session.execute(sa.update(User).where(User.id == device.user_id).values(last_seen_at=now))
+        db.session.commit()
+    return device
+
+
+def ended_reason(raw: str | None) -> str | None:
+    """Tell why a session token stopped working (shown once on the sign-in page)."""
+    if not raw or len(raw) > 100:
+        return None
+    reason = db.session.scalar(
+        sa.select(Device.revoked_reason).where(Device.token_hash == tokens.digest(raw))
+    )
+    return {
+        "device_limit": "You were signed out because you signed in on another device and your "
+        "device limit was reached.",
+        "admin": "An administrator signed this device out.",
+        "password_changed": "You were signed out because the password was changed.",
+        "expired": "Your session expired. Please sign in again.",
+        "deleted": "Your access was removed.",
+    }.get(reason or "")
+
+
+def sign_out(device: Device) -> None:
+    """End this device's session."""
+    device.revoked_at = utcnow()
+    device.revoked_reason = "logout"
+    audit.record(None, "logout", subject=None, actor_user=db.session.get(User, device.user_id),
+                 account_id=device.account_id, device=device.name)
+    db.session.commit()
+
+
+def revoke_all(user: User, reason: str, *, except_device_id: int | None = None,
+               by: User | None = None) -> int:
+    """End every live device of a person (set-wise); does not commit."""
+    stmt = sa.update(Device).where(Device.user_id == user.id, Device.revoked_at.is_(None))
+    if except_device_id is not None:
+        stmt = stmt.where(Device.id != except_device_id)
+    result = db.session.execute(
+        stmt.values(revoked_at=utcnow(), revoked_reason=reason, revoked_by_id=by.id if by else None),
+        execution_options={"synchronize_session": False},
+    )
+    return result.rowcount or 0
+
+
+def choose_account(device: Device, account_id) -> Membership:
+    """Switch the account this session acts in (only to one the person belongs to)."""
+    try:
+        account_id = int(account_id)
+    except (TypeError, ValueError):
+        account_id = 0
+    membership = db.session.scalar(
+        sa.select(Membership).where(
+            Membership.user_id == device.user_id,
+            Membership.account_id == account_id,
+            Membership.deleted_at.is_(None),
+        )
+    )
+    if membership is None:
+        raise ServiceError("You are not a member of that account.", "account")
+    device.account_id = membership.account_id
+    db.session.commit()
+    return membership
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a reset link when the person exists; otherwise do nothing, visibly the same."""
+    try:
+        key = people.normalise_email(email)
+    except ServiceError:
+        return
+    user = people.find_person(key)
+    if user is None:
+        return
+    has_live = db.session.scalar(
+        sa.select(sa.func.count(Membership.id)).where(
+            Membership.user_id == user.id, Membership.deleted_at.is_(None)
+        )
+    )
+    from portal.models import ActionToken
+
+    recent = db.session.scalar(
+        sa.select(sa.func.count(ActionToken.id)).where(
+            ActionToken.user_id == user.id,
+            ActionToken.purpose == "reset",
+            ActionToken.created_at > utcnow() - timedelta(hours=1),
+        )
+    )
+    if not has_live or recent >= RESETS_PER_HOUR:
+        return
+    raw = tokens.issue(
+        user, "reset", timedelta(minutes=current_app.config["RESET_VALID_MINUTES"])
+    )
+    mail.enqueue(
+        "reset_password",
+        user.email,
+        "Reset your password",
+        user_id=user.id,
+        name=user.name,
+        url=mail.link(f"/reset-password/{raw}"),
+        valid_minutes=current_app.config["RESET_VALID_MINUTES"],
+    )
+    audit.record(None, "password.reset_requested", subject=user, actor_user=user)
+    db.session.commit()
+
+
+def reset_link_user(raw: str) -> User:
+    """Return the person a live reset link is for, or raise LinkInvalid."""
+    return db.session.get(User, tokens.find(raw, "reset").user_id)
+
+
+def reset_password(raw: str, password: str) -> User:
+    """Set a new password from a reset link; every session of the person ends."""
+    token = tokens.find(raw, "reset")
+    user = db.session.get(User, token.user_id)
+    passwords.check_new_password(user, password)
+    passwords.store_password(user, password)
+    tokens.spend(token)
+    revoke_all(user, "password_changed")
+    mail.enqueue(
+        "password_changed",
+        user.email,
+        "Your password was changed",
+        user_id=user.id,
+        name=user.name,
+        url=mail.link("/forgot-password"),
+    )
+    audit.record(None, "password.reset", subject=user, actor_user=user)
+    db.session.commit()
+    return user

@@ -1,0 +1,33 @@
+"""The one domain error type."""
+
+
+class ServiceError(Exception):
+    """A rule said no; ``message`` is shown to the person, ``field`` names the form field."""
+
+    status = 422
+
+    def __init__(self, message: str, field: str | None = None, *, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if status is not None:
+            self.status = status
+
+
+class NotFound(ServiceError):
+    """Absent, or in another account: the two are indistinguishable on purpose."""
+
+    status = 404
+
+    def __init__(self, message: str = "Not found."):
+        super().__init__(message)
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+class Conflict(ServiceError):
+    """The change would break a rule about the current state (e.g. the last admin)."""
+
+    status = 409

@@ -1,0 +1,171 @@
+"""Invitations: add a person to an account, send and accept the invitation, handle refusals."""
+from collections.abc import Sequence
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Account
+from portal.models import Membership
+from portal.models import OutboxMessage
+from portal.models import User
+from portal.services import audit
+from portal.services import mail
+from portal.services import passwords
+from portal.services import people
+from portal.services import tokens
+from portal.services.errors import ServiceError
+
+
+def send_invitation(actor, membership: Membership) -> OutboxMessage:
+    """Issue a fresh invitation link (older ones stop working) and queue the e-mail."""
+    account: Account = membership.account
+    user: User = membership.user
+    raw = tokens.issue(
+        user, "invite", timedelta(hours=account.invite_valid_hours), account_id=account.id
+    )
+    membership.invite_state = "invited"
+    membership.invite_error = None
+    return mail.enqueue(
+        "invite",
+        user.email,
+        f"You are invited to {account.name}",
+        account=account,
+        user_id=user.id,
+        membership_id=membership.id,
+        name=user.name,
+        inviter=actor.user.name if actor is not None and actor.user is not None else None,
+        url=mail.link(f"/invite/{raw}"),
+        valid_hours=account.invite_valid_hours,
+    )
+
+
+def add_person(
+    actor,
+    *,
+    name: str,
+    email: str,
+    phone: str | None = None,
+    role: str = "member",
+    group_ids: Sequence[int] = (),
+) -> Membership:
+    """Add a person to the actor's account: invite a new one, or link an existing person."""
+    from portal.services import groups
+
+    email = people.normalise_email(email)
+    name = people.clean_name(name)
+    phone = people.normalise_phone(phone)
+    if role not in ("member", "admin"):
+        raise ServiceError("Choose member or admin.", "role")
+    account = actor.account
+    user = people.find_person(email)
+    if user is not None:
+        existing = db.session.scalar(
+            sa.select(Membership).where(
+                Membership.account_id == account.id, Membership.user_id == user.id
+            )
+        )
+        if existing is not None:
+            if existing.deleted_at is not None:
+                raise ServiceError(
+                    "This person was deleted from this account; restore them from Deleted users.",
+                    "email",
+                )
+            raise ServiceError("This person is already a user of this account.", "email")
+    linked = user is not None
+    if user is None:
+        user = User(email=email, name=name, phone=phone)
+        db.session.add(user)
+        db.session.flush()
+    membership = Membership(
+        account=account,
+        user=user,
+        role=role,
+        invite_state="active" if linked and user.password_hash else "invited",
+        invited_by_id=actor.user_id,
+    )
+    db.session.add(membership)
+    db.session.flush()
+    if group_ids:
+        groups.insert_members(actor, group_ids, [membership.id])
+    if linked and user.password_hash:
+        mail.enqueue(
+            "added_to_account",
+            user.email,
+            f"You were added to {account.name}",
+            account=account,
+            user_id=user.id,
+            name=user.name,
+            url=mail.link(f"/login?login_hint={user.email}"),
+        )
+    else:
+        send_invitation(actor, membership)
+    audit.record(actor, "user.added", subject=user, role=role, linked=linked)
+    db.session.commit()
+    return membership
+
+
+def accept_invitation(raw: str, password: str | None) -> Membership:
+    """Accept an invitation: a new person sets a password; an existing one only confirms."""
+    token = tokens.find(raw, "invite")
+    membership = db.session.scalar(
+        sa.select(Membership).where(
+            Membership.user_id == token.user_id,
+            Membership.account_id == token.account_id,
+            Membership.deleted_at.is_(None),
+        )
+    )
+    if membership is None:
+        raise tokens.LinkInvalid("This invitation was withdrawn.")
+    user = membership.user
+    if user.password_hash is None:
+        if not password:
+            raise ServiceError("Choose a password.", "password")
+        passwords.check_new_password(user, password)
+        passwords.store_password(user, password)
+    tokens.spend(token)
+    membership.invite_state = "active"
+    membership.invite_error = None
+    audit.record(None, "invitation.accepted", subject=user, account_id=membership.account_id,
+                 actor_user=user)
+    db.session.commit()
+    return membership
+
+
+def invitation_details(raw: str) -> tuple[Membership, bool]:
+    """Return the invited membership and whether the person still has to choose a password."""
+    token = tokens.find(raw, "invite")
+    membership = db.session.scalar(
+        sa.select(Membership).where(
+            Membership.user_id == token.user_id, Membership.account_id == token.account_id
+        )
+    )
+    if membership is None or membership.deleted_at is not None:
+        raise tokens.LinkInvalid("This invitation was withdrawn.")
+    return membership, membership.user.password_hash is None
+
+
+def invitation_refused(message: OutboxMessage, reply: str) -> None:
+    """Mark the invited membership "invite failed" and tell the admin who invited."""
+    if message.membership_id is None:
+        return
+    membership = db.session.get(Membership, message.membership_id)
+    if membership is None or membership.deleted_at is not None:
+        return
+    membership.invite_state = "invite_failed"
+    membership.invite_error = reply
+    audit.record(None, "invitation.refused", subject=membership.user,
+                 account_id=membership.account_id, reply=reply)
+    inviter = db.session.get(User, membership.invited_by_id) if membership.invited_by_id else None
+    if inviter is not None:
+        mail.enqueue(
+            "invite_refused",
+            inviter.email,
+            f"The invitation to {membership.user.email} was not accepted by the mail server",
+            account=membership.account,
+            user_id=inviter.id,
+            name=inviter.name,
+            invitee=membership.user,
+            reply=reply,
+            url=mail.link(f"/admin/participants/users/{membership.id}"),
+        )

@@ -1,0 +1,133 @@
+"""Passwords: argon2id hashing, the effective (strictest) policy, and its checks."""
+import hashlib
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError
+from argon2.exceptions import VerificationError
+from flask import current_app
+from zxcvbn import zxcvbn
+
+from portal.extensions import db
+from portal.models import Account
+from portal.models import Membership
+from portal.models import User
+from portal.models import utcnow
+from portal.services.errors import ServiceError
+
+MAX_LENGTH = 256
+FLOOR = 8
+
+
+@dataclass(frozen=True)
+class Policy:
+    min_length: int = 12
+    require_classes: bool = False
+
+    def describe(self) -> str:
+        text = f"At least {self.min_length} characters; not a common or easily guessed password"
+        if self.require_classes:
+            text += "; with an upper-case letter, a lower-case letter, a digit and a symbol"
+        return text + "; not containing your name or e-mail."
+
+
+def hasher() -> PasswordHasher:
+    """Return the app's argon2id hasher, built from the ARGON2_* settings."""
+    ext = current_app.extensions
+    if "portal.hasher" not in ext:
+        cfg = current_app.config
+        ext["portal.hasher"] = PasswordHasher(
+            time_cost=cfg["ARGON2_TIME_COST"],
+            memory_cost=cfg["ARGON2_MEMORY_COST"],
+            parallelism=cfg["ARGON2_PARALLELISM"],
+        )
+    return ext["portal.hasher"]
+
+
+def _dummy_hash() -> str:
+    ext = current_app.extensions
+    if "portal.dummy_hash" not in ext:
+        ext["portal.dummy_hash"] = hasher().hash("dummy password for timing")
+    return ext["portal.dummy_hash"]
+
+
+def verify(user: User | None, password: str) -> bool:
+    """Check a password in constant-ish time; rehash when the settings rose."""
+    if len(password) > MAX_LENGTH:
+        return False
+    stored = user.password_hash if user is not None else None
+    try:
+        hasher().verify(stored or _dummy_hash(), password)
+    except (VerificationError, InvalidHashError):
+        return False
+    if stored is None:
+        return False
+    if hasher().check_needs_rehash(stored):
+        user.password_hash = hasher().hash(password)
+    return True
+
+
+def password_stamp(user: User) -> str:
+    """Return a short digest of the password state; links issued before a change stop working."""
+    return hashlib.sha256((user.password_hash or "none").encode()).hexdigest()[:16]
+
+
+def effective_policy(user: User | None, accounts: list[Account] | None = None) -> Policy:
+    """Return the strictest policy among the person's live accounts (and any extra ones)."""
+    found = list(accounts or [])
+    if user is not None and user.id is not None:
+        found += db.session.scalars(
+            sa.select(Account)
+            .join(Membership, Membership.account_id == Account.id)
+            .where(Membership.user_id == user.id, Membership.deleted_at.is_(None))
+        )
+    if not found:
+        return Policy()
+    return Policy(
+        min_length=max(a.password_min_length for a in found),
+        require_classes=any(a.password_require_classes for a in found),
+    )
+
+
+def problems(password: str, policy: Policy, context: list[str]) -> list[str]:
+    """Return every reason the password breaks the policy (empty when it is fine)."""
+    if len(password) > MAX_LENGTH:
+        return [f"Use at most {MAX_LENGTH} characters."]
+    reasons = []
+    if len(password) < max(policy.min_length, FLOOR):
+        reasons.append(f"Use at least {policy.min_length} characters.")
+    if policy.require_classes and not all(
+        re.search(p, password) for p in (r"[A-Z]", r"[a-z]", r"[0-9]", r"[^A-Za-z0-9]")
+    ):
+        reasons.append("Include an upper-case letter, a lower-case letter, a digit and a symbol.")
+    lowered = password.lower()
+    words = {w.lower() for c in context for w in re.split(r"[\s@._+-]+", c or "") if len(w) >= 3}
+    if any(w in lowered for w in words):
+        reasons.append("Don't use your name, your e-mail or the organisation's name.")
+    if not reasons:
+        result = zxcvbn(password[:100], user_inputs=sorted(words))
+        if result["score"] < 3:
+            warning = result["feedback"]["warning"] or "It is too easy to guess."
+            reasons.append(f"Choose a less common password. {warning}".strip())
+    return reasons
+
+
+def check_new_password(user: User, password: str, accounts: list[Account] | None = None) -> None:
+    """Raise ServiceError when the password does not fit the person's effective policy."""
+    policy = effective_policy(user, accounts)
+    context = [user.name, user.email, "participants portal"]
+    context += [a.name for a in accounts or []]
+    reasons = problems(password, policy, context)
+    if reasons:
+        raise ServiceError(" ".join(reasons), "password")
+
+
+def store_password(user: User, password: str) -> None:
+    """Hash and store a password; links issued before now stop working (stamp changes)."""
+    user.password_hash = hasher().hash(password)
+    user.password_changed_at = utcnow()
+    user.must_change_password = False
+    user.failed_logins = 0
+    user.throttled_until = None

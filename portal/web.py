@@ -1,0 +1,52 @@
+"""Web helpers: the one place that reads htmx headers, renders pages or fragments, maps errors."""
+from flask import Response
+from flask import flash
+from flask import get_flashed_messages
+from flask import make_response
+from flask import render_template
+from flask import request
+from jinja2_fragments.flask import render_blocks
+
+from portal.services.errors import ServiceError
+
+
+def is_fragment_request() -> bool:
+    """Tell whether to answer with fragments: htmx asked, and not for a whole page."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-Boosted") != "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def render(
+    template: str, *blocks: str, status: int = 200, flashes: bool = True, trigger: str | None = None,
+    **context,
+) -> Response:
+    """Render the full page, or for htmx only ``blocks`` (plus the flashes out of band)."""
+    if blocks and is_fragment_request():
+        names = list(blocks)
+        if flashes:
+            names.append("flashes")
+        html = render_blocks(template, names, oob_flashes=True, **context)
+        response = make_response(html, status)
+        if trigger:
+            response.headers["HX-Trigger"] = trigger
+    else:
+        response = make_response(render_template(template, **context), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def apply_error(form, error: ServiceError) -> None:
+    """Show a ServiceError on its form field, or as a flash when it names none."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = list(field.errors) + [error.message]
+    else:
+        flash(error.message, "error")
+
+
+def pending_flashes() -> list[tuple[str, str]]:
+    """Return and clear the flashed messages (category, text)."""
+    return get_flashed_messages(with_categories=True)

@@ -1,0 +1,56 @@
+"""Test data built through the real services, so it obeys the real rules."""
+import itertools
+
+from portal.extensions import db
+from portal.services import accounts
+from portal.services import groups
+from portal.services import invitations
+from portal.services import passwords
+from portal.services import taskstreams
+
+PASSWORD = "correct horse battery staple"
+_numbers = itertools.count(1)
+
+
+def make_account(name: str | None = None, *, admin_email: str | None = None, **settings):
+    """Create an account whose admin has PASSWORD; returns the Account with ``.admin``."""
+    n = next(_numbers)
+    membership = accounts.create_account(
+        name or f"Account {n}",
+        admin_email=admin_email or f"admin{n}@example.com",
+        admin_name=f"Admin {n}",
+        password=PASSWORD,
+    )
+    account = membership.account
+    for key, value in settings.items():
+        setattr(account, key, value)
+    db.session.commit()
+    account.admin = membership
+    return account
+
+
+def make_user(account, *, name: str | None = None, email: str | None = None, role="member",
+              password: str | None = PASSWORD, group_ids=()):
+    """Add a person to the account (invited); with a password they have accepted."""
+    n = next(_numbers)
+    membership = invitations.add_person(
+        account.admin,
+        name=name or f"User {n}",
+        email=email or f"user{n}@example.com",
+        role=role,
+        group_ids=group_ids,
+    )
+    if password is not None and membership.user.password_hash is None:
+        passwords.store_password(membership.user, password)
+        membership.invite_state = "active"
+        db.session.commit()
+    return membership
+
+
+def make_group(account, name: str | None = None, members=()):
+    return groups.create_group(account.admin, name or f"Group {next(_numbers)}",
+                               [m.id for m in members])
+
+
+def make_taskstream(account, name: str, steps):
+    return taskstreams.create_taskstream(account.admin, name, steps)

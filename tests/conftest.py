@@ -1,0 +1,129 @@
+"""Fixtures: the app on a fresh database per test, a real SMTP server, clients and builders."""
+import contextvars
+import re
+
+import pytest
+from flask import has_app_context
+from flask.testing import FlaskClient
+
+from portal import create_app
+from portal.extensions import db
+from tests import builders
+from tests import databases
+from tests import smtp_server
+
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test secret key",
+    "BASE_URL": "http://portal.test",
+    # Cheap hashing keeps the suite fast; a test of the real parameters sets them by marker.
+    "ARGON2_TIME_COST": 1,
+    "ARGON2_MEMORY_COST": 64,
+    "ARGON2_PARALLELISM": 1,
+    "RATELIMIT_ENABLED": False,
+    "MAIL_DEFAULT_SENDER": "portal@portal.test",
+    "SMTP_TIMEOUT": 2,
+}
+
+
+@pytest.fixture(scope="session")
+def test_databases(tmp_path_factory):
+    dbs = databases.from_environment(tmp_path_factory.mktemp("db"))
+    yield dbs
+    dbs.close()
+
+
+@pytest.fixture(scope="session")
+def smtp_session():
+    controller, handler = smtp_server.start()
+    yield controller, handler
+    controller.stop()
+
+
+@pytest.fixture
+def smtp(smtp_session):
+    """The recording SMTP server, emptied for this test; ``smtp.refuse[addr] = "550 ..."``."""
+    _controller, handler = smtp_session
+    handler.reset()
+    yield handler
+    handler.reset()
+
+
+def make_config(request, database_url: str, smtp_port: int, instance: str) -> dict:
+    config = dict(TEST_CONFIG, DATABASE_URL=database_url, MAIL_SERVER="127.0.0.1",
+                  MAIL_PORT=smtp_port)
+    for marker in reversed(list(request.node.iter_markers("config"))):
+        config.update(marker.kwargs)
+    config["_INSTANCE"] = instance
+    return config
+
+
+@pytest.fixture
+def app(request, test_databases, smtp_session, tmp_path):
+    """The app from the factory on a fresh database; ``@pytest.mark.config(...)`` overrides."""
+    url = test_databases.fresh(tmp_path)
+    config = make_config(request, url, smtp_session[0].port, str(tmp_path))
+    app = create_app({k: v for k, v in config.items() if not k.startswith("_")})
+    app.test_client_class = PortalClient
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+class PortalClient(FlaskClient):
+    """A test client that behaves like a browser talking to a separate server process.
+
+    - Each request runs in its own app context (its own ``g`` and database session), not in
+      the test's, so nothing leaks between the test's session and the request's.
+    - The test's open transaction is ended first: SQLite writers take the lock at BEGIN
+      (IMMEDIATE), so an idle read transaction in the test would block the request.
+    - It sends the CSRF token with every state change, like the real pages; pass
+      ``csrf=False`` to leave it out.
+    """
+
+    TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
+
+    def csrf_token(self) -> str:
+        html = self.get("/forgot-password").get_data(as_text=True)
+        match = self.TOKEN.search(html)
+        return match.group(1) or match.group(2)
+
+    def open(self, *args, csrf: bool = True, **kwargs):
+        method = kwargs.get("method", "GET").upper()
+        if csrf and method in ("POST", "PUT", "PATCH", "DELETE"):
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRFToken", self.csrf_token())
+            kwargs["headers"] = headers
+        if has_app_context():
+            db.session.commit()
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+    def login(self, email: str, password: str = builders.PASSWORD, **kwargs):
+        return self.post("/login", data={"email": email, "password": password}, **kwargs)
+
+
+@pytest.fixture
+def client(app) -> PortalClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def account(app):
+    """An account with one admin who has a password (``account.admin``)."""
+    return builders.make_account()
+
+
+@pytest.fixture
+def admin(app, account) -> PortalClient:
+    """A client signed in as the account's admin; ``admin.actor`` is the membership."""
+    client = app.test_client()
+    response = client.login(account.admin.user.email)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    client.actor = account.admin
+    return client
