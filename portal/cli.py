@@ -97,6 +97,11 @@ def accounts_set_command(name, device_limit):
     click.echo(f"Device limit of {account.name!r} is now {account.device_limit}.")
 
 
+@click.group("users")
+def users_group():
+    """Users of an account: import, export, restore."""
+
+
 @click.group("outbox")
 def outbox_group():
     """The e-mail queue."""
@@ -143,6 +148,7 @@ def register(app: Flask) -> None:
         bootstrap_command,
         seed_demo_command,
         accounts_group,
+        users_group,
         outbox_group,
     ):
         app.cli.add_command(command)

@@ -1,4 +1,6 @@
 """Flask extensions, created unbound and bound by the factory."""
+from contextvars import ContextVar
+
 import sqlalchemy as sa
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -29,6 +31,12 @@ def configure_sqlite(dbapi_connection, _record) -> None:
     cur.close()
 
 
+# SQLite transactions take the write lock at BEGIN, so concurrent writers queue (busy timeout)
+# instead of failing when a read snapshot cannot be upgraded. The test suite switches this off
+# for the test's own session only, so its reads never hold the lock against the app it drives.
+sqlite_immediate_begin: ContextVar[bool] = ContextVar("sqlite_immediate_begin", default=True)
+
+
 def bind_sqlite_events(engine: sa.Engine) -> None:
     """Give pysqlite real transactions (BEGIN IMMEDIATE) so writers queue instead of failing."""
     if engine.dialect.name != "sqlite":
@@ -41,4 +49,4 @@ def bind_sqlite_events(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _begin_immediate(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_immediate_begin.get() else "BEGIN")

@@ -8,6 +8,7 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db
+from portal.extensions import sqlite_immediate_begin
 from tests import builders
 from tests import databases
 from tests import smtp_server
@@ -65,10 +66,13 @@ def app(request, test_databases, smtp_session, tmp_path):
     config = make_config(request, url, smtp_session[0].port, str(tmp_path))
     app = create_app({k: v for k, v in config.items() if not k.startswith("_")})
     app.test_client_class = PortalClient
+    # The test's own reads must not hold SQLite's write lock while the app serves requests.
+    token = sqlite_immediate_begin.set(False)
     with app.app_context():
         yield app
         db.session.remove()
         db.engine.dispose()
+    sqlite_immediate_begin.reset(token)
 
 
 class PortalClient(FlaskClient):
