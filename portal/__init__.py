@@ -3,6 +3,7 @@ from typing import Any
 
 from flask import Flask
 from flask import request
+import werkzeug.exceptions
 from flask_wtf.csrf import CSRFError
 
 from portal import config
@@ -71,6 +72,8 @@ def register_cli(app: Flask) -> None:
 def register_handlers(app: Flask) -> None:
     """Error pages, security headers and template globals."""
     from portal.auth.session import current_actor
+    from portal.services.errors import NotFound
+    from portal.services.errors import ServiceError
     from portal.web import render
 
     @app.context_processor
@@ -87,6 +90,13 @@ def register_handlers(app: Flask) -> None:
     @app.errorhandler(429)
     def http_error(error):
         return render("errors/error.html", "main", error=error, status=error.code)
+
+    @app.errorhandler(ServiceError)
+    def service_error(error):
+        # A rule's refusal that no view turned into a form error: NotFound is the plain 404.
+        if isinstance(error, NotFound):
+            return http_error(werkzeug.exceptions.NotFound())
+        return render("errors/error.html", "main", error=error, status=error.status)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):

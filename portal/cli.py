@@ -120,7 +120,7 @@ def outbox_deliver_command(loop, interval):
         )
         return
     while True:
-        report = outbox.deliver_due()
+        report = outbox.deliver_all_due()
         if not loop or report.sent or report.failed or report.retrying:
             click.echo(f"Outbox: {report}.")
         if not loop:

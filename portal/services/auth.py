@@ -92,6 +92,7 @@ def authenticate(email: str, password: str) -> User:
         if user.failed_logins:
             user.failed_logins = 0
             user.throttled_until = None
+        db.session.commit()  # keeps a reset counter or a rehashed password
         return user
     if user is not None and not throttled:
         # Counted in SQL so parallel attempts each add exactly one.

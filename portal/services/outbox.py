@@ -157,6 +157,18 @@ def deliver_due(worker: str | None = None, limit: int = 50) -> DeliveryReport:
     return report
 
 
+def deliver_all_due(worker: str | None = None) -> DeliveryReport:
+    """Deliver in rounds until nothing is due now; return the totals."""
+    total = DeliveryReport()
+    while True:
+        report = deliver_due(worker)
+        total.sent += report.sent
+        total.retrying += report.retrying
+        total.failed += report.failed
+        if not (report.sent or report.retrying or report.failed):
+            return total
+
+
 def pending_count() -> int:
     """Return how many messages wait to be sent."""
     return db.session.scalar(

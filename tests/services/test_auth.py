@@ -1,0 +1,136 @@
+"""Sign-in on device sessions: authentication, throttling, the device limit, revocation."""
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import AuditEvent
+from portal.models import Device
+from portal.models import User
+from portal.models import utcnow
+from portal.services import auth
+from portal.services.errors import ServiceError
+from tests.builders import PASSWORD
+from tests.builders import make_account
+from tests.builders import make_user
+
+WEB = auth.Client(kind="web", user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36")
+
+
+def live_devices(user):
+    return db.session.scalars(
+        sa.select(Device).where(Device.user_id == user.id, Device.revoked_at.is_(None))
+    ).all()
+
+
+def test_right_password_authenticates_whatever_the_case_of_the_email(account):
+    user = auth.authenticate(account.admin.user.email.upper(), PASSWORD)
+    assert user.id == account.admin.user_id
+
+
+@pytest.mark.parametrize("email, password", [
+    ("admin-unknown@example.com", PASSWORD),
+    (None, "wrong password here"),
+    ("not an email", PASSWORD),
+])
+def test_every_failure_gets_the_same_generic_message(account, email, password):
+    with pytest.raises(ServiceError) as info:
+        auth.authenticate(email or account.admin.user.email, password)
+    assert info.value.message == "The e-mail or password is wrong."
+
+
+def test_invited_person_without_password_cannot_sign_in(account):
+    invited = make_user(account, password=None)
+    with pytest.raises(ServiceError, match="e-mail or password is wrong"):
+        auth.authenticate(invited.user.email, "")
+
+
+def test_failures_are_counted_per_person_and_throttle_after_the_limit(account):
+    email = account.admin.user.email
+    for _ in range(10):
+        with pytest.raises(ServiceError):
+            auth.authenticate(email, "wrong password")
+    user = db.session.get(User, account.admin.user_id)
+    db.session.refresh(user)
+    assert user.failed_logins == 10
+    assert user.throttled_until > utcnow()
+    # While throttled even the right password gets the generic failure.
+    with pytest.raises(ServiceError, match="e-mail or password is wrong"):
+        auth.authenticate(email, PASSWORD)
+    assert db.session.scalar(
+        sa.select(sa.func.count()).where(AuditEvent.action == "login.throttled")
+    ) == 1
+    user.throttled_until = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    auth.authenticate(email, PASSWORD)
+    db.session.refresh(user)
+    assert user.failed_logins == 0
+
+
+def test_sign_in_names_the_device_from_the_user_agent(account):
+    device, raw = auth.sign_in(account.admin.user, WEB, account_id=account.id)
+    assert device.name == "Chrome 131 on Linux"
+    assert device.token_hash != raw and len(raw) >= 43
+    assert auth.load_session(raw).id == device.id
+
+
+def test_app_devices_are_named_by_the_app(account):
+    client = auth.Client(kind="ipad", name="Anna's iPad", app_version="4.2.1")
+    device, _ = auth.sign_in(account.admin.user, client)
+    assert device.name == "Anna's iPad — app 4.2.1"
+
+
+def test_signing_in_beyond_the_limit_ends_the_least_recently_used_device(account):
+    user = account.admin.user
+    first, first_raw = auth.sign_in(user, WEB)
+    second, _ = auth.sign_in(user, WEB)
+    third, _ = auth.sign_in(user, WEB)
+    # The first device was used most recently, so the second is the oldest by last seen.
+    first.last_seen_at = utcnow() + timedelta(seconds=5)
+    db.session.commit()
+    fourth, _ = auth.sign_in(user, WEB)
+    assert {d.id for d in live_devices(user)} == {first.id, third.id, fourth.id}
+    db.session.refresh(second)
+    assert second.revoked_reason == "device_limit"
+    assert auth.load_session(first_raw) is not None
+
+
+def test_the_smallest_device_limit_of_a_persons_accounts_applies(account):
+    other = make_account(device_limit=1)
+    make_user(other, email=account.admin.user.email)
+    assert auth.effective_device_limit(account.admin.user) == 1
+
+
+def test_a_revoked_device_session_is_gone_on_its_next_check(account):
+    device, raw = auth.sign_in(account.admin.user, WEB)
+    auth.sign_out(device)
+    assert auth.load_session(raw) is None
+    assert auth.ended_reason(raw) is None  # signing out yourself needs no explanation
+
+
+def test_an_idle_web_session_expires(account):
+    device, raw = auth.sign_in(account.admin.user, WEB)
+    device.last_seen_at = utcnow() - timedelta(minutes=31)
+    db.session.commit()
+    assert auth.load_session(raw) is None
+    assert "expired" in auth.ended_reason(raw)
+
+
+def test_last_seen_is_written_at_most_once_a_minute(account):
+    device, raw = auth.sign_in(account.admin.user, WEB)
+    seen = device.last_seen_at
+    auth.load_session(raw)
+    db.session.refresh(device)
+    assert device.last_seen_at == seen
+    device.last_seen_at = seen - timedelta(minutes=2)
+    db.session.commit()
+    auth.load_session(raw)
+    db.session.refresh(device)
+    assert device.last_seen_at > seen - timedelta(minutes=2)
+
+
+def test_garbage_tokens_load_nothing(app):
+    assert auth.load_session(None) is None
+    assert auth.load_session("x" * 500) is None
+    assert auth.load_session("no such token") is None
