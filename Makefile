@@ -48,6 +48,8 @@ test-deps: $(VENV)/.installed-test /usr/bin/chromium
 
 # --- targets -----------------------------------------------------------------------------
 
+# Links in e-mails point at this server unless PORTAL_BASE_URL says otherwise.
+run: export PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
 run: deps
 	$(FLASK) db upgrade
 	$(FLASK) bootstrap
