@@ -5,6 +5,7 @@ from flask import get_flashed_messages
 from flask import make_response
 from flask import render_template
 from flask import request
+from jinja2_fragments.flask import render_block
 from jinja2_fragments.flask import render_blocks
 
 from portal.services.errors import ServiceError
@@ -25,10 +26,10 @@ def render(
 ) -> Response:
     """Render the full page, or for htmx only ``blocks`` (plus the flashes out of band)."""
     if blocks and is_fragment_request():
-        names = list(blocks)
+        html = render_blocks(template, list(blocks), **context)
         if flashes:
-            names.append("flashes")
-        html = render_blocks(template, names, oob_flashes=True, **context)
+            # The flash region lives in base.html, so it is rendered from there, out of band.
+            html += render_block("base.html", "flashes", oob_flashes=True)
         response = make_response(html, status)
         if trigger:
             response.headers["HX-Trigger"] = trigger

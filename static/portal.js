@@ -17,6 +17,13 @@
     }
   });
 
+  // An open navigation menu closes when the person clicks anywhere else.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
+    });
+  });
+
   // Flash messages fade away after a while.
   function expireFlashes(root) {
     (root || document).querySelectorAll(".flash").forEach(function (flash) {
