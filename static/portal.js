@@ -24,6 +24,49 @@
     });
   });
 
+  // Users list selection (templates/users/index.html). The header checkbox selects the page;
+  // once the page is selected, "Select all N matching" offers the whole filtered set. With it
+  // on, the id boxes are disabled so the form sends all_matching=y and the filter, not ids.
+  function updateSelection(form) {
+    var bar = form.querySelector("[data-selection-bar]");
+    if (!bar) { return; }
+    var boxes = form.querySelectorAll("input[name=ids]");
+    var checked = form.querySelectorAll("input[name=ids]:checked").length;
+    var header = form.querySelector("[data-select-page]");
+    var allLabel = form.querySelector("[data-select-all-matching]");
+    var all = allLabel ? allLabel.querySelector("input") : null;
+    var count = bar.querySelector("[data-selection-count]");
+    var matching = !!(all && all.checked);
+    if (!count.dataset.idle) { count.dataset.idle = count.textContent; }
+    boxes.forEach(function (box) { box.disabled = matching; if (matching) { box.checked = true; } });
+    if (header) {
+      header.checked = boxes.length > 0 && (matching || checked === boxes.length);
+      header.indeterminate = !matching && checked > 0 && checked < boxes.length;
+    }
+    if (allLabel) { allLabel.hidden = !(matching || (boxes.length && checked === boxes.length)); }
+    var total = Number(bar.dataset.total).toLocaleString("en");
+    count.textContent = matching ? "All " + total + " matching users selected"
+      : checked ? checked + " selected" : count.dataset.idle;
+    bar.classList.toggle("has-selection", matching || checked > 0);
+  }
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    var form = target.closest("form");
+    if (!form || !form.querySelector("[data-selection-bar]")) { return; }
+    if (target.matches("[data-select-page]")) {
+      var all = form.querySelector("[data-select-all-matching] input");
+      if (!target.checked && all) { all.checked = false; }
+      form.querySelectorAll("input[name=ids]").forEach(function (box) {
+        box.disabled = false;
+        box.checked = target.checked;
+      });
+    }
+    if (target.matches("input[name=ids], [data-select-page], [data-select-all-matching] input")) {
+      updateSelection(form);
+    }
+  });
+
   // Flash messages fade away after a while.
   function expireFlashes(root) {
     (root || document).querySelectorAll(".flash").forEach(function (flash) {

@@ -1,12 +1,14 @@
 """Audit trail: one event per change and per sign-in."""
 from typing import Any
 
+import sqlalchemy as sa
 from flask import has_request_context
 from flask import request
 
 from portal.extensions import db
 from portal.models import AuditEvent
 from portal.models import User
+from portal.models import utcnow
 
 
 def label(user: User | None) -> str | None:
@@ -41,3 +43,29 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def record_many(actor, action: str, user_ids: sa.Select, **details: Any) -> int:
+    """Add one audit event per person ``user_ids`` selects, in one INSERT ... SELECT."""
+    actor_user = actor.user
+    subjects = sa.select(
+        sa.literal(actor.account_id),
+        sa.literal(actor_user.id if actor_user is not None else None, sa.Integer),
+        sa.literal(label(actor_user) if actor_user is not None else "operator (CLI)"),
+        User.id,
+        User.name + " <" + User.email + ">",
+        sa.literal(action),
+        sa.literal(details, sa.JSON),
+        sa.literal(request.remote_addr if has_request_context() else None, sa.String),
+        sa.literal(utcnow(), sa.DateTime),
+    ).where(User.id.in_(user_ids))
+    result = db.session.execute(
+        sa.insert(AuditEvent).from_select(
+            [
+                "account_id", "actor_user_id", "actor_label", "subject_user_id", "subject_label",
+                "action", "details", "ip", "created_at",
+            ],
+            subjects,
+        )
+    )
+    return result.rowcount or 0

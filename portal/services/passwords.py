@@ -71,7 +71,12 @@ def verify(user: User | None, password: str) -> bool:
 
 def password_stamp(user: User) -> str:
     """Return a short digest of the password state; links issued before a change stop working."""
-    return hashlib.sha256((user.password_hash or "none").encode()).hexdigest()[:16]
+    return stamp_of(user.password_hash)
+
+
+def stamp_of(password_hash: str | None) -> str:
+    """Return the password stamp of a stored hash (None: no password yet)."""
+    return hashlib.sha256((password_hash or "none").encode()).hexdigest()[:16]
 
 
 def effective_policy(user: User | None, accounts: list[Account] | None = None) -> Policy:

@@ -1,6 +1,7 @@
 """Invitation and reset links: 256-bit random tokens, stored as SHA-256, single use."""
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from portal.models import User
 from portal.models import utcnow
 from portal.services.errors import ServiceError
 from portal.services.passwords import password_stamp
+from portal.services.passwords import stamp_of
 
 
 class LinkInvalid(ServiceError):
@@ -47,6 +49,47 @@ def issue(user: User, purpose: str, ttl: timedelta, account_id: int | None = Non
         )
     )
     return raw
+
+
+def issue_many(
+    people: Sequence[tuple[int, str | None]],
+    user_ids: sa.Select,
+    purpose: str,
+    ttl: timedelta,
+    account_id: int | None = None,
+) -> dict[int, str]:
+    """Create one token per person set-wise, superseding their earlier ones; return id -> link.
+
+    ``people`` holds (user id, password hash) of exactly the persons ``user_ids`` selects (the
+    subquery keeps the superseding UPDATE one statement however many people there are).
+    """
+    now = utcnow()
+    stmt = sa.update(ActionToken).where(
+        ActionToken.user_id.in_(user_ids),
+        ActionToken.purpose == purpose,
+        ActionToken.used_at.is_(None),
+    )
+    if account_id is not None:
+        stmt = stmt.where(ActionToken.account_id == account_id)
+    db.session.execute(stmt.values(used_at=now), execution_options={"synchronize_session": False})
+    links = {user_id: secrets.token_urlsafe(32) for user_id, _hash in people}
+    if people:
+        db.session.execute(
+            sa.insert(ActionToken),
+            [
+                {
+                    "user_id": user_id,
+                    "account_id": account_id,
+                    "purpose": purpose,
+                    "token_hash": digest(links[user_id]),
+                    "password_stamp": stamp_of(password_hash),
+                    "expires_at": now + ttl,
+                    "created_at": now,
+                }
+                for user_id, password_hash in people
+            ],
+        )
+    return links
 
 
 def find(raw: str, purpose: str) -> ActionToken:

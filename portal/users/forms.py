@@ -1,0 +1,84 @@
+"""Forms of the Users tab: shape only (rules live in portal.services)."""
+from flask_wtf import FlaskForm
+from wtforms import BooleanField
+from wtforms import HiddenField
+from wtforms import IntegerField
+from wtforms import SearchField
+from wtforms import SelectField
+from wtforms import SelectMultipleField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length
+from wtforms.validators import Optional
+
+from portal.services.users import SORTS
+from portal.services.users import STATES
+from portal.services.users import Selection
+from portal.services.users import UserFilter
+
+STATE_LABELS = {"invited": "Invited", "invite_failed": "Invite failed", "active": "Active"}
+
+
+def group_options(choices: list[tuple[int, str]], empty: str | None = None) -> list[SelectChoice]:
+    """Return select options for (id, name) groups, led by an empty choice when given."""
+    options = [SelectChoice("", empty)] if empty is not None else []
+    return options + [SelectChoice(str(gid), name) for gid, name in choices]
+
+
+def _int_or_none(value):
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+class ListForm(FlaskForm):
+    """The list's query string: search, group and state filters, sort, page (GET, no CSRF)."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField("Search", validators=[Optional(), Length(max=200)])
+    group = SelectField("Group", coerce=_int_or_none, validate_choice=False)
+    state = SelectField(
+        "State",
+        choices=[SelectChoice("", "Any state")] + [SelectChoice(s, STATE_LABELS[s]) for s in STATES],
+        validate_choice=False,
+    )
+    sort = HiddenField(default="name")
+    page = IntegerField(default=1, validators=[Optional()])
+
+    def user_filter(self) -> UserFilter:
+        """Return the filter these fields describe (unknown values are dropped)."""
+        return UserFilter(
+            q=(self.q.data or "")[:200],
+            group_id=self.group.data if isinstance(self.group.data, int) else None,
+            state=self.state.data if self.state.data in STATES else None,
+        )
+
+    def sort_key(self) -> str:
+        return self.sort.data if self.sort.data in SORTS else "name"
+
+    def page_number(self) -> int:
+        return self.page.data if isinstance(self.page.data, int) and self.page.data > 0 else 1
+
+
+class SelectionForm(ListForm):
+    """What a bulk button posts: checked ids, or all_matching plus the filter; with CSRF.
+
+    microblog's EmptyForm with the selection in it. Every bulk endpoint validates one of
+    these and passes ``form.selection()`` to its service.
+    """
+
+    class Meta:
+        csrf = True
+
+    ids = SelectMultipleField(coerce=int, validate_choice=False)
+    all_matching = BooleanField()
+
+    def selection(self) -> Selection:
+        """Return the portal.services.users.Selection this form describes."""
+        return Selection(
+            ids=tuple(self.ids.data or ()),
+            all_matching=bool(self.all_matching.data),
+            filter=self.user_filter(),
+        )
