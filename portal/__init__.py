@@ -2,6 +2,7 @@
 from typing import Any
 
 from flask import Flask
+from flask import abort
 from flask import request
 import werkzeug.exceptions
 from flask_wtf.csrf import CSRFError
@@ -101,6 +102,18 @@ def register_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return render("errors/error.html", "main", error=error, status=400)
+
+    @app.before_request
+    def refuse_cross_site_writes():
+        # Defence in depth beside CSRF tokens (OWASP): browsers say where a request came from.
+        if request.method in ("GET", "HEAD", "OPTIONS") or request.path.startswith("/api/"):
+            return None
+        if request.headers.get("Sec-Fetch-Site") == "cross-site":
+            abort(403)
+        origin = request.headers.get("Origin")
+        if origin and origin != "null" and origin.rstrip("/") != request.host_url.rstrip("/"):
+            abort(403)
+        return None
 
     @app.teardown_request
     def rollback_uncommitted(_exc):

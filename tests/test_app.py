@@ -1,7 +1,10 @@
 """The factory, its config layers, the health check and the security baseline."""
 import pytest
+import sqlalchemy as sa
 
 from portal import create_app
+from portal.extensions import db
+from portal.models import OutboxMessage
 
 
 def test_config_layers_apply_in_order(monkeypatch, tmp_path):
@@ -54,3 +57,24 @@ def test_unknown_page_is_404_page(client):
     response = client.get("/no/such/page")
     assert response.status_code == 404
     assert "There is nothing here" in response.get_data(as_text=True)
+
+
+def test_cross_site_posts_are_refused_even_with_a_token(admin):
+    cross = admin.post("/logout", headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403
+    foreign = admin.post("/logout", headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    same = admin.post("/logout", headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 302
+
+
+@pytest.mark.config(WTF_CSRF_ENABLED=False)  # the token is bound to the real host's cookie
+def test_links_in_mail_ignore_the_host_header(client, account):
+    response = client.post(
+        "/forgot-password",
+        data={"email": account.admin.user.email},
+        headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"},
+    )
+    assert response.status_code == 302
+    body = db.session.scalar(sa.select(OutboxMessage.body_text))
+    assert "http://portal.test/reset-password/" in body and "evil.example" not in body

@@ -55,9 +55,9 @@ def create_account(
     from portal.services import invitations
     from portal.services import passwords
 
-    name = (name or "").strip()
-    if not name or len(name) > 120:
-        raise ServiceError("An account name of 1 to 120 characters is required.", "name")
+    name = " ".join((name or "").split())
+    if not name or len(name) > 120 or not name.isprintable():
+        raise ServiceError("An account name of 1 to 120 printable characters is required.", "name")
     if db.session.scalar(sa.select(Account.id).where(Account.name_key == name.lower())):
         raise ServiceError(f"An account named {name!r} already exists.", "name")
     email = people.normalise_email(admin_email)
