@@ -55,11 +55,12 @@ def configure_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Register every area's blueprint."""
     from portal.auth.views import bp as auth_bp
+    from portal.devices.views import bp as devices_bp
     from portal.health import bp as health_bp
     from portal.outbox.views import bp as outbox_bp
     from portal.users.views import bp as users_bp
 
-    for blueprint in (auth_bp, health_bp, outbox_bp, users_bp):
+    for blueprint in (auth_bp, devices_bp, health_bp, outbox_bp, users_bp):
         app.register_blueprint(blueprint)
 
 

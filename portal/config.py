@@ -50,8 +50,14 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_MAX_HOURS": 12,
     # Days an app (bearer token) session lives at most.
     "API_SESSION_MAX_DAYS": 30,
-    # Failed sign-ins on one person before sign-in is throttled.
+    # Failed sign-ins on one person before sign-in is throttled (1 min, doubling per failure).
     "LOGIN_THROTTLE_AFTER": 10,
+    # Longest throttle wait in minutes.
+    "LOGIN_THROTTLE_MAX_MINUTES": 15,
+    # Hours after the last failed sign-in at which a person's failure count starts over.
+    "LOGIN_THROTTLE_RESET_HOURS": 12,
+    # Days an ended device stays in the device lists (with how it ended).
+    "DEVICE_HISTORY_DAYS": 30,
     # Largest accepted upload in bytes (CSV import); larger requests get 413.
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     # Most data rows one CSV import may hold.

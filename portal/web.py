@@ -1,4 +1,6 @@
 """Web helpers: the one place that reads htmx headers, renders pages or fragments, maps errors."""
+from urllib.parse import urlsplit
+
 from flask import Response
 from flask import flash
 from flask import get_flashed_messages
@@ -51,3 +53,13 @@ def apply_error(form, error: ServiceError) -> None:
 def pending_flashes() -> list[tuple[str, str]]:
     """Return and clear the flashed messages (category, text)."""
     return get_flashed_messages(with_categories=True)
+
+
+def safe_next(target: str | None) -> str | None:
+    """Accept only same-site relative paths as a redirect target."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target

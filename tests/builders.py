@@ -54,3 +54,16 @@ def make_group(account, name: str | None = None, members=()):
 
 def make_taskstream(account, name: str, steps):
     return taskstreams.create_taskstream(account.admin, name, steps)
+
+
+CHROME_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+              "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+
+
+def make_device(user, *, kind: str = "web", name: str | None = None, app_version=None,
+                user_agent: str = CHROME_MAC):
+    """Sign the person in on one more device (the device limit applies); returns (device, token)."""
+    from portal.services import auth
+
+    client = auth.Client(kind=kind, name=name, app_version=app_version, user_agent=user_agent)
+    return auth.sign_in(user, client)

@@ -3,10 +3,13 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField
 from wtforms import PasswordField
 from wtforms import RadioField
+from wtforms import StringField
 from wtforms import SubmitField
+from wtforms import TelField
 from wtforms.validators import DataRequired
 from wtforms.validators import EqualTo
 from wtforms.validators import Length
+from wtforms.validators import Optional
 
 from portal.services.passwords import MAX_LENGTH
 
@@ -42,3 +45,21 @@ class ChooseAccountForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     submit = SubmitField("Sign out")
+
+
+class ProfileForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    phone = TelField("Phone", validators=[Optional(), Length(max=40)])
+    submit = SubmitField("Save")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=MAX_LENGTH)]
+    )
+    password = PasswordField("New password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
+    confirm = PasswordField(
+        "Repeat the new password",
+        validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")],
+    )
+    submit = SubmitField("Change password")

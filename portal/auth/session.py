@@ -30,12 +30,15 @@ def bearer_token() -> str | None:
 @login_manager.request_loader
 def load_user_from_request(req):
     """Authenticate by the device token in the session cookie (or the bearer token for the API)."""
-    raw = bearer_token() if req.path.startswith("/api/") else session.get(SESSION_KEY)
+    api = req.path.startswith("/api/")
+    # The API never reads the cookie: that is what makes its CSRF exemption safe.
+    raw = bearer_token() if api else session.get(SESSION_KEY)
     device = auth_service.load_session(raw)
     if device is None:
-        if raw and not req.path.startswith("/api/"):
+        if raw:
             g.session_ended = auth_service.ended_reason(raw)
-            session.pop(SESSION_KEY, None)
+            if not api:
+                session.pop(SESSION_KEY, None)
         return None
     g.device = device
     return db.session.get(User, device.user_id)

@@ -1,6 +1,4 @@
-"""Sign-in pages: login, logout, choose account, forgot and reset password, accept invitation."""
-from urllib.parse import urlsplit
-
+"""Sign-in pages (login, logout, choose account, forgot/reset, invitation) and /account."""
 from flask import Blueprint
 from flask import flash
 from flask import g
@@ -9,13 +7,16 @@ from flask import request
 from flask import session
 from flask import url_for
 from flask_login import current_user
+from flask_login import login_required
 
+from portal.auth.forms import ChangePasswordForm
 from portal.auth.forms import ChooseAccountForm
 from portal.auth.forms import ConfirmForm
 from portal.auth.forms import ForgotPasswordForm
 from portal.auth.forms import LoginForm
 from portal.auth.forms import LogoutForm
 from portal.auth.forms import NewPasswordForm
+from portal.auth.forms import ProfileForm
 from portal.auth.session import SESSION_KEY
 from portal.auth.session import current_actor
 from portal.auth.session import current_device
@@ -23,24 +24,25 @@ from portal.extensions import limiter
 from portal.extensions import login_manager
 from portal.services import accounts
 from portal.services import auth as auth_service
+from portal.services import devices
 from portal.services import invitations
 from portal.services import passwords
+from portal.services import profile
 from portal.services.errors import ServiceError
 from portal.services.tokens import LinkInvalid
 from portal.web import apply_error
+from portal.web import is_fragment_request
 from portal.web import render
+from portal.web import safe_next
 
 bp = Blueprint("auth", __name__)
 
 
-def _safe_next(target: str | None) -> str | None:
-    """Accept only same-site relative paths as a redirect target."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
+# What a person whose password must change may still reach.
+PASSWORD_GATE_OPEN = {
+    "auth.change_password", "auth.logout", "auth.login", "auth.forgot_password",
+    "auth.reset_password", "auth.accept_invite", "static", "health.healthz",
+}
 
 
 def _home() -> str:
@@ -76,25 +78,37 @@ def login():
     if request.method == "GET" and request.args.get("login_hint"):
         form.email.data = request.args["login_hint"][:254]
     if form.validate_on_submit():
+        client = auth_service.Client(
+            kind="web", user_agent=request.user_agent.string, ip=request.remote_addr
+        )
         try:
-            user = auth_service.authenticate(form.email.data, form.password.data)
+            signed = auth_service.log_in(form.email.data, form.password.data, client)
         except ServiceError as error:
             apply_error(form, error)
         else:
-            memberships = accounts.live_memberships(user)
-            only = memberships[0].account_id if len(memberships) == 1 else None
-            client = auth_service.Client(
-                kind="web", user_agent=request.user_agent.string, ip=request.remote_addr
-            )
-            _device, raw = auth_service.sign_in(user, client, account_id=only)
             # A new cookie for a new session: nothing from before sign-in carries over.
             session.clear()
-            session[SESSION_KEY] = raw
-            target = _safe_next(request.args.get("next"))
-            if only is None:
+            session[SESSION_KEY] = signed.token
+            target = safe_next(request.args.get("next"))
+            if signed.user.must_change_password:
+                return redirect(url_for("auth.change_password", next=target))
+            if signed.account_id is None:
                 return redirect(url_for("auth.choose_account", next=target))
-            return redirect(target or _after_login(memberships[0]))
+            return redirect(target or _after_login(signed.memberships[0]))
     return render("auth/login.html", form=form, status=422 if form.errors else 200)
+
+
+@bp.before_app_request
+def require_password_change():
+    """Send people whose password no longer fits the policy to change it before anything else."""
+    if request.endpoint in PASSWORD_GATE_OPEN or request.path.startswith("/api/"):
+        return None
+    if current_user.is_authenticated and current_user.must_change_password:
+        target = url_for("auth.change_password")
+        if is_fragment_request():
+            return "", 204, {"HX-Redirect": target}
+        return redirect(target)
+    return None
 
 
 def _after_login(membership) -> str:
@@ -119,7 +133,7 @@ def choose_account():
         except ServiceError as error:
             apply_error(form, error)
         else:
-            return redirect(_safe_next(request.args.get("next")) or _after_login(membership))
+            return redirect(safe_next(request.args.get("next")) or _after_login(membership))
     return render("auth/choose_account.html", form=form, status=422 if form.errors else 200)
 
 
@@ -215,13 +229,70 @@ def accept_invite(token: str):
     )
 
 
-@bp.route("/account")
-def account_home():
-    """A person's own page (profile, password and devices come with the devices issue)."""
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
+def _account_page(profile_form: ProfileForm | None = None, status: int = 200):
     return render(
         "auth/account.html",
+        "profile",
+        profile_form=profile_form or ProfileForm(obj=current_user),
         memberships=accounts.live_memberships(current_user),
-        device=current_device(),
+        listing=devices.own_devices(current_device()),
+        status=status,
+    )
+
+
+@bp.route("/account")
+@login_required
+def account_home():
+    """A person's own page: profile, password and devices."""
+    return _account_page()
+
+
+@bp.route("/account/profile", methods=["POST"])
+@login_required
+def update_profile():
+    """Change one's own name and phone number."""
+    form = ProfileForm()
+    if form.validate_on_submit():
+        try:
+            profile.update_profile(current_device(), name=form.name.data, phone=form.phone.data)
+        except ServiceError as error:
+            apply_error(form, error)
+        else:
+            flash("Your profile is saved.", "success")
+            if not is_fragment_request():
+                return redirect(url_for("auth.account_home"))
+            return _account_page(ProfileForm(obj=current_user))
+    return _account_page(form, status=422)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change one's own password (the current one is required); other devices are logged out."""
+    form = ChangePasswordForm()
+    forced = current_user.must_change_password
+    if form.validate_on_submit():
+        try:
+            ended = profile.change_password(
+                current_device(),
+                current_password=form.current_password.data,
+                new_password=form.password.data,
+            )
+        except ServiceError as error:
+            apply_error(form, error)
+        else:
+            others = {0: "", 1: " 1 other device was logged out."}.get(
+                ended, f" {ended} other devices were logged out."
+            )
+            flash(f"Your password is changed.{others}", "success")
+            target = safe_next(request.args.get("next"))
+            if current_device().account_id is None:
+                return redirect(url_for("auth.choose_account", next=target))
+            return redirect(target or (_home() if forced else url_for("auth.account_home")))
+    return render(
+        "auth/change_password.html",
+        form=form,
+        forced=forced,
+        policy=passwords.effective_policy(current_user),
+        status=422 if form.errors else 200,
     )

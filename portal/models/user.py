@@ -20,7 +20,9 @@ class User(Timestamped, Base):
     password_changed_at: so.Mapped[datetime | None]
     # Set when an account's stricter policy no longer fits the password; checked at sign-in.
     must_change_password: so.Mapped[bool] = so.mapped_column(default=False)
+    # Consecutive failed sign-ins; forgotten 12 hours after the last one (or on success).
     failed_logins: so.Mapped[int] = so.mapped_column(default=0)
+    failed_login_at: so.Mapped[datetime | None]
     throttled_until: so.Mapped[datetime | None]
     last_seen_at: so.Mapped[datetime | None] = so.mapped_column(index=True)
     # Optimistic lock: an edit based on a stale copy is refused, not silently applied.

@@ -13,6 +13,7 @@ from portal.models import Device
 from portal.models import Membership
 from portal.models import User
 from portal.models import utcnow
+from portal.services import accounts
 from portal.services import audit
 from portal.services import mail
 from portal.services import passwords
@@ -62,64 +63,149 @@ def effective_device_limit(user: User) -> int:
     return limit or current_app.config["DEFAULT_DEVICE_LIMIT"]
 
 
+class PasswordChangeRequired(ServiceError):
+    """The password is right but no longer fits the policy: change it in the portal first."""
+
+    status = 403
+
+
+@dataclass
+class SignedIn:
+    """The outcome of a sign-in: the new device session and what the person must do next."""
+
+    device: Device
+    token: str
+    user: User
+    memberships: list[Membership]
+
+    @property
+    def account_id(self) -> int | None:
+        return self.device.account_id
+
+
 def _throttle_delay(failures: int) -> timedelta | None:
-    after = current_app.config["LOGIN_THROTTLE_AFTER"]
+    cfg = current_app.config
+    after = cfg["LOGIN_THROTTLE_AFTER"]
     if failures < after:
         return None
-    return timedelta(minutes=min(15, 2 ** (failures - after)))
+    return timedelta(minutes=min(cfg["LOGIN_THROTTLE_MAX_MINUTES"], 2 ** (failures - after)))
+
+
+def _count_failure(user_id: int, now) -> None:
+    """Add one failed sign-in (in SQL, so parallel attempts each add exactly one) and throttle.
+
+    The count starts over when the last failure is older than LOGIN_THROTTLE_RESET_HOURS; a
+    running throttle is not extended, so an attacker cannot keep a person locked out for good.
+    """
+    stale = now - timedelta(hours=current_app.config["LOGIN_THROTTLE_RESET_HOURS"])
+    failures, throttled_until = db.session.execute(
+        sa.update(User)
+        .where(User.id == user_id)
+        .values(
+            failed_logins=sa.case(
+                (sa.or_(User.failed_login_at.is_(None), User.failed_login_at < stale), 1),
+                else_=User.failed_logins + 1,
+            ),
+            failed_login_at=now,
+        )
+        .returning(User.failed_logins, User.throttled_until),
+        execution_options={"synchronize_session": False},
+    ).one()
+    user = db.session.get(User, user_id)
+    delay = _throttle_delay(failures)
+    if delay is not None and (throttled_until is None or throttled_until <= now):
+        db.session.execute(
+            sa.update(User).where(User.id == user_id).values(throttled_until=now + delay),
+            execution_options={"synchronize_session": False},
+        )
+        audit.record(None, "login.throttled", subject=user, failures=failures,
+                     minutes=int(delay.total_seconds() // 60))
+    audit.record(None, "login.failed", subject=user)
+    db.session.commit()
 
 
 def authenticate(email: str, password: str) -> User:
     """Return the person for these credentials or raise the one generic error.
 
     Unknown, deleted, invited-only and throttled people all cost one argon2 verification and
-    get the same message, so no response tells whether an e-mail exists.
+    get the same message, so no response tells whether an e-mail exists. Every wrong password
+    counts against the person, whichever path (web or API) it came through.
     """
     try:
         key = people.normalise_email(email)
     except ServiceError:
         key = None
-    user = people.find_person(key) if key else None
+    found = people.find_person(key) if key else None
+    user_id = found.id if found is not None else None
+    stored = found.password_hash if found is not None else None
+    # End the read before hashing: argon2 takes tens of milliseconds, and on SQLite an open
+    # transaction holds the write lock (BEGIN IMMEDIATE) that every other request waits for.
+    db.session.rollback()
+    ok, rehashed = passwords.verify_hash(stored, password or "")
+    if user_id is None:
+        raise ServiceError(GENERIC_FAILURE)
     now = utcnow()
-    throttled = user is not None and user.throttled_until is not None and user.throttled_until > now
-    ok = passwords.verify(user, password or "") and not throttled
-    live = user is not None and db.session.scalar(
+    if not ok:
+        _count_failure(user_id, now)
+        raise ServiceError(GENERIC_FAILURE)
+    user = db.session.get(User, user_id)
+    throttled = user.throttled_until is not None and user.throttled_until > now
+    live = db.session.scalar(
         sa.select(sa.func.count(Membership.id)).where(
             Membership.user_id == user.id, Membership.deleted_at.is_(None)
         )
     )
-    if ok and live:
-        if user.failed_logins:
-            user.failed_logins = 0
-            user.throttled_until = None
-        db.session.commit()  # keeps a reset counter or a rehashed password
-        return user
-    if user is not None and not throttled:
-        # Counted in SQL so parallel attempts each add exactly one.
-        failures = db.session.execute(
-            sa.update(User)
-            .where(User.id == user.id)
-            .values(failed_logins=User.failed_logins + 1)
-            .returning(User.failed_logins),
+    if throttled or not live:
+        db.session.rollback()
+        raise ServiceError(GENERIC_FAILURE)
+    # Core updates: sign-in bookkeeping must not bump the optimistic-lock version of the person.
+    changes = {}
+    if user.failed_logins or user.throttled_until is not None:
+        changes.update(failed_logins=0, failed_login_at=None, throttled_until=None)
+    if rehashed is not None:
+        changes.update(password_hash=rehashed)
+    if changes:
+        db.session.execute(
+            sa.update(User).where(User.id == user.id).values(**changes),
             execution_options={"synchronize_session": False},
-        ).scalar_one()
-        delay = _throttle_delay(failures)
-        if delay is not None:
-            db.session.execute(
-                sa.update(User).where(User.id == user.id).values(throttled_until=now + delay),
-                execution_options={"synchronize_session": False},
-            )
-            audit.record(None, "login.throttled", subject=user, failures=failures)
-        audit.record(None, "login.failed", subject=user)
+        )
+        db.session.commit()  # keeps a reset counter or a rehashed password
+    return user
+
+
+def log_in(email: str, password: str, client: Client) -> SignedIn:
+    """Check the credentials and open a device session; the one sign-in of web and API.
+
+    A password that no longer fits the person's (possibly stricter) policy is flagged here,
+    the only moment it is known: the web then asks for a new one before anything else, and
+    an app is refused until that is done.
+    """
+    user = authenticate(email, password)
+    if not user.must_change_password and passwords.password_problems(user, password):
+        db.session.execute(
+            sa.update(User).where(User.id == user.id).values(must_change_password=True),
+            execution_options={"synchronize_session": False},
+        )
+        db.session.refresh(user)
+    if user.must_change_password and client.kind != "web":
+        # Keep the flag (and the reset failure count): the refusal is an outcome, not an error.
         db.session.commit()
-    raise ServiceError(GENERIC_FAILURE)
+        raise PasswordChangeRequired(
+            "Your organisation's password policy changed. Sign in to the portal in a browser "
+            "and choose a new password, then sign in here again."
+        )
+    memberships = accounts.live_memberships(user)
+    only = memberships[0].account_id if len(memberships) == 1 else None
+    device, raw = sign_in(user, client, account_id=only)
+    return SignedIn(device=device, token=raw, user=user, memberships=memberships)
 
 
 def sign_in(user: User, client: Client, account_id: int | None = None) -> tuple[Device, str]:
     """Create a device session, ending the least recently used ones beyond the limit.
 
     The person's row is locked first, so two racing sign-ins take turns and never leave more
-    live devices than the limit (SQLite serialises writers with BEGIN IMMEDIATE).
+    live devices than the limit (SQLite serialises writers with BEGIN IMMEDIATE; PostgreSQL
+    waits on the row lock, and the device read after it sees the other sign-in's commit).
     """
     db.session.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
     now = utcnow()
@@ -135,6 +221,12 @@ def sign_in(user: User, client: Client, account_id: int | None = None) -> tuple[
         old.revoked_at = now
         old.revoked_reason = "device_limit"
         audit.record(None, "device.limit_logout", subject=user, actor_user=user, device=old.name)
+    # Ended devices are listed for a while with how they ended; older ones go here, per person.
+    history = timedelta(days=current_app.config["DEVICE_HISTORY_DAYS"])
+    db.session.execute(
+        sa.delete(Device).where(Device.user_id == user.id, Device.revoked_at < now - history),
+        execution_options={"synchronize_session": False},
+    )
     raw = secrets.token_urlsafe(32)
     cfg = current_app.config
     lifetime = (
@@ -156,7 +248,10 @@ def sign_in(user: User, client: Client, account_id: int | None = None) -> tuple[
         expires_at=now + lifetime,
     )
     db.session.add(device)
-    user.last_seen_at = now
+    db.session.execute(
+        sa.update(User).where(User.id == user.id).values(last_seen_at=now),
+        execution_options={"synchronize_session": False},
+    )
     db.session.flush()
     audit.record(None, "login", subject=user, actor_user=user, account_id=account_id,
                  device=device.name, kind=client.kind)
@@ -191,20 +286,28 @@ def load_session(raw: str | None) -> Device | None:
 
 
 def ended_reason(raw: str | None) -> str | None:
-    """Tell why a session token stopped working (shown once on the sign-in page)."""
+    """Tell why a session token stopped working (shown once on its next request)."""
     if not raw or len(raw) > 100:
         return None
-    reason = db.session.scalar(
-        sa.select(Device.revoked_reason).where(Device.token_hash == tokens.digest(raw))
-    )
+    row = db.session.execute(
+        sa.select(Device.revoked_reason, User.name)
+        .outerjoin(User, User.id == Device.revoked_by_id)
+        .where(Device.token_hash == tokens.digest(raw))
+    ).first()
+    if row is None or row.revoked_reason is None:
+        return None
+    if row.revoked_reason == "admin":
+        return f"{row.name or 'An administrator'} logged this device out."
+    if row.revoked_reason == "logout" and row.name:
+        # Logged out from another of the person's devices (signing out here needs no word).
+        return "You logged this device out from another device."
     return {
-        "device_limit": "You were signed out because you signed in on another device and your "
+        "device_limit": "You were logged out because you signed in on another device and your "
         "device limit was reached.",
-        "admin": "An administrator signed this device out.",
-        "password_changed": "You were signed out because the password was changed.",
+        "password_changed": "You were logged out because the password was changed.",
         "expired": "Your session expired. Please sign in again.",
         "deleted": "Your access was removed.",
-    }.get(reason or "")
+    }.get(row.revoked_reason)
 
 
 def sign_out(device: Device) -> None:

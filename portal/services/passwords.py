@@ -53,20 +53,29 @@ def _dummy_hash() -> str:
     return ext["portal.dummy_hash"]
 
 
-def verify(user: User | None, password: str) -> bool:
-    """Check a password in constant-ish time; rehash when the settings rose."""
+def verify_hash(stored: str | None, password: str) -> tuple[bool, str | None]:
+    """Check a password against a stored hash; return (ok, a new hash when the settings rose).
+
+    Unknown people are checked against a dummy hash, so every answer costs one argon2 run;
+    over-long input is refused before any hashing (long-password denial of service).
+    """
     if len(password) > MAX_LENGTH:
-        return False
-    stored = user.password_hash if user is not None else None
+        return False, None
     try:
         hasher().verify(stored or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
-        return False
+        return False, None
     if stored is None:
-        return False
-    if hasher().check_needs_rehash(stored):
-        user.password_hash = hasher().hash(password)
-    return True
+        return False, None
+    return True, hasher().hash(password) if hasher().check_needs_rehash(stored) else None
+
+
+def verify(user: User | None, password: str) -> bool:
+    """Check a person's password; rehash it when the settings rose (does not commit)."""
+    ok, rehashed = verify_hash(user.password_hash if user is not None else None, password)
+    if rehashed is not None:
+        user.password_hash = rehashed
+    return ok
 
 
 def password_stamp(user: User) -> str:
@@ -79,21 +88,31 @@ def stamp_of(password_hash: str | None) -> str:
     return hashlib.sha256((password_hash or "none").encode()).hexdigest()[:16]
 
 
-def effective_policy(user: User | None, accounts: list[Account] | None = None) -> Policy:
-    """Return the strictest policy among the person's live accounts (and any extra ones)."""
-    found = list(accounts or [])
+def person_accounts(user: User | None, extra: list[Account] | None = None) -> list[Account]:
+    """Return the person's live accounts plus ``extra`` (an account they are joining)."""
+    found = list(extra or [])
     if user is not None and user.id is not None:
         found += db.session.scalars(
             sa.select(Account)
             .join(Membership, Membership.account_id == Account.id)
             .where(Membership.user_id == user.id, Membership.deleted_at.is_(None))
         )
-    if not found:
+    return found
+
+
+def policy_of(accounts: list[Account]) -> Policy:
+    """Return the strictest policy among these accounts (the default when there are none)."""
+    if not accounts:
         return Policy()
     return Policy(
-        min_length=max(a.password_min_length for a in found),
-        require_classes=any(a.password_require_classes for a in found),
+        min_length=max(a.password_min_length for a in accounts),
+        require_classes=any(a.password_require_classes for a in accounts),
     )
+
+
+def effective_policy(user: User | None, accounts: list[Account] | None = None) -> Policy:
+    """Return the strictest policy among the person's live accounts (and any extra ones)."""
+    return policy_of(person_accounts(user, accounts))
 
 
 def problems(password: str, policy: Policy, context: list[str]) -> list[str]:
@@ -119,12 +138,16 @@ def problems(password: str, policy: Policy, context: list[str]) -> list[str]:
     return reasons
 
 
+def password_problems(user: User, password: str, accounts: list[Account] | None = None) -> list[str]:
+    """Return why the password breaks the person's effective policy (empty when it fits)."""
+    found = person_accounts(user, accounts)
+    context = [user.name, user.email, "participants portal"] + [a.name for a in found]
+    return problems(password, policy_of(found), context)
+
+
 def check_new_password(user: User, password: str, accounts: list[Account] | None = None) -> None:
     """Raise ServiceError when the password does not fit the person's effective policy."""
-    policy = effective_policy(user, accounts)
-    context = [user.name, user.email, "participants portal"]
-    context += [a.name for a in accounts or []]
-    reasons = problems(password, policy, context)
+    reasons = password_problems(user, password, accounts)
     if reasons:
         raise ServiceError(" ".join(reasons), "password")
 

@@ -15,7 +15,8 @@ from portal.services.errors import NotFound
 M = TypeVar("M")
 
 
-def _parse_id(value: Any) -> int | None:
+def parse_id(value: Any) -> int | None:
+    """Return a positive database id from request input, or None."""
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -38,7 +39,7 @@ def in_account(stmt: sa.Select, model: type, actor) -> sa.Select:
 
 def get_in_account(model: type[M], ident: Any, actor, *, include_deleted: bool = False) -> M:
     """Return the object with this id in the actor's account, or raise NotFound."""
-    number = _parse_id(ident)
+    number = parse_id(ident)
     if number is None:
         raise NotFound()
     stmt = in_account(sa.select(model).where(model.id == number), model, actor)
@@ -52,7 +53,7 @@ def get_in_account(model: type[M], ident: Any, actor, *, include_deleted: bool =
 
 def ids_in_account(model: type, idents, actor) -> list[int]:
     """Keep only the ids that name objects of the actor's account (others are ignored)."""
-    numbers = {n for n in (_parse_id(i) for i in idents) if n is not None}
+    numbers = {n for n in (parse_id(i) for i in idents) if n is not None}
     if not numbers:
         return []
     stmt = in_account(sa.select(model.id).where(model.id.in_(numbers)), model, actor)

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 
 from portal.extensions import db
 from portal.models import AuditEvent
@@ -13,6 +14,7 @@ from portal.services import auth
 from portal.services.errors import ServiceError
 from tests.builders import PASSWORD
 from tests.builders import make_account
+from tests.builders import make_device
 from tests.builders import make_user
 
 WEB = auth.Client(kind="web", user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36")
@@ -134,3 +136,114 @@ def test_garbage_tokens_load_nothing(app):
     assert auth.load_session(None) is None
     assert auth.load_session("x" * 500) is None
     assert auth.load_session("no such token") is None
+
+
+def test_a_logged_out_device_is_told_why(account):
+    user = make_user(account).user
+    _, oldest = make_device(user)
+    for _ in range(3):
+        make_device(user)
+    assert auth.load_session(oldest) is None
+    assert "device limit" in auth.ended_reason(oldest)
+
+
+def test_log_in_creates_a_device_named_from_the_user_agent(account):
+    email = account.admin.user.email
+    chrome = auth.Client(kind="web", user_agent=(
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36"))
+    signed = auth.log_in(email, PASSWORD, chrome)
+    assert signed.device.name == "Chrome 131 on Mac OS X"
+    assert signed.account_id == account.id
+    assert auth.load_session(signed.token).id == signed.device.id
+
+
+@pytest.mark.parametrize("case", ["unknown", "deleted", "wrong password", "invited only"])
+def test_every_failed_sign_in_gets_the_same_answer(account, case):
+    member = make_user(account, password=None if case == "invited only" else PASSWORD)
+    email = {"unknown": "nobody@example.com"}.get(case, member.user.email)
+    if case == "deleted":
+        member.deleted_at = utcnow()
+        db.session.commit()
+    password = "wrong password 123" if case == "wrong password" else PASSWORD
+    with pytest.raises(ServiceError) as caught:
+        auth.log_in(email, password, WEB)
+    assert caught.value.message == auth.GENERIC_FAILURE
+    assert caught.value.field is None
+
+
+@pytest.mark.config(LOGIN_THROTTLE_AFTER=3)
+def test_failures_throttle_the_person_and_the_right_password_then_fails_the_same(account):
+    user = make_user(account).user
+    for _ in range(3):
+        with pytest.raises(ServiceError):
+            auth.log_in(user.email, "wrong guess 1234", WEB)
+    db.session.refresh(user)
+    assert user.failed_logins == 3
+    assert user.throttled_until > utcnow()
+    with pytest.raises(ServiceError) as caught:
+        auth.log_in(user.email, PASSWORD, WEB)
+    assert caught.value.message == auth.GENERIC_FAILURE
+    actions = db.session.scalars(sa.select(AuditEvent.action).where(
+        AuditEvent.subject_user_id == user.id)).all()
+    assert actions.count("login.failed") == 3 and actions.count("login.throttled") == 1
+    # Waiting the throttle out is enough: there is no permanent lockout.
+    db.session.execute(sa.update(User).where(User.id == user.id)
+                       .values(throttled_until=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert auth.log_in(user.email, PASSWORD, WEB).user.id == user.id
+    db.session.refresh(user)
+    assert user.failed_logins == 0 and user.throttled_until is None
+
+
+@pytest.mark.config(LOGIN_THROTTLE_AFTER=3)
+def test_guesses_during_a_throttle_still_count_but_do_not_extend_it(account):
+    user = make_user(account).user
+    for _ in range(5):
+        with pytest.raises(ServiceError):
+            auth.log_in(user.email, "wrong guess 1234", WEB)
+    db.session.refresh(user)
+    assert user.failed_logins == 5
+    first_until = user.throttled_until
+    assert first_until - utcnow() <= timedelta(minutes=1)
+
+
+def test_old_failures_are_forgotten_after_twelve_hours(account):
+    user = make_user(account).user
+    db.session.execute(sa.update(User).where(User.id == user.id).values(
+        failed_logins=7, failed_login_at=utcnow() - timedelta(hours=13)))
+    db.session.commit()
+    with pytest.raises(ServiceError):
+        auth.log_in(user.email, "wrong guess 1234", WEB)
+    db.session.refresh(user)
+    assert user.failed_logins == 1
+
+
+def test_sign_in_bookkeeping_does_not_bump_the_persons_version(account):
+    user = make_user(account).user
+    version = user.version
+    auth.log_in(user.email, PASSWORD, WEB)
+    db.session.refresh(user)
+    assert user.version == version
+
+
+@pytest.mark.config(ARGON2_TIME_COST=2, ARGON2_MEMORY_COST=19456)
+def test_a_hash_below_the_settings_is_rehashed_at_sign_in(app, account):
+    user = make_user(account).user
+    legacy = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash(PASSWORD)
+    db.session.execute(sa.update(User).where(User.id == user.id).values(password_hash=legacy))
+    db.session.commit()
+    auth.log_in(user.email, PASSWORD, WEB)
+    db.session.refresh(user)
+    assert user.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+def test_ended_devices_older_than_the_history_are_removed_at_sign_in(account):
+    user = make_user(account).user
+    old, _ = make_device(user)
+    db.session.execute(sa.update(Device).where(Device.id == old.id).values(
+        revoked_at=utcnow() - timedelta(days=31), revoked_reason="logout"))
+    db.session.commit()
+    make_device(user)
+    remaining = db.session.scalars(sa.select(Device.revoked_at).where(Device.user_id == user.id))
+    assert list(remaining) == [None]
