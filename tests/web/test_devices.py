@@ -83,3 +83,12 @@ def test_logging_out_a_device_needs_post_with_csrf_and_an_admin(app, admin, acco
     other_member = signed_in(app, make_user(account).user.email)
     assert other_member.post(url).status_code == 403
     assert device_ids(member.user_id) == [device_id]
+
+
+def test_user_details_includes_the_devices_section(app, admin, account):
+    member = make_user(account)
+    signed_in(app, member.user.email)
+    html = admin.get(f"/admin/participants/users/{member.id}").get_data(as_text=True)
+    assert 'id="devices"' in html
+    assert "Chrome" in html or "Web browser" in html
+    assert f"/admin/participants/users/{member.id}/devices/" in html
