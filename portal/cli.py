@@ -11,6 +11,7 @@ from flask import current_app
 from portal.extensions import db
 from portal.models import Account
 from portal.services import accounts
+from portal.services import deletion
 from portal.services import outbox
 from portal.services.errors import ServiceError
 
@@ -102,6 +103,33 @@ def users_group():
     """Users of an account: import, export, restore."""
 
 
+@users_group.command("restore")
+@click.argument("email")
+@click.option("--account", "account_name", required=True, help="Name of the account.")
+@service_errors
+def users_restore_command(email, account_name):
+    """Restore a deleted user within the retention period (membership, groups and role)."""
+    actor = accounts.operator(account_name)
+    deletion.restore_by_email(actor, email)
+    click.echo(f"Restored {email.strip()} in {actor.account.name!r} with the groups and role it had.")
+
+
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
+@click.option(
+    "--now",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]),
+    default=None,
+    help="Act as if it were this moment (UTC); the default is the current time.",
+)
+@click.option("--batch", type=click.IntRange(min=1), default=deletion.PURGE_BATCH,
+              show_default=True, help="Memberships per transaction.")
+@service_errors
+def purge_command(dry_run, now, batch):
+    """Hard-delete what is past retention, erase people left with no account, anonymise audit."""
+    click.echo(str(deletion.purge_expired(now=now, dry_run=dry_run, batch=batch)))
+
+
 @click.group("outbox")
 def outbox_group():
     """The e-mail queue."""
@@ -150,5 +178,6 @@ def register(app: Flask) -> None:
         accounts_group,
         users_group,
         outbox_group,
+        purge_command,
     ):
         app.cli.add_command(command)

@@ -1,12 +1,18 @@
 """Test data built through the real services, so it obeys the real rules."""
 import itertools
+from datetime import datetime
+
+import sqlalchemy as sa
 
 from portal.extensions import db
+from portal.models import Membership
 from portal.services import accounts
+from portal.services import deletion
 from portal.services import groups
 from portal.services import invitations
 from portal.services import passwords
 from portal.services import taskstreams
+from portal.services.users import Selection
 
 PASSWORD = "correct horse battery staple"
 _numbers = itertools.count(1)
@@ -67,3 +73,16 @@ def make_device(user, *, kind: str = "web", name: str | None = None, app_version
 
     client = auth.Client(kind=kind, name=name, app_version=app_version, user_agent=user_agent)
     return auth.sign_in(user, client)
+
+
+def delete_users(account, *members, actor=None):
+    """Delete these memberships as the account's admin (or ``actor``); returns the report."""
+    return deletion.delete_users(actor or account.admin, Selection(ids=[m.id for m in members]))
+
+
+def backdate_deletion(membership, deleted_at: datetime) -> None:
+    """Move a deletion into the past (raw: no service makes a deletion 31 days ago)."""
+    db.session.execute(
+        sa.update(Membership).where(Membership.id == membership.id).values(deleted_at=deleted_at)
+    )
+    db.session.commit()

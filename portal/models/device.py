@@ -36,7 +36,7 @@ class Device(Base):
     revoked_at: so.Mapped[datetime | None]
     revoked_reason: so.Mapped[str | None] = so.mapped_column(sa.String(32))
     revoked_by_id: so.Mapped[int | None] = so.mapped_column(
-        sa.ForeignKey("users.id", ondelete="SET NULL")
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
 
     @property

@@ -30,12 +30,15 @@ class Membership(Timestamped, Base):
     invite_state: so.Mapped[str] = so.mapped_column(sa.String(16), default="invited")
     # The mail server's reply when it refused the invitation.
     invite_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # Indexed, like every foreign key a purge deletes through: SQLite scans an unindexed
+    # child column once per deleted parent row to apply ON DELETE.
     invited_by_id: so.Mapped[int | None] = so.mapped_column(
-        sa.ForeignKey("users.id", ondelete="SET NULL")
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
-    deleted_at: so.Mapped[datetime | None]
+    # Soft-delete stamp; the purge finds what is past retention through this index.
+    deleted_at: so.Mapped[datetime | None] = so.mapped_column(index=True)
     deleted_by_id: so.Mapped[int | None] = so.mapped_column(
-        sa.ForeignKey("users.id", ondelete="SET NULL")
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
 
     account: so.Mapped[Account] = so.relationship(lazy="joined", innerjoin=True)

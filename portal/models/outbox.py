@@ -24,8 +24,10 @@ class OutboxMessage(Base):
         sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     # The membership an invitation was for, so a refusal can mark it "invite failed".
+    # Also set on mail about a membership sent to someone else (a refused invitation), so the
+    # purge finds and removes it with the membership.
     membership_id: so.Mapped[int | None] = so.mapped_column(
-        sa.ForeignKey("memberships.id", ondelete="SET NULL")
+        sa.ForeignKey("memberships.id", ondelete="SET NULL"), index=True
     )
     kind: so.Mapped[str] = so.mapped_column(sa.String(32))
     to_addr: so.Mapped[str] = so.mapped_column(sa.String(254))

@@ -319,10 +319,11 @@ def sign_out(device: Device) -> None:
     db.session.commit()
 
 
-def revoke_all(user: User, reason: str, *, except_device_id: int | None = None,
+def revoke_all(user: User | sa.Select, reason: str, *, except_device_id: int | None = None,
                by: User | None = None) -> int:
-    """End every live device of a person (set-wise); does not commit."""
-    stmt = sa.update(Device).where(Device.user_id == user.id, Device.revoked_at.is_(None))
+    """End every live device of a person, or of everyone a SELECT of user ids names; no commit."""
+    owner = Device.user_id == user.id if isinstance(user, User) else Device.user_id.in_(user)
+    stmt = sa.update(Device).where(owner, Device.revoked_at.is_(None))
     if except_device_id is not None:
         stmt = stmt.where(Device.id != except_device_id)
     result = db.session.execute(

@@ -234,6 +234,7 @@ def invitation_refused(message: OutboxMessage, reply: str) -> None:
             f"The invitation to {membership.user.email} was not accepted by the mail server",
             account=membership.account,
             user_id=inviter.id,
+            membership_id=membership.id,
             name=inviter.name,
             invitee=membership.user,
             reply=reply,

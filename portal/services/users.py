@@ -70,10 +70,10 @@ class UserPage:
         return min(self.total, self.page * PAGE_SIZE)
 
 
-def filtered(actor, user_filter: UserFilter) -> sa.Select:
-    """Return SELECT memberships.id of the account's live users matching the filter."""
+def filtered(actor, user_filter: UserFilter, *, deleted: bool = False) -> sa.Select:
+    """Return SELECT memberships.id of the account's live (or deleted) users matching the filter."""
     stmt = scope.in_account(sa.select(Membership.id), Membership, actor).where(
-        Membership.deleted_at.is_(None)
+        Membership.deleted_at.is_not(None) if deleted else Membership.deleted_at.is_(None)
     )
     q = user_filter.q.strip().lower()
     if q:
@@ -97,18 +97,19 @@ def filtered(actor, user_filter: UserFilter) -> sa.Select:
     return stmt
 
 
-def selected_ids(actor, selection: Selection) -> sa.Select:
+def selected_ids(actor, selection: Selection, *, deleted: bool = False) -> sa.Select:
     """Return SELECT memberships.id of the selection, scoped to the actor's account.
 
     Usable as a subquery, so bulk actions work set-wise however many users are selected.
-    Ids of other accounts (or deleted users) simply select nothing.
+    Ids of other accounts (or deleted users) simply select nothing; with ``deleted=True`` it
+    selects among the deleted users instead (restore), and live ones select nothing.
     """
     if selection.all_matching:
-        return filtered(actor, selection.filter)
+        return filtered(actor, selection.filter, deleted=deleted)
     ids = [i for i in selection.ids if isinstance(i, int)]
     if not ids:
         raise ServiceError("Select at least one user first.")
-    return filtered(actor, UserFilter()).where(Membership.id.in_(ids))
+    return filtered(actor, UserFilter(), deleted=deleted).where(Membership.id.in_(ids))
 
 
 def count_selected(actor, selection: Selection) -> int:
