@@ -58,9 +58,10 @@ def register_blueprints(app: Flask) -> None:
     from portal.devices.views import bp as devices_bp
     from portal.health import bp as health_bp
     from portal.outbox.views import bp as outbox_bp
+    from portal.settings.views import bp as settings_bp
     from portal.users.views import bp as users_bp
 
-    for blueprint in (auth_bp, devices_bp, health_bp, outbox_bp, users_bp):
+    for blueprint in (auth_bp, devices_bp, health_bp, outbox_bp, settings_bp, users_bp):
         app.register_blueprint(blueprint)
 
 

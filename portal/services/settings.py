@@ -11,6 +11,7 @@ from portal.services.errors import ServiceError
 
 MIN_LENGTH_RANGE = (passwords.FLOOR, 128)
 INVITE_HOURS_RANGE = (1, 720)
+RANGES = {"password_min_length": MIN_LENGTH_RANGE, "invite_valid_hours": INVITE_HOURS_RANGE}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 

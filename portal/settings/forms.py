@@ -1,0 +1,23 @@
+"""The Settings form: shape only (ranges and rules live in services.settings)."""
+from flask_wtf import FlaskForm
+from wtforms import BooleanField
+from wtforms import IntegerField
+from wtforms import StringField
+from wtforms import SubmitField
+from wtforms.validators import InputRequired
+from wtforms.validators import Length
+from wtforms.validators import Optional
+
+
+class SettingsForm(FlaskForm):
+    password_min_length = IntegerField(
+        "Minimum password length", validators=[InputRequired("Enter a number.")]
+    )
+    password_require_classes = BooleanField(
+        "Also require an upper-case letter, a lower-case letter, a digit and a symbol"
+    )
+    invite_valid_hours = IntegerField(
+        "Invitation links stay valid for (hours)", validators=[InputRequired("Enter a number.")]
+    )
+    sender_name = StringField("Sender name of e-mails", validators=[Optional(), Length(max=120)])
+    submit = SubmitField("Save settings")
