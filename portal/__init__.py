@@ -54,6 +54,7 @@ def configure_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Register every area's blueprint."""
+    from portal.api.views import bp as api_bp
     from portal.auth.views import bp as auth_bp
     from portal.devices.views import bp as devices_bp
     from portal.health import bp as health_bp
@@ -61,7 +62,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.settings.views import bp as settings_bp
     from portal.users.views import bp as users_bp
 
-    for blueprint in (auth_bp, devices_bp, health_bp, outbox_bp, settings_bp, users_bp):
+    for blueprint in (api_bp, auth_bp, devices_bp, health_bp, outbox_bp, settings_bp, users_bp):
         app.register_blueprint(blueprint)
 
 
@@ -92,6 +93,10 @@ def register_handlers(app: Flask) -> None:
     @app.errorhandler(413)
     @app.errorhandler(429)
     def http_error(error):
+        if request.path.startswith("/api/"):
+            from portal.api.errors import http_error_response
+
+            return http_error_response(error)
         return render("errors/error.html", "main", error=error, status=error.code)
 
     @app.errorhandler(ServiceError)

@@ -217,6 +217,13 @@ def sign_in(user: User, client: Client, account_id: int | None = None) -> tuple[
             .order_by(Device.last_seen_at, Device.id)
         )
     )
+    if client.client_device_id:
+        # The same app install signing in again replaces its old session rather than taking
+        # another place (and logging out some other device).
+        for old in [d for d in live if d.client_device_id == client.client_device_id]:
+            old.revoked_at = now
+            old.revoked_reason = "logout"
+            live.remove(old)
     for old in live[: max(0, len(live) - limit + 1)]:
         old.revoked_at = now
         old.revoked_reason = "device_limit"

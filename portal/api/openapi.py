@@ -1,0 +1,202 @@
+"""The OpenAPI 3.0 description of /api/v1, written by hand and tested against the API."""
+
+
+def _error(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json(schema_name: str, description: str) -> dict:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
+        },
+    }
+
+
+_ID = {"type": "integer", "minimum": 1}
+_TIME = {"type": "string", "format": "date-time"}
+_NAMED = {
+    "type": "object",
+    "required": ["id", "name", "account_id"],
+    "properties": {"id": _ID, "name": {"type": "string"}, "account_id": _ID},
+    "additionalProperties": False,
+}
+
+SPEC = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "Participants Portal API",
+        "version": "1",
+        "description": (
+            "JSON for device apps. Sign in with POST /sessions to get a bearer token bound to a "
+            "device, then send `Authorization: Bearer <token>`. Signing in on more devices than "
+            "the person's device limit logs out the least recently used one; its next request "
+            "gets 401 `session_ended` with the reason. Request bodies must be application/json "
+            "(415 otherwise). Every error is `{\"error\": {\"code\", \"message\"}}` with a "
+            "stable code."
+        ),
+    },
+    "servers": [{"url": "/api/v1"}],
+    "paths": {
+        "/sessions": {
+            "post": {
+                "operationId": "createSession",
+                "summary": "Sign in from an app and get a bearer token for this device",
+                "security": [],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/SessionRequest"}
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json("Session", "Signed in; the token is shown only here."),
+                    "400": _error("The body is not a JSON object (`invalid_json`)."),
+                    "401": _error("Wrong e-mail or password, or throttled "
+                                  "(`invalid_credentials`; one message for every case)."),
+                    "403": _error("The password no longer fits the policy "
+                                  "(`password_change_required`): change it in a browser first."),
+                    "415": _error("The body is not application/json."),
+                    "422": _error("A field is missing or not valid (`invalid_request`, "
+                                  "with `fields`)."),
+                    "429": _error("Too many sign-ins from this address."),
+                },
+            }
+        },
+        "/sessions/current": {
+            "delete": {
+                "operationId": "deleteSession",
+                "summary": "Log out this device",
+                "responses": {
+                    "204": {"description": "Logged out; the token no longer works."},
+                    "401": _error("No live token (`unauthorized` or `session_ended`)."),
+                    "415": _error("A body that is not application/json was sent."),
+                },
+            }
+        },
+        "/me": {
+            "get": {
+                "operationId": "getMe",
+                "summary": "The person's profile, accounts, groups and taskstreams",
+                "responses": {
+                    "200": _json("Me", "The signed-in person."),
+                    "401": _error("No live token (`unauthorized` or `session_ended`)."),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "getOpenAPI",
+                "summary": "This description",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The OpenAPI document.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "SessionRequest": {
+                "type": "object",
+                "required": ["email", "password", "device_id", "device_name", "kind",
+                             "app_version"],
+                "properties": {
+                    "email": {"type": "string", "maxLength": 254, "example": "ana@example.com"},
+                    "password": {"type": "string", "maxLength": 256},
+                    "device_id": {"type": "string", "maxLength": 120,
+                                  "description": "The app's own stable identifier of the device."},
+                    "device_name": {"type": "string", "maxLength": 120, "example": "Front desk"},
+                    "kind": {"type": "string", "enum": ["ipad", "iphone", "app"]},
+                    "app_version": {"type": "string", "maxLength": 40, "example": "4.2.1"},
+                },
+            },
+            "Device": {
+                "type": "object",
+                "required": ["id", "name", "kind", "app_version", "created_at", "last_seen_at",
+                             "expires_at"],
+                "properties": {
+                    "id": _ID,
+                    "name": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["web", "ipad", "iphone", "app"]},
+                    "app_version": {"type": "string", "nullable": True},
+                    "created_at": _TIME,
+                    "last_seen_at": _TIME,
+                    "expires_at": _TIME,
+                },
+                "additionalProperties": False,
+            },
+            "Session": {
+                "type": "object",
+                "required": ["token", "token_type", "device"],
+                "properties": {
+                    "token": {"type": "string", "minLength": 43},
+                    "token_type": {"type": "string", "enum": ["Bearer"]},
+                    "device": {"$ref": "#/components/schemas/Device"},
+                },
+                "additionalProperties": False,
+            },
+            "Me": {
+                "type": "object",
+                "required": ["id", "name", "email", "phone", "accounts", "groups", "taskstreams",
+                             "device"],
+                "properties": {
+                    "id": _ID,
+                    "name": {"type": "string"},
+                    "email": {"type": "string", "format": "email"},
+                    "phone": {"type": "string", "nullable": True},
+                    "accounts": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["id", "name", "role"],
+                            "properties": {
+                                "id": _ID,
+                                "name": {"type": "string"},
+                                "role": {"type": "string", "enum": ["member", "admin"]},
+                            },
+                            "additionalProperties": False,
+                        },
+                    },
+                    "groups": {"type": "array", "items": _NAMED},
+                    "taskstreams": {"type": "array", "items": _NAMED},
+                    "device": {"$ref": "#/components/schemas/Device"},
+                },
+                "additionalProperties": False,
+            },
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                            "fields": {
+                                "type": "object",
+                                "additionalProperties": {
+                                    "type": "array", "items": {"type": "string"}
+                                },
+                            },
+                        },
+                        "additionalProperties": False,
+                    }
+                },
+                "additionalProperties": False,
+            },
+        },
+    },
+    "security": [{"bearer": []}],
+}
