@@ -1,4 +1,5 @@
 """Web helpers: the one place that reads htmx headers, renders pages or fragments, maps errors."""
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from flask import Response
@@ -24,11 +25,16 @@ def is_fragment_request() -> bool:
 
 def render(
     template: str, *blocks: str, status: int = 200, flashes: bool = True, trigger: str | None = None,
-    **context,
+    oob: Sequence[tuple[str, str]] = (), **context,
 ) -> Response:
-    """Render the full page, or for htmx only ``blocks`` (plus the flashes out of band)."""
+    """Render the full page, or for htmx only ``blocks`` (plus the flashes out of band).
+
+    ``oob`` adds (template, block) pairs rendered with the same context after the blocks: regions
+    another template owns, swapped out of band (their block carries ``hx-swap-oob``).
+    """
     if blocks and is_fragment_request():
         html = render_blocks(template, list(blocks), **context)
+        html += "".join(render_block(name, block, **context) for name, block in oob)
         if flashes:
             # The flash region lives in base.html, so it is rendered from there, out of band.
             html += render_block("base.html", "flashes", oob_flashes=True)

@@ -1,0 +1,169 @@
+"""Delete (Users tab selection bar, User Details) and the Deleted users page with Restore.
+
+The routes hang on the users blueprint: they are screens of the Users tab under its URL
+(DESIGN §4) and the list shows its Delete button when ``users.bulk_delete`` exists. They live
+in their own module so the deletion feature reads in one place; the factory imports it before
+it registers the blueprint.
+"""
+from flask import flash
+from flask import redirect
+from flask import request
+from flask import url_for
+from werkzeug.routing import BuildError
+
+from portal.auth.session import admin_required
+from portal.auth.session import current_actor
+from portal.models import utcnow
+from portal.services import deletion
+from portal.services.errors import ServiceError
+from portal.users.deletion_forms import DeleteForm
+from portal.users.deletion_forms import RestoreForm
+from portal.users.forms import STATE_LABELS
+from portal.users.views import UNREADABLE_SELECTION
+from portal.users.views import bp
+from portal.users.views import list_context
+from portal.users.views import rows_response
+from portal.web import render
+
+# How many blocked users a panel lists by name; a count stands for the rest.
+BLOCKED_SHOWN = 50
+
+
+def _plural(count: int, word: str = "user") -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def _link(label: str, *endpoints: tuple[str, dict]) -> tuple[str, str] | None:
+    """Return (label, url) for the first endpoint that exists here, else None."""
+    for endpoint, values in endpoints:
+        try:
+            return label, url_for(endpoint, **values)
+        except BuildError:
+            continue
+    return None
+
+
+def fix_links(blocked: deletion.Blocked) -> list[tuple[str, str]]:
+    """Return the links that lead an admin to what unblocks this deletion."""
+    if blocked.kind == "last_admin":
+        links = [_link("Make another user an admin", ("users.index", {}))]
+    elif blocked.kind == "only_member":
+        links = [
+            _link("Add someone to the group", ("groups.detail", {"group_id": blocked.group_id}),
+                  ("groups.index", {})),
+            _link("Assign the step to another group",
+                  ("taskstreams.detail", {"taskstream_id": blocked.taskstream_id}),
+                  ("taskstreams.index", {})),
+        ]
+    else:
+        links = []
+    return [link for link in links if link is not None]
+
+
+def describe_filter(form: DeleteForm) -> str:
+    """Say in words which users "all matching" means (search, group, state)."""
+    user_filter = form.user_filter()
+    parts = []
+    if user_filter.q:
+        parts.append(f"search \u201c{user_filter.q}\u201d")
+    if user_filter.group_id:
+        names = {str(choice.value): choice.label for choice in form.group.choices}
+        parts.append(f"group \u201c{names.get(str(user_filter.group_id), '?')}\u201d")
+    if user_filter.state:
+        parts.append(f"state {STATE_LABELS[user_filter.state]}")
+    return ", ".join(parts)
+
+
+def _confirmation(form: DeleteForm, **panel):
+    """Render the Delete side panel (confirmation or problem) over the users list."""
+    context = list_context(form)
+    return render("users/delete.html", "sidebar", filter_text=describe_filter(form),
+                  fix_links=fix_links, **context, **panel)
+
+
+def _deleted_message(report: deletion.DeleteReport) -> tuple[str, str]:
+    if report.deleted:
+        days = deletion.retention().days
+        text = (f"Deleted {_plural(report.deleted)}. Deleted users can be restored for {days} "
+                "days from Deleted users.")
+        return text, "success"
+    if report.blocked:
+        return "No user was deleted.", "warning"
+    return "Nothing to delete: the selected users were already deleted.", "warning"
+
+
+@bp.post("/bulk/delete")
+@admin_required
+def bulk_delete():
+    """Confirm deleting the selection (how many, which filter, who is blocked), then delete."""
+    form = DeleteForm()
+    if not form.validate_on_submit():
+        return rows_response(form, UNREADABLE_SELECTION, "error")
+    actor = current_actor()
+    if not form.confirmed.data:
+        try:
+            plan = deletion.plan_delete(actor, form.selection())
+        except ServiceError as error:
+            return _confirmation(form, error=error.message)
+        return _confirmation(form, plan=plan)
+    try:
+        report = deletion.delete_users(actor, form.selection())
+    except ServiceError as error:
+        return rows_response(form, error.message, "error")
+    message, category = _deleted_message(report)
+    if form.origin.data == "detail" or request.headers.get("HX-Request") != "true":
+        # A page answer: every blocked user is named in a flash (links need the side panel).
+        flash(message, category)
+        for blocked in report.blocked:
+            flash(f"{blocked.name} was not deleted: {blocked.reason}", "error")
+        if form.origin.data == "detail" and report.blocked:
+            return redirect(url_for("users.detail", membership_id=report.blocked[0].membership_id))
+        return redirect(url_for("users.index", **list_context(form)["query"]))
+    if report.blocked:
+        message += f" {_plural(len(report.blocked))} could not be deleted; the side panel says why."
+    return rows_response(
+        form, message, category,
+        oob=(("users/delete.html", "sidebar_oob"),) if report.blocked else (),
+        trigger=None if report.blocked else "closeSidebar",
+        report=report, fix_links=fix_links,
+    )
+
+
+@bp.get("/deleted")
+@admin_required
+def deleted():
+    """List the deleted users: who, when, by whom, and when the purge erases them."""
+    page = deletion.list_deleted(current_actor(), request.args.get("page", 1, type=int))
+    return render("users/deleted.html", "rows", page=page, now=utcnow())
+
+
+@bp.post("/deleted/restore")
+@admin_required
+def restore():
+    """Restore the checked deleted users, or the one whose Restore was clicked."""
+    form = RestoreForm()
+    actor = current_actor()
+    if not form.validate_on_submit():
+        flash(UNREADABLE_SELECTION, "error")
+    else:
+        try:
+            report = deletion.restore_users(actor, form.chosen())
+        except ServiceError as error:
+            flash(error.message, "error")
+        else:
+            _flash_restored(report)
+    if request.headers.get("HX-Request") != "true":
+        return redirect(url_for("users.deleted", page=form.page_number()))
+    page = deletion.list_deleted(actor, form.page_number())
+    return render("users/deleted.html", "rows", page=page, now=utcnow())
+
+
+def _flash_restored(report: deletion.RestoreReport) -> None:
+    if report.restored:
+        flash(f"Restored {_plural(report.restored)} with the groups and role they had.", "success")
+    for refused in report.refused:
+        flash(f"{refused.name} was not restored: {refused.reason}", "error")
+    if report.unrecoverable:
+        flash(f"{_plural(report.unrecoverable, 'selected user')} "
+              f"{'is' if report.unrecoverable == 1 else 'are'} no longer recoverable: "
+              "erased by the purge after the retention period.", "error")
