@@ -4,6 +4,7 @@ import sqlalchemy.orm as so
 
 from portal.models.base import Base
 from portal.models.base import Timestamped
+from portal.models.group import Group
 
 
 class Taskstream(Timestamped, Base):
@@ -33,3 +34,5 @@ class Step(Base):
     group_id: so.Mapped[int | None] = so.mapped_column(
         sa.ForeignKey("groups.id", ondelete="RESTRICT"), index=True
     )
+
+    group: so.Mapped[Group | None] = so.relationship(lazy="joined")

@@ -66,6 +66,6 @@ def record_many(actor, action: str, user_ids: sa.Select, **details: Any) -> int:
                 "action", "details", "ip", "created_at",
             ],
             subjects,
-        )
+        ).execution_options(preserve_rowcount=True)  # else PostgreSQL reports -1
     )
-    return result.rowcount or 0
+    return result.rowcount
