@@ -23,8 +23,8 @@ from portal.services import scope
 from portal.services.errors import Conflict
 from portal.services.errors import NotFound
 from portal.services.errors import ServiceError
+from portal.services import users
 from portal.services.users import Selection
-from portal.services.users import selected_ids
 
 PAGE_SIZE = 25
 MEMBERS_PAGE_SIZE = 50
@@ -283,15 +283,6 @@ def chosen_members(actor, membership_ids: Sequence[int]) -> list[Membership]:
     )
 
 
-def all_groups(actor) -> list[Group]:
-    """Return every group of the account by name (for choosing groups; groups are few)."""
-    return list(
-        db.session.scalars(
-            scope.in_account(sa.select(Group), Group, actor).order_by(Group.name_key, Group.id)
-        )
-    )
-
-
 # --- adding --------------------------------------------------------------------------------
 
 
@@ -386,9 +377,8 @@ def _add(actor, wanted: set[int], selection: Selection | None, new_name: str | N
         groups.append(created)
     selected = added = 0
     if selection is not None:
-        members = selected_ids(actor, selection)
-        selected = db.session.scalar(sa.select(sa.func.count()).select_from(members.subquery()))
-        added = insert_members(actor, [g.id for g in groups], members)
+        selected = users.count_selected(actor, selection)
+        added = insert_members(actor, [g.id for g in groups], users.selected_ids(actor, selection))
     return Added(groups=groups, selected=selected, added=added, created=created)
 
 
