@@ -11,6 +11,8 @@ from flask import current_app
 from portal.extensions import db
 from portal.models import Account
 from portal.services import accounts
+from portal.services import csv_export
+from portal.services import csv_import
 from portal.services import deletion
 from portal.services import outbox
 from portal.services.errors import ServiceError
@@ -128,6 +130,46 @@ def users_restore_command(email, account_name):
 def purge_command(dry_run, now, batch):
     """Hard-delete what is past retention, erase people left with no account, anonymise audit."""
     click.echo(str(deletion.purge_expired(now=now, dry_run=dry_run, batch=batch)))
+@users_group.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--account", "account_name", required=True, help="Name of the account.")
+@click.option("--dry-run", is_flag=True, help="Show what would happen; write nothing.")
+@click.option("--no-invite", is_flag=True, help="Send no invitation e-mails.")
+@service_errors
+def users_import_command(file, account_name, dry_run, no_invite):
+    """Import users from a CSV file: Full Name, Email and optionally Groups."""
+    actor = accounts.operator(account_name)
+    data = file.read()
+    preview = csv_import.preview_csv(actor, data)
+    click.echo(f"Read as {preview.format}.")
+    if preview.ignored:
+        click.echo(f"Ignored columns: {', '.join(preview.ignored)}.")
+    click.echo(preview.summary())
+    for row in preview.rows:
+        if row.status == csv_import.INVALID:
+            click.echo(f"  line {row.line}: {row.email or row.name or '(empty)'}: {row.reason}")
+    if dry_run:
+        click.echo("Dry run: nothing was written.")
+        return
+    result = csv_import.import_csv(actor, data, invite=not no_invite, source="cli")
+    click.echo(result.summary())
+
+
+@users_group.command("export")
+@click.option("--account", "account_name", required=True, help="Name of the account.")
+@click.option("-o", "--output", type=click.File("wb"), default="-", help="File (default: stdout).")
+@click.option("--include-deleted", is_flag=True, help="Add users deleted within retention.")
+@service_errors
+def users_export_command(account_name, output, include_deleted):
+    """Export an account's users as CSV (the same file as the page's Export All Users)."""
+    export = csv_export.export_users(accounts.operator(account_name),
+                                     include_deleted=include_deleted)
+    for chunk in export.chunks:
+        output.write(chunk)
+    output.flush()
+    # On stderr, so that the CSV on stdout stays clean.
+    noun = "user" if export.count == 1 else "users"
+    click.echo(f"Exported {export.count:,} {noun} ({export.filename}).", err=True)
 
 
 @click.group("outbox")

@@ -62,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     # Most data rows one CSV import may hold.
     "IMPORT_MAX_ROWS": 100_000,
+    # Hours an uploaded CSV waits for its import before it is discarded.
+    "IMPORT_KEEP_HOURS": 24,
     # Storage for per-address rate limits; use redis:// when several processes serve.
     "RATELIMIT_STORAGE_URI": "memory://",
     # Device limit given to new accounts (operators change it per account with the CLI).

@@ -86,3 +86,15 @@ def backdate_deletion(membership, deleted_at: datetime) -> None:
         sa.update(Membership).where(Membership.id == membership.id).values(deleted_at=deleted_at)
     )
     db.session.commit()
+def csv_bytes(rows, header=("Full Name", "Email", "Groups"), *, delimiter=",",
+              encoding="utf-8", newline="\r\n") -> bytes:
+    """Return a CSV file of these rows (tuples of cells), quoted where needed."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=newline)
+    if header:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode(encoding)

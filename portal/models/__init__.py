@@ -6,6 +6,7 @@ from portal.models.base import utcnow
 from portal.models.device import Device
 from portal.models.group import Group
 from portal.models.group import GroupMember
+from portal.models.import_job import ImportJob
 from portal.models.membership import Membership
 from portal.models.outbox import OutboxMessage
 from portal.models.taskstream import Step
@@ -21,6 +22,7 @@ __all__ = [
     "Device",
     "Group",
     "GroupMember",
+    "ImportJob",
     "Membership",
     "OutboxMessage",
     "Step",

@@ -1,5 +1,6 @@
 """OutboxMessage: an e-mail to send, written in the transaction that caused it."""
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -33,8 +34,12 @@ class OutboxMessage(Base):
     to_addr: so.Mapped[str] = so.mapped_column(sa.String(254))
     sender_name: so.Mapped[str | None] = so.mapped_column(sa.String(120))
     subject: so.Mapped[str] = so.mapped_column(sa.String(300))
-    body_text: so.Mapped[str] = so.mapped_column(sa.Text)
+    # Rendered when queued; or None with ``context`` set, rendered when sent (bulk imports:
+    # storing 100,000 rendered bodies costs more than the whole rest of the import).
+    body_text: so.Mapped[str | None] = so.mapped_column(sa.Text)
     body_html: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # Template variables of templates/email/<kind> for a message rendered when sent.
+    context: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
     state: so.Mapped[str] = so.mapped_column(sa.String(16), default="pending")
     attempts: so.Mapped[int] = so.mapped_column(default=0)
     next_attempt_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)

@@ -4,6 +4,7 @@ from flask import Blueprint
 from portal.auth.session import admin_required
 from portal.auth.session import current_actor
 from portal.models import OutboxMessage
+from portal.services import mail
 from portal.services import outbox
 from portal.services import scope
 from portal.web import render
@@ -27,4 +28,4 @@ def index():
 def detail(message_id):
     """Show one e-mail as it was (or will be) sent."""
     message = scope.get_in_account(OutboxMessage, message_id, current_actor())
-    return render("outbox/detail.html", message=message)
+    return render("outbox/detail.html", message=message, body=mail.bodies(message)[0])

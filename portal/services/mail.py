@@ -29,7 +29,7 @@ def enqueue(
     **context,
 ) -> OutboxMessage:
     """Render templates/email/<kind>.txt/.html and add the message to the outbox."""
-    context.update(account=account, subject=subject)
+    body_text, body_html = render(kind, account, subject, context)
     message = OutboxMessage(
         kind=kind,
         to_addr=to,
@@ -38,8 +38,8 @@ def enqueue(
         user_id=user_id,
         membership_id=membership_id,
         sender_name=account.sender_name or account.name if account is not None else None,
-        body_text=render_template(f"email/{kind}.txt", **context),
-        body_html=render_template(f"email/{kind}.html", **context),
+        body_text=body_text,
+        body_html=body_html,
     )
     db.session.add(message)
     return message
@@ -96,3 +96,18 @@ def enqueue_many(
     if rows:
         db.session.execute(sa.insert(OutboxMessage), rows)
     return len(rows)
+def render(kind: str, account: Account | None, subject: str, context: dict) -> tuple[str, str]:
+    """Return the text and HTML bodies of templates/email/<kind>."""
+    context = dict(context, account=account, subject=subject)
+    return (
+        render_template(f"email/{kind}.txt", **context),
+        render_template(f"email/{kind}.html", **context),
+    )
+
+
+def bodies(message: OutboxMessage) -> tuple[str, str | None]:
+    """Return a message's bodies; one queued with only its context is rendered now."""
+    if message.body_text is not None:
+        return message.body_text, message.body_html
+    account = db.session.get(Account, message.account_id) if message.account_id else None
+    return render(message.kind, account, message.subject, message.context or {})

@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.extensions import mail as flask_mail
 from portal.models import OutboxMessage
 from portal.models import utcnow
+from portal.services import mail
 
 # A claim older than this is taken to belong to a deliverer that died; its message is due again.
 STALE_CLAIM = timedelta(minutes=10)
@@ -100,14 +101,15 @@ def _reply_text(exc: Exception) -> tuple[bool, str]:
 
 
 def _send(message: OutboxMessage) -> None:
+    body_text, body_html = mail.bodies(message)
     sender_addr = current_app.config["MAIL_DEFAULT_SENDER"]
     sender = (message.sender_name, sender_addr) if message.sender_name else sender_addr
     mail_message = Message(
         subject=message.subject,
         sender=sender,
         recipients=[message.to_addr],
-        body=message.body_text,
-        html=message.body_html,
+        body=body_text,
+        html=body_html,
         # The idempotency key: a receiving system can drop a repeat after a crash mid-send.
         extra_headers={"X-Portal-Message-Id": str(message.id)},
     )

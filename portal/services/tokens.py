@@ -1,4 +1,5 @@
 """Invitation and reset links: 256-bit random tokens, stored as SHA-256, single use."""
+import base64
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -29,14 +30,7 @@ def digest(raw: str) -> str:
 def issue(user: User, purpose: str, ttl: timedelta, account_id: int | None = None) -> str:
     """Create a token and supersede the person's earlier ones of the same purpose."""
     now = utcnow()
-    stmt = sa.update(ActionToken).where(
-        ActionToken.user_id == user.id,
-        ActionToken.purpose == purpose,
-        ActionToken.used_at.is_(None),
-    )
-    if account_id is not None:
-        stmt = stmt.where(ActionToken.account_id == account_id)
-    db.session.execute(stmt.values(used_at=now))
+    supersede([user.id], purpose, account_id)
     raw = secrets.token_urlsafe(32)
     db.session.add(
         ActionToken(
@@ -64,14 +58,7 @@ def issue_many(
     subquery keeps the superseding UPDATE one statement however many people there are).
     """
     now = utcnow()
-    stmt = sa.update(ActionToken).where(
-        ActionToken.user_id.in_(user_ids),
-        ActionToken.purpose == purpose,
-        ActionToken.used_at.is_(None),
-    )
-    if account_id is not None:
-        stmt = stmt.where(ActionToken.account_id == account_id)
-    db.session.execute(stmt.values(used_at=now), execution_options={"synchronize_session": False})
+    supersede(user_ids, purpose, account_id)
     links = {user_id: secrets.token_urlsafe(32) for user_id, _hash in people}
     if people:
         db.session.execute(
@@ -90,6 +77,31 @@ def issue_many(
             ],
         )
     return links
+
+
+def supersede(user_ids, purpose: str, account_id: int | None = None) -> None:
+    """Mark the unused links of these people (ids or a SELECT of ids) used, set-wise."""
+    stmt = sa.update(ActionToken).where(
+        ActionToken.user_id.in_(user_ids),
+        ActionToken.purpose == purpose,
+        ActionToken.used_at.is_(None),
+    )
+    if account_id is not None:
+        stmt = stmt.where(ActionToken.account_id == account_id)
+    db.session.execute(
+        stmt.values(used_at=utcnow()), execution_options={"synchronize_session": False}
+    )
+
+
+def new_pairs(count: int) -> list[tuple[str, str]]:
+    """Return ``count`` fresh (raw token, stored digest) pairs for issuing links set-wise.
+
+    264 random bits each: 33 bytes are 44 base64 characters without padding, so one call to
+    the CSPRNG and one encoding serve them all.
+    """
+    text = base64.urlsafe_b64encode(secrets.token_bytes(33 * count)).decode()
+    raws = [text[i:i + 44] for i in range(0, 44 * count, 44)]
+    return [(raw, digest(raw)) for raw in raws]
 
 
 def find(raw: str, purpose: str) -> ActionToken:

@@ -1,0 +1,40 @@
+"""ImportJob: an uploaded CSV held between its preview and its import."""
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from portal.models.base import Base
+from portal.models.base import utcnow
+
+# uploaded (previewed, waiting for the admin) -> running -> done | failed
+STATES = ("uploaded", "running", "done", "failed")
+
+
+class ImportJob(Base):
+    __tablename__ = "import_jobs"
+    __table_args__ = (sa.Index("ix_import_jobs_account_owner", "account_id", "membership_id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    account_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
+    # The admin who uploaded it; only they see it (another admin gets 404 like another account).
+    membership_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("memberships.id", ondelete="CASCADE")
+    )
+    # The client's file name, shown only (escaped); the bytes live in ``data``, never on a path
+    # built from it. In the database rather than the instance folder so that any app server of
+    # a scaled-out deployment can serve the preview and run the import.
+    filename: so.Mapped[str] = so.mapped_column(sa.String(200))
+    data: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary)
+    size: so.Mapped[int] = so.mapped_column(default=0)
+    rows: so.Mapped[int] = so.mapped_column(default=0)
+    state: so.Mapped[str] = so.mapped_column(sa.String(16), default="uploaded")
+    invite: so.Mapped[bool] = so.mapped_column(default=True)
+    # "N users imported, M linked, K skipped" and the counts behind it.
+    result: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
+    error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    expires_at: so.Mapped[datetime]
+    started_at: so.Mapped[datetime | None]
+    finished_at: so.Mapped[datetime | None]

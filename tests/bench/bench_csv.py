@@ -1,0 +1,212 @@
+"""Benchmark: CSV preview, import and export of 100,000 users in one account.
+
+Run: .venv/bin/python tests/bench/bench_csv.py [--rows N] [--profile import|preview|export]
+Budgets (DESIGN §5b): preview < 2 s; import >= 40,000 rows/s end to end with peak RSS < 300 MB;
+export >= 300,000 rows/s with flat memory. Each measurement runs in a forked child process on
+one SQLite file, so its peak RSS (getrusage) is its own.
+"""
+import argparse
+import json
+import multiprocessing
+import random
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from portal import create_app  # noqa: E402
+from portal.extensions import db  # noqa: E402
+from portal.models import Base  # noqa: E402
+from portal.services import accounts  # noqa: E402
+from portal.services import csv_export  # noqa: E402
+from portal.services import csv_import  # noqa: E402
+
+FIRST = ["Ana", "Björn", "Chloé", "Dmitri", "Emeka", "Fatima", "Grégoire", "Hana", "Iñaki", "Jun",
+         "Kofi", "Léa", "Mateus", "Nadia", "Oskar", "Priya", "Quentin", "Rūta", "Søren", "Tomás",
+         "Zoë", "Ævar", "Łucja", "Đorđe", "Şule"]
+LAST = ["Álvarez", "Berg", "Chen", "Dubois", "Eriksen", "Fischer", "García", "Huang", "Ivanova",
+        "Jensen", "Kowalski", "López", "Müller", "Nakamura", "O'Brien", "Petrov", "Rossi", "Šimić",
+        "Ørsted", "Văn", "Żak", "Grünwald"]
+GROUPS = [f"Team {n:02d}" for n in range(1, 51)]
+BUDGETS = {"preview_s": 2.0, "import_rows_per_s": 40_000, "import_peak_rss_mb": 300,
+           "export_rows_per_s": 300_000}
+
+
+def fixture(rows: int, seed: int = 1) -> bytes:
+    """Return a deterministic CSV: non-ASCII names, 0-3 of 50 groups per row."""
+    rng = random.Random(seed)
+    lines = ["Full Name,Email,Groups"]
+    for number in range(rows):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        groups = "; ".join(rng.sample(GROUPS, rng.randint(0, 3)))
+        email = f"user{number:06d}.{rng.randrange(10**6)}@example{number % 7}.org"
+        lines.append(f'"{first} {last}",{email},"{groups}"')
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def make_app(path: Path):
+    return create_app({
+        "DATABASE_URL": f"sqlite:///{path}",
+        "SECRET_KEY": "bench",
+        "BASE_URL": "http://portal.example",
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST": 64,
+        "IMPORT_MAX_ROWS": 1_000_000,
+    })
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def in_child(func, *args):
+    """Run func(*args) in a forked process and return its result (a dict)."""
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+
+    def target():
+        child.send(func(*args))
+
+    process = ctx.Process(target=target)
+    process.start()
+    result = parent.recv()
+    process.join()
+    return result
+
+
+def profiled(name: str, wanted: str | None, func):
+    if wanted != name:
+        return func()
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    try:
+        return func()
+    finally:
+        profiler.stop()
+        out = Path("bench-results") / f"csv-{name}.html"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(profiler.output_html())
+        print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
+
+
+def measure_preview(db_path: Path, data: bytes, profile: str | None) -> dict:
+    app = make_app(db_path)
+    with app.app_context():
+        actor = accounts.operator("Bench")
+        start = time.perf_counter()
+        preview = profiled("preview", profile,
+                           lambda: csv_import.preview_csv(actor, data))
+        seconds = time.perf_counter() - start
+        return {"preview_s": seconds, "preview_rows": len(preview.rows),
+                "preview_new": preview.counts[csv_import.NEW], "preview_peak_rss_mb": peak_rss_mb()}
+
+
+def measure_import(db_path: Path, data: bytes, rows: int, profile: str | None) -> dict:
+    app = make_app(db_path)
+    with app.app_context():
+        actor = accounts.operator("Bench")
+        before = peak_rss_mb()
+        start = time.perf_counter()
+        result = profiled("import", profile,
+                          lambda: csv_import.import_csv(actor, data, source="bench"))
+        seconds = time.perf_counter() - start
+        assert result.imported == rows, result
+        return {"import_s": seconds, "import_rows_per_s": rows / seconds,
+                "import_peak_rss_mb": peak_rss_mb(), "rss_before_import_mb": before,
+                "import_summary": result.summary()}
+
+
+def _export_once(actor) -> tuple[int, int]:
+    export = csv_export.export_users(actor)
+    size = sum(len(chunk) for chunk in export.chunks)
+    return export.count, size
+
+
+def measure_export(db_path: Path, rows: int, profile: str | None) -> dict:
+    app = make_app(db_path)
+    with app.app_context():
+        actor = accounts.operator("Bench")
+        _export_once(actor)  # warm the page cache, as a second download would find it
+        start = time.perf_counter()
+        count, size = profiled("export", profile, lambda: _export_once(actor))
+        seconds = time.perf_counter() - start
+        assert count == rows + 1, count  # the imported users and the admin
+        tracemalloc.start()
+        _export_once(actor)
+        _current, traced_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return {"export_s": seconds, "export_rows_per_s": count / seconds,
+                "export_mb": size / 1e6, "export_traced_peak_mb": traced_peak / 1e6}
+
+
+def measure_export_http(db_path: Path) -> dict:
+    """The same export through the Flask test client, streamed like a download."""
+    app = make_app(db_path)
+    with app.app_context():
+        if "users.export" not in app.view_functions:
+            return {}
+        client = app.test_client()
+        client.post("/login", data={"email": "bench@example.com", "password": PASSWORD})
+        start = time.perf_counter()
+        response = client.get("/admin/participants/users/export", buffered=False)
+        size = sum(len(chunk) for chunk in response.response)
+        response.close()
+        seconds = time.perf_counter() - start
+        assert response.status_code == 200, response.status_code
+        lines = size and (db.session.execute(db.text("select count(*) from memberships")).scalar())
+        return {"export_http_s": seconds, "export_http_rows_per_s": lines / seconds}
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def setup(db_path: Path) -> None:
+    app = make_app(db_path)
+    with app.app_context():
+        Base.metadata.create_all(db.engine)
+        accounts.create_account("Bench", admin_email="bench@example.com", admin_name="Bench Admin",
+                                password=PASSWORD)
+        db.engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--profile", choices=["preview", "import", "export"])
+    args = parser.parse_args()
+    data = fixture(args.rows)
+    figures = {"rows": args.rows, "file_mb": len(data) / 1e6}
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = Path(tmp) / "bench.db"
+        setup(db_path)
+        figures.update(in_child(measure_preview, db_path, data, args.profile))
+        figures.update(in_child(measure_import, db_path, data, args.rows, args.profile))
+        figures.update(in_child(measure_export, db_path, args.rows, args.profile))
+        figures.update(in_child(measure_export_http, db_path))
+    table = [
+        ("preview of the file", f"{figures['preview_s']:.2f} s", "< 2 s"),
+        ("import, end to end", f"{figures['import_rows_per_s']:,.0f} rows/s "
+         f"({figures['import_s']:.2f} s)", ">= 40,000 rows/s"),
+        ("import, peak RSS", f"{figures['import_peak_rss_mb']:.0f} MB", "< 300 MB"),
+        ("export (service)", f"{figures['export_rows_per_s']:,.0f} rows/s "
+         f"({figures['export_s']:.2f} s)", ">= 300,000 rows/s"),
+        ("export, traced peak memory", f"{figures['export_traced_peak_mb']:.1f} MB", "flat"),
+    ]
+    if "export_http_rows_per_s" in figures:
+        table.append(("export through HTTP", f"{figures['export_http_rows_per_s']:,.0f} rows/s "
+                      f"({figures['export_http_s']:.2f} s)", ">= 300,000 rows/s"))
+    print(f"CSV benchmark, {args.rows:,} rows ({figures['file_mb']:.1f} MB), SQLite")
+    print(f"{'what':30} {'measured':32} budget")
+    for what, measured, budget in table:
+        print(f"{what:30} {measured:32} {budget}")
+    print(json.dumps({"bench": "csv", **figures, "budgets": BUDGETS}))
+
+
+if __name__ == "__main__":
+    main()
