@@ -60,6 +60,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.health import bp as health_bp
     from portal.outbox.views import bp as outbox_bp
     from portal.settings.views import bp as settings_bp
+    from portal.users import csv_views  # noqa: F401  (adds Import/Export to users_bp)
     from portal.users import deletion_views  # noqa: F401  (adds Delete and Deleted users to users_bp)
     from portal.users.views import bp as users_bp
 

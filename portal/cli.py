@@ -145,6 +145,8 @@ def users_import_command(file, account_name, dry_run, no_invite):
     if preview.ignored:
         click.echo(f"Ignored columns: {', '.join(preview.ignored)}.")
     click.echo(preview.summary())
+    if preview.new_groups:
+        click.echo(f"Groups that will be created: {', '.join(preview.new_groups)}.")
     for row in preview.rows:
         if row.status == csv_import.INVALID:
             click.echo(f"  line {row.line}: {row.email or row.name or '(empty)'}: {row.reason}")
@@ -157,7 +159,8 @@ def users_import_command(file, account_name, dry_run, no_invite):
 
 @users_group.command("export")
 @click.option("--account", "account_name", required=True, help="Name of the account.")
-@click.option("-o", "--output", type=click.File("wb"), default="-", help="File (default: stdout).")
+@click.option("-o", "--output", type=click.File("wb"), default="-",
+              help="File to write (default: stdout).")
 @click.option("--include-deleted", is_flag=True, help="Add users deleted within retention.")
 @service_errors
 def users_export_command(account_name, output, include_deleted):

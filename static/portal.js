@@ -67,6 +67,22 @@
     }
   });
 
+  // A checkbox with data-check-all="NAME" ticks or clears every box called NAME in its form
+  // (the import preview's rows on this page).
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest("[data-check-all]");
+    if (!all || !all.form) { return; }
+    all.form.querySelectorAll("input[name='" + all.dataset.checkAll + "']").forEach(function (box) {
+      box.checked = all.checked;
+    });
+  });
+
+  // Choosing an item of a drop-down menu (Import/Export) closes the menu.
+  document.addEventListener("click", function (event) {
+    var item = event.target.closest("details.menu .menu-body a");
+    if (item) { item.closest("details.menu").removeAttribute("open"); }
+  });
+
   // Flash messages fade away after a while.
   function expireFlashes(root) {
     (root || document).querySelectorAll(".flash").forEach(function (flash) {

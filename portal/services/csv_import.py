@@ -133,13 +133,11 @@ class Preview:
     def summary(self) -> str:
         """Return the one-line count of what would happen."""
         c = self.counts
-        text = (
-            f"{_count(len(self.rows), 'row')}: {c[NEW]:,} new, {c[LINK]:,} existing people to link, "
+        return (
+            f"{_count(len(self.rows), 'row')}: {c[NEW]:,} new, "
+            f"{c[LINK]:,} existing {'person' if c[LINK] == 1 else 'people'} to link, "
             f"{c[SKIP]:,} already in this account (skipped), {c[INVALID]:,} invalid."
         )
-        if self.new_groups:
-            text += f" Groups that will be created: {', '.join(self.new_groups)}."
-        return text
 
 
 @dataclass

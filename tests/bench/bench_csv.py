@@ -25,12 +25,12 @@ from portal.services import accounts  # noqa: E402
 from portal.services import csv_export  # noqa: E402
 from portal.services import csv_import  # noqa: E402
 
-FIRST = ["Ana", "Björn", "Chloé", "Dmitri", "Emeka", "Fatima", "Grégoire", "Hana", "Iñaki", "Jun",
-         "Kofi", "Léa", "Mateus", "Nadia", "Oskar", "Priya", "Quentin", "Rūta", "Søren", "Tomás",
-         "Zoë", "Ævar", "Łucja", "Đorđe", "Şule"]
-LAST = ["Álvarez", "Berg", "Chen", "Dubois", "Eriksen", "Fischer", "García", "Huang", "Ivanova",
-        "Jensen", "Kowalski", "López", "Müller", "Nakamura", "O'Brien", "Petrov", "Rossi", "Šimić",
-        "Ørsted", "Văn", "Żak", "Grünwald"]
+FIRST = ["Ana", "Björn", "Chloé", "Dmitri", "Emeka", "Fatima", "Grégoire", "Hana", "Iñaki",
+         "Jun", "Kofi", "Léa", "Mateus", "Nadia", "Oskar", "Priya", "Quentin", "Rūta", "Søren",
+         "Tomás", "Zoë", "Ævar", "Łucja", "Đorđe", "Şule"]
+LAST = ["Álvarez", "Berg", "Chen", "Dubois", "Eriksen", "Fischer", "García", "Huang",
+        "Ivanova", "Jensen", "Kowalski", "López", "Müller", "Nakamura", "O'Brien", "Petrov",
+        "Rossi", "Šimić", "Ørsted", "Văn", "Żak", "Grünwald"]
 GROUPS = [f"Team {n:02d}" for n in range(1, 51)]
 BUDGETS = {"preview_s": 2.0, "import_rows_per_s": 40_000, "import_peak_rss_mb": 300,
            "export_rows_per_s": 300_000}

@@ -102,7 +102,8 @@ def test_an_excel_file_in_windows_1252_with_semicolons_is_read(account):
 
 
 def test_excel_sep_line_and_mixed_line_endings_are_read(account):
-    data = b"sep=|\r\nFull Name|Email\rAna|ana@example.com\nBo|bo@example.com\r\n\r\nCy|cy@example.com"
+    data = (b"sep=|\r\nFull Name|Email\rAna|ana@example.com\nBo|bo@example.com\r\n\r\n"
+            b"Cy|cy@example.com")
     preview = csv_import.preview_csv(account.admin, data)
     assert preview.delimiter == "|"
     assert [(r.line, r.email) for r in preview.rows] == [
@@ -223,11 +224,12 @@ def test_preview_gives_every_row_its_status_and_writes_nothing(account):
     assert labels[5] == "Email is missing"
     assert labels[6].startswith("That e-mail address is not valid")
     assert preview.new_groups == ["Fresh"]
-    assert preview.summary().startswith("7 rows: 1 new, 1 existing people to link, 2 already")
+    assert preview.summary().startswith("7 rows: 1 new, 1 existing person to link, 2 already")
 
 
 def test_ragged_rows_are_invalid_and_do_not_block_the_others(account):
-    data = b"Full Name,Email,Groups\nAna,ana@example.com,A,extra\nBo,bo@example.com\nCy,cy@example.com,\n"
+    data = (b"Full Name,Email,Groups\nAna,ana@example.com,A,extra\nBo,bo@example.com\n"
+            b"Cy,cy@example.com,\n")
     preview = csv_import.preview_csv(account.admin, data)
     assert [(r.status, r.email) for r in preview.rows] == [
         ("invalid", "ana@example.com"), ("invalid", "bo@example.com"), ("new", "cy@example.com")]
@@ -274,7 +276,8 @@ def test_duplicates_and_look_alikes_are_reported_and_one_user_is_made(account):
     assert "look-alike" in preview.rows[6].note
     result = csv_import.import_csv(account.admin, data)
     assert result.imported == 3
-    assert db.session.scalar(sa.select(sa.func.count()).where(User.email == "alice@example.com")) == 1
+    assert db.session.scalar(
+        sa.select(sa.func.count()).where(User.email == "alice@example.com")) == 1
 
 
 def test_group_names_are_checked_and_deduplicated(account):

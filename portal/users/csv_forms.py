@@ -1,0 +1,26 @@
+"""Forms of Import Users via CSV: shape only (the file's rules live in portal.services)."""
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from flask_wtf.file import FileRequired
+from wtforms import BooleanField
+from wtforms import SelectMultipleField
+from wtforms import SubmitField
+
+
+class UploadForm(FlaskForm):
+    """The sidebar's Browse CSV File."""
+
+    file = FileField("Browse CSV File", validators=[FileRequired("Choose a CSV file first.")])
+
+
+class RunForm(FlaskForm):
+    """The preview's Import all / Import selected, with the rows ticked on this page."""
+
+    lines = SelectMultipleField(coerce=int, validate_choice=False)
+    invite = BooleanField("Send invitation e-mails", default=True)
+    import_all = SubmitField("Import all")
+    import_selected = SubmitField("Import selected")
+
+    def chosen_lines(self) -> list[int] | None:
+        """Return the ticked line numbers, or None for Import all."""
+        return None if self.import_all.data else list(self.lines.data or [])

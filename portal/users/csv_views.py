@@ -1,0 +1,149 @@
+"""Import/Export on the Users tab: Import Users via CSV (upload, preview, run), the exports.
+
+The routes hang on the users blueprint: they are screens of the Users tab under its URL
+(DESIGN §4: /admin/participants/users/import and /export), and the list shows its Export to
+CSV button when ``users.bulk_export`` exists. The factory imports this module before it
+registers the blueprint.
+"""
+from flask import Response
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import request
+from flask import stream_with_context
+from flask import url_for
+
+from portal.auth.session import admin_required
+from portal.auth.session import current_actor
+from portal.services import csv_export
+from portal.services import csv_import
+from portal.services import import_jobs
+from portal.services.errors import ServiceError
+from portal.users.csv_forms import RunForm
+from portal.users.csv_forms import UploadForm
+from portal.users.forms import ListForm
+from portal.users.forms import SelectionForm
+from portal.users.views import UNREADABLE_SELECTION
+from portal.users.views import bp
+from portal.users.views import list_context
+from portal.users.views import rows_response
+from portal.web import render
+
+PREVIEW_PAGE = 100
+STATUS_FILTERS = {"all": "All", csv_import.NEW: "New", csv_import.LINK: "To link",
+                  csv_import.SKIP: "Skipped", csv_import.INVALID: "Invalid"}
+TEMPLATE_CSV = (
+    "Full Name,Email,Groups\r\n"
+    "Ada Lovelace,ada@example.com,Engineering; Reviewers\r\n"
+    "Grace Hopper,grace@example.com,Engineering\r\n"
+)
+
+
+def _download(export: csv_export.Export) -> Response:
+    # The name is built by the server from the account and the date (safe ASCII, no quotes).
+    return Response(
+        stream_with_context(export.chunks),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
+    )
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@admin_required
+def import_upload():
+    """Import Users via CSV: the sidebar with Browse CSV File; a valid file goes to its preview."""
+    upload_form = UploadForm()
+    if upload_form.validate_on_submit():
+        upload = upload_form.file.data
+        try:
+            job = import_jobs.upload(current_actor(), upload.filename, upload.read())
+        except ServiceError as error:
+            upload_form.file.errors = [error.message]
+        else:
+            return redirect(url_for("users.import_preview", job_id=job.id))
+    status = 422 if upload_form.errors else 200
+    return render("users/import.html", "sidebar", upload_form=upload_form, status=status,
+                  **_limits(), **list_context(ListForm(request.args)))
+
+
+def _limits() -> dict:
+    cfg = current_app.config
+    return {"max_mb": f"{cfg['MAX_CONTENT_LENGTH'] / 1_048_576:g}",
+            "max_rows": f"{cfg['IMPORT_MAX_ROWS']:,}"}
+
+
+@bp.route("/import/template.csv")
+@admin_required
+def import_template():
+    """Download a CSV to fill in: the columns the import reads, with two example rows."""
+    return Response(
+        "\ufeff" + TEMPLATE_CSV,
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="users-template.csv"'},
+    )
+
+
+def _page_of(preview: csv_import.Preview) -> dict:
+    """Return the rows of the preview page asked for (status filter, page number)."""
+    shown = request.args.get("status", "all")
+    if shown not in STATUS_FILTERS:
+        shown = "all"
+    rows = preview.rows if shown == "all" else [r for r in preview.rows if r.status == shown]
+    pages = max(1, -(-len(rows) // PREVIEW_PAGE))
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    start = (page - 1) * PREVIEW_PAGE
+    return {"shown": shown, "rows": rows[start:start + PREVIEW_PAGE], "page": page,
+            "pages": pages, "matching": len(rows)}
+
+
+@bp.route("/import/<int:job_id>", methods=["GET", "POST"])
+@admin_required
+def import_preview(job_id: int):
+    """Preview an uploaded file row by row; Import all / Import selected start the import.
+
+    While it runs the page shows its progress (htmx polls the #job block); then its result.
+    """
+    actor = current_actor()
+    form = RunForm()
+    if form.validate_on_submit():
+        try:
+            import_jobs.start(actor, job_id, lines=form.chosen_lines(), invite=form.invite.data)
+        except ServiceError as error:
+            if error.status == 404:
+                raise
+            flash(error.message, "error")
+        return redirect(url_for("users.import_preview", job_id=job_id))
+    job, preview = import_jobs.preview(actor, job_id)
+    return render(
+        "users/import_preview.html",
+        "job",
+        job=job,
+        state=import_jobs.state(job),
+        preview=preview,
+        progress=import_jobs.progress(job),
+        form=form,
+        filters=STATUS_FILTERS,
+        **(_page_of(preview) if preview is not None else {}),
+    )
+
+
+@bp.route("/export")
+@admin_required
+def export():
+    """Export All Users as CSV (with ?include_deleted=1 also those deleted within retention)."""
+    include_deleted = request.args.get("include_deleted") == "1"
+    return _download(csv_export.export_users(current_actor(), include_deleted=include_deleted))
+
+
+@bp.post("/bulk/export")
+@admin_required
+def bulk_export():
+    """Export to CSV: the selected users, or all matching the filter, as a download."""
+    form = SelectionForm()
+    if not form.validate_on_submit():
+        return rows_response(form, UNREADABLE_SELECTION, "error")
+    try:
+        export_file = csv_export.export_users(current_actor(), form.selection())
+    except ServiceError as error:
+        return rows_response(form, error.message, "error")
+    return _download(export_file)

@@ -1,0 +1,41 @@
+"""An admin imports people through Browse CSV File, checks the preview, imports, exports."""
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import sign_in
+from tests.builders import PASSWORD
+from tests.builders import csv_bytes
+
+pytestmark = pytest.mark.browser
+
+
+def test_admin_imports_a_csv_file_and_downloads_an_export(page, live_server, account, tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_bytes(csv_bytes([("Ana Lima", "ana@example.com", "Drivers"),
+                                ("Bo Berg", "bo@example.com", "Drivers; Office"),
+                                ("No Mail", "", "")]))
+    live_server.settle()
+    sign_in(page, account.admin.user.email, PASSWORD)
+    page.wait_for_url("**/admin/participants/users/")
+    page.get_by_text("Import/Export").click()
+    page.get_by_role("link", name="Import Users via CSV").click()
+    page.get_by_label("Browse CSV File").set_input_files(str(path))
+    page.get_by_role("button", name="Preview").click()
+    page.wait_for_url("**/admin/participants/users/import/*")
+    expect(page.get_by_text("3 rows: 2 new")).to_be_visible()
+    expect(page.get_by_text("Groups that will be created: Drivers, Office.")).to_be_visible()
+    expect(page.get_by_role("cell", name="Email is missing")).to_be_visible()
+    page.get_by_role("button", name="Import all").click()
+    expect(page.get_by_text("2 users imported, 0 linked, 0 skipped, 1 invalid row left out."))\
+        .to_be_visible()
+    page.get_by_role("link", name="Back to Users").click()
+    expect(page.get_by_role("cell", name="bo@example.com")).to_be_visible()
+    page.get_by_text("Import/Export").click()
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Export All Users").click()
+    download = info.value
+    assert download.suggested_filename.startswith("users-account-")
+    text = Path(download.path()).read_text(encoding="utf-8-sig")
+    assert '"Ana Lima","ana@example.com","","Drivers","invited"' in text

@@ -1,0 +1,205 @@
+"""Import/Export on the Users tab: sidebar, upload, preview, background import, downloads."""
+import csv
+import io
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import ImportJob
+from portal.models import User
+from portal.models import utcnow
+from tests.builders import PASSWORD
+from tests.builders import csv_bytes
+from tests.builders import make_account
+from tests.builders import make_user
+
+BASE = "/admin/participants/users"
+HX = {"HX-Request": "true"}
+
+
+def upload(client, data: bytes, filename: str = "people.csv", **kwargs):
+    return client.post(f"{BASE}/import", data={"file": (io.BytesIO(data), filename)},
+                       content_type="multipart/form-data", **kwargs)
+
+
+def uploaded(client, data: bytes) -> int:
+    response = upload(client, data)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+
+
+def finished(client, job_id: int) -> str:
+    """Poll the job like the page does until it is no longer running; return the fragment."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        html = client.get(f"{BASE}/import/{job_id}", headers=HX).get_data(as_text=True)
+        if "Importing…" not in html:
+            return html
+        time.sleep(0.05)
+    raise AssertionError("the import did not finish")
+
+
+def emails() -> set[str]:
+    db.session.commit()
+    return set(db.session.scalars(sa.select(User.email)))
+
+
+def test_import_users_via_csv_opens_in_the_sidebar_and_as_a_page(admin):
+    fragment = admin.get(f"{BASE}/import", headers=HX)
+    assert fragment.status_code == 200
+    html = fragment.get_data(as_text=True)
+    assert "Browse CSV File" in html and "<html" not in html and 'id="rows"' not in html
+    page = admin.get(f"{BASE}/import").get_data(as_text=True)
+    assert "Browse CSV File" in page and 'id="rows"' in page and "Import/Export" in page
+    assert "Export All Users" in page and "Import Users via CSV" in page
+
+
+def test_the_template_csv_has_the_columns_the_import_reads(admin):
+    response = admin.get(f"{BASE}/import/template.csv")
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.get_data(as_text=True).lstrip("\ufeff").startswith("Full Name,Email,Groups")
+
+
+def test_a_bad_file_comes_back_with_its_message_and_no_job(admin):
+    response = upload(admin, b"PK\x03\x04" + bytes(100), filename="people.xlsx")
+    assert response.status_code == 422
+    assert "Excel workbook" in response.get_data(as_text=True)
+    response = admin.post(f"{BASE}/import", data={}, content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert "Choose a CSV file first." in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportJob)) == 0
+
+
+@pytest.mark.config(MAX_CONTENT_LENGTH=2000)
+def test_a_file_over_the_limit_is_refused_before_parsing(admin):
+    response = upload(admin, b"Full Name,Email\n" + b"a,b@example.com\n" * 200)
+    assert response.status_code == 413
+    assert "larger than" in response.get_data(as_text=True)
+
+
+def test_uploading_needs_the_csrf_token(admin):
+    response = upload(admin, csv_bytes([("Ana", "ana@example.com", "")]), csrf=False)
+    assert response.status_code == 400
+
+
+def test_the_preview_lists_rows_escaped_and_writes_nothing(admin, account):
+    make_user(account, email="here@example.com")
+    data = csv_bytes([("<script>alert(1)</script>", "ana@example.com", "{{7*7}}"),
+                      ("Here", "here@example.com", ""), ("Bad", "bad@", "")])
+    job_id = uploaded(admin, data)
+    html = admin.get(f"{BASE}/import/{job_id}").get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert "{{7*7}}" in html
+    assert "3 rows: 1 new, 0 existing people to link, 1 already in this account" in html
+    assert "Groups that will be created: {{7*7}}." in html
+    assert 'name="lines" value="2"' in html and 'name="lines" value="3"' not in html
+    assert "Import all" in html and "Import selected" in html
+    assert "ana@example.com" not in emails()
+    invalid = admin.get(f"{BASE}/import/{job_id}?status=invalid", headers=HX)
+    text = invalid.get_data(as_text=True)
+    assert "bad@" in text and "here@example.com" not in text and "<html" not in text
+
+
+def test_import_all_runs_in_the_background_and_reports(admin, account):
+    data = csv_bytes([(f"User {n}", f"u{n}@example.com", "Team") for n in range(30)])
+    job_id = uploaded(admin, data)
+    response = admin.post(f"{BASE}/import/{job_id}", data={"import_all": "Import all",
+                                                            "invite": "y"})
+    assert response.status_code == 302
+    html = finished(admin, job_id)
+    assert "30 users imported, 0 linked, 0 skipped." in html
+    assert "Groups created: Team." in html
+    assert {f"u{n}@example.com" for n in range(30)} <= emails()
+    job = db.session.get(ImportJob, job_id)
+    assert job.state == "done" and job.data is None
+    again = admin.post(f"{BASE}/import/{job_id}", data={"import_all": "Import all"},
+                       follow_redirects=True)
+    assert "already being imported or was imported" in again.get_data(as_text=True)
+
+
+def test_import_selected_imports_only_the_ticked_rows_without_mail(admin, account):
+    data = csv_bytes([(f"User {n}", f"u{n}@example.com", "") for n in range(5)])
+    job_id = uploaded(admin, data)
+    admin.post(f"{BASE}/import/{job_id}",
+               data={"import_selected": "Import selected", "lines": ["2", "4"]})
+    assert "2 users imported" in finished(admin, job_id)
+    assert {"u0@example.com", "u2@example.com"} <= emails()
+    assert not {"u1@example.com", "u3@example.com", "u4@example.com"} & emails()
+    assert db.session.get(ImportJob, job_id).result["invited"] == 0
+
+
+def test_import_selected_with_nothing_ticked_says_so(admin):
+    job_id = uploaded(admin, csv_bytes([("Ana", "ana@example.com", "")]))
+    response = admin.post(f"{BASE}/import/{job_id}", data={"import_selected": "Import selected"},
+                          follow_redirects=True)
+    assert "Select at least one row" in response.get_data(as_text=True)
+    assert db.session.get(ImportJob, job_id).state == "uploaded"
+
+
+def test_another_admins_or_accounts_job_is_not_found(admin, account, app):
+    job_id = uploaded(admin, csv_bytes([("Ana", "ana@example.com", "")]))
+    second = make_user(account, role="admin", email="second@example.com")
+    other = make_account()
+    for email in (second.user.email, other.admin.user.email):
+        client = app.test_client()
+        client.login(email, PASSWORD)
+        assert client.get(f"{BASE}/import/{job_id}").status_code == 404
+        assert client.get(f"{BASE}/import/{job_id}", headers=HX).status_code == 404
+        response = client.post(f"{BASE}/import/{job_id}", data={"import_all": "Import all"})
+        assert response.status_code == 404
+    assert db.session.get(ImportJob, job_id).state == "uploaded"
+    assert "ana@example.com" not in emails()
+
+
+def test_an_expired_upload_cannot_be_imported(admin):
+    job_id = uploaded(admin, csv_bytes([("Ana", "ana@example.com", "")]))
+    job = db.session.get(ImportJob, job_id)
+    job.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert "has expired" in admin.get(f"{BASE}/import/{job_id}").get_data(as_text=True)
+    response = admin.post(f"{BASE}/import/{job_id}", data={"import_all": "Import all"},
+                          follow_redirects=True)
+    assert "Upload the file again" in response.get_data(as_text=True)
+    assert "ana@example.com" not in emails()
+
+
+def read_csv(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+
+
+def test_export_all_users_downloads_a_named_csv(admin, account):
+    make_user(account, email="ana@example.com")
+    # buffered: the test client reads the stream while the request is still open.
+    response = admin.get(f"{BASE}/export", buffered=True)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    today = utcnow().date().isoformat()
+    slug = account.name.lower().replace(" ", "-")
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="users-{slug}-{today}.csv"')
+    assert response.headers["Cache-Control"] == "no-store"
+    assert {row[1] for row in read_csv(response)[1:]} == {account.admin.user.email,
+                                                         "ana@example.com"}
+
+
+def test_export_to_csv_downloads_the_selection_only(admin, account):
+    ana = make_user(account, email="ana@example.com")
+    make_user(account, email="bo@example.com")
+    foreign = make_user(make_account(), email="foreign@example.com")
+    response = admin.post(f"{BASE}/bulk/export", data={"ids": [str(ana.id), str(foreign.id)]},
+                          buffered=True)
+    assert response.status_code == 200
+    assert [row[1] for row in read_csv(response)[1:]] == ["ana@example.com"]
+    response = admin.post(f"{BASE}/bulk/export", data={"all_matching": "y", "q": "bo@"},
+                          buffered=True)
+    assert [row[1] for row in read_csv(response)[1:]] == ["bo@example.com"]
+    response = admin.post(f"{BASE}/bulk/export", data={}, follow_redirects=True)
+    assert "Select at least one user first." in response.get_data(as_text=True)
+
+
+def test_the_users_list_offers_export_to_csv(admin):
+    html = admin.get(f"{BASE}/").get_data(as_text=True)
+    assert f'formaction="{BASE}/bulk/export"' in html and "Export to CSV" in html
