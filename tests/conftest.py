@@ -101,6 +101,8 @@ class PortalClient(FlaskClient):
             kwargs["headers"] = headers
         if has_app_context():
             db.session.commit()
+        # A streamed body (CSV export) is read while its request is still open, as a server does.
+        kwargs.setdefault("buffered", True)
         return contextvars.Context().run(super().open, *args, **kwargs)
 
     def login(self, email: str, password: str = builders.PASSWORD, **kwargs):
