@@ -57,14 +57,17 @@ def register_blueprints(app: Flask) -> None:
     from portal.api.views import bp as api_bp
     from portal.auth.views import bp as auth_bp
     from portal.devices.views import bp as devices_bp
+    from portal.groups.views import bp as groups_bp
     from portal.health import bp as health_bp
     from portal.outbox.views import bp as outbox_bp
     from portal.settings.views import bp as settings_bp
+    from portal.taskstreams.views import bp as taskstreams_bp
     from portal.users import csv_views  # noqa: F401  (adds Import/Export to users_bp)
     from portal.users import deletion_views  # noqa: F401  (adds Delete and Deleted users to users_bp)
     from portal.users.views import bp as users_bp
 
-    for blueprint in (api_bp, auth_bp, devices_bp, health_bp, outbox_bp, settings_bp, users_bp):
+    for blueprint in (api_bp, auth_bp, devices_bp, groups_bp, health_bp, outbox_bp, settings_bp,
+                      taskstreams_bp, users_bp):
         app.register_blueprint(blueprint)
 
 

@@ -81,6 +81,30 @@
   document.addEventListener("click", function (event) {
     var item = event.target.closest("details.menu .menu-body a");
     if (item) { item.closest("details.menu").removeAttribute("open"); }
+  // Member picker (templates/groups/_macros.html): ticking a search result moves it up into
+  // the chosen chips, so the next search (which sends the chosen ids) does not lose it;
+  // unticking a chip drops it. Enter in the search box searches instead of submitting.
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    var picker = box.closest("[data-picker]");
+    if (!picker || box.name !== "member_ids") { return; }
+    var picked = picker.querySelector("[data-picked]");
+    if (box.checked && !picked.contains(box)) {
+      var row = box.closest("li");
+      var chip = document.createElement("label");
+      chip.className = "chip chosen";
+      chip.appendChild(box);
+      chip.appendChild(document.createTextNode(" " + row.querySelector(".who").textContent));
+      picked.appendChild(chip);
+      row.remove();
+    } else if (!box.checked && picked.contains(box)) {
+      box.closest("label").remove();
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && event.target.matches("[data-picker] input[type=search]")) {
+      event.preventDefault();
+    }
   });
 
   // Flash messages fade away after a while.

@@ -15,6 +15,7 @@ from portal.models import Membership
 from portal.models import User
 from portal.models.membership import INVITE_STATES
 from portal.services import scope
+from portal.services import taskstreams
 from portal.services.errors import ServiceError
 
 PAGE_SIZE = 50
@@ -190,6 +191,8 @@ class UserDetails:
     membership: Membership
     groups: list[Group]
     activity: list[AuditEvent]
+    # The groups and the taskstreams reached through them (services.taskstreams.participates_in).
+    participation: taskstreams.Participation
 
 
 def get_user(actor, membership_id) -> Membership:
@@ -198,20 +201,14 @@ def get_user(actor, membership_id) -> Membership:
 
 
 def user_details(actor, membership_id, activity_limit: int = 20) -> UserDetails:
-    """Return one user of the account with their groups and recent activity."""
+    """Return one user of the account with their groups, taskstreams and recent activity."""
     membership = get_user(actor, membership_id)
-    groups = list(
-        db.session.scalars(
-            sa.select(Group)
-            .join(GroupMember, GroupMember.group_id == Group.id)
-            .where(GroupMember.membership_id == membership.id)
-            .order_by(Group.name_key)
-        )
-    )
+    participation = taskstreams.participates_in(actor, membership.id)
     return UserDetails(
         membership=membership,
-        groups=groups,
+        groups=participation.groups,
         activity=recent_activity(actor, membership, activity_limit),
+        participation=participation,
     )
 
 

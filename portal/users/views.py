@@ -58,19 +58,22 @@ def _query(page: users.UserPage) -> dict:
 
 
 def rows_response(form: SelectionForm, message: str, category: str = "success", *, status=200,
-                  trigger: str | None = None, oob: tuple[tuple[str, str], ...] = (), **extra):
+                  trigger: str | None = None, oob: tuple[tuple[str, str], ...] = (),
+                  block: str = "rows", **extra):
     """Answer a bulk action: the refreshed rows plus an out-of-band flash (htmx), else redirect.
 
     Every bulk endpoint (``users.bulk_*``, ``groups.bulk_add_to_group``, ...) ends with this,
     passing the SelectionForm it validated, so the list comes back as the admin left it
     (same search, filters, sort and page) with the selection cleared. ``oob`` adds regions of
     other templates out of band (Delete's side panel), rendered with ``extra`` in the context.
+    A side panel's form that answers into #sidebar (Add to Group) asks for ``block="rows_oob"``:
+    the rows out of band, and ``trigger="closeSidebar"``.
     """
     flash(message, category)
     context = list_context(form)
     if request.headers.get("HX-Request") != "true":
         return redirect(url_for("users.index", **context["query"]))
-    return render("users/index.html", "rows", status=status, trigger=trigger, oob=oob,
+    return render("users/index.html", block, status=status, trigger=trigger, oob=oob,
                   **context, **extra)
 
 

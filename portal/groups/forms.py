@@ -1,0 +1,82 @@
+"""Forms of the Groups tab and of Add to Group: shape only (rules live in portal.services)."""
+from flask_wtf import FlaskForm
+from wtforms import HiddenField
+from wtforms import IntegerField
+from wtforms import SearchField
+from wtforms import SelectMultipleField
+from wtforms import StringField
+from wtforms.validators import AnyOf
+from wtforms.validators import Length
+from wtforms.validators import Optional
+
+from portal.users.forms import SelectionForm
+
+
+def page_number(field) -> int:
+    """Return a usable page number from an IntegerField (1 when absent or nonsense)."""
+    return field.data if isinstance(field.data, int) and field.data > 0 else 1
+
+
+class GroupListForm(FlaskForm):
+    """The groups list's query string: search and page (GET, no CSRF)."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField("Search", validators=[Optional(), Length(max=120)])
+    page = IntegerField(default=1, validators=[Optional()])
+
+
+class MemberListForm(FlaskForm):
+    """A group page's query string: the members search and page, and the picker's search."""
+
+    class Meta:
+        csrf = False
+
+    mq = SearchField("Search members", validators=[Optional(), Length(max=200)])
+    page = IntegerField(default=1, validators=[Optional()])
+    q = SearchField("Find people to add", validators=[Optional(), Length(max=200)])
+    member_ids = SelectMultipleField(coerce=int, validate_choice=False)
+
+
+class NewGroupForm(FlaskForm):
+    """New Group: a name and the members picked so far (the picker's search rides along)."""
+
+    name = StringField("Name", validators=[Length(max=120)])
+    member_ids = SelectMultipleField("Members", coerce=int, validate_choice=False)
+    q = SearchField("Members", validators=[Optional(), Length(max=200)])
+
+
+class RenameForm(FlaskForm):
+    name = StringField("Name", validators=[Length(max=120)])
+
+
+class MembersForm(FlaskForm):
+    """The members to add to, or remove from, one group."""
+
+    member_ids = SelectMultipleField(coerce=int, validate_choice=False)
+    q = SearchField("Find people to add", validators=[Optional(), Length(max=200)])
+
+
+class DeleteGroupsForm(GroupListForm):
+    """The checked groups, plus the list's query to come back to."""
+
+    class Meta:
+        csrf = True
+
+    ids = SelectMultipleField(coerce=int, validate_choice=False)
+
+
+class AddToGroupForm(SelectionForm):
+    """Add to Group: the users' selection, the groups chosen, and perhaps a new group's name."""
+
+    group_ids = SelectMultipleField("Groups", coerce=int, validate_choice=False)
+    new_group = StringField("Or a new group", validators=[Optional(), Length(max=120)])
+    # "detail" when User Details asked: the answer refreshes that page's groups, not the list.
+    origin = HiddenField(validators=[Optional(), AnyOf(["", "detail"])])
+
+
+class RemoveFromGroupForm(FlaskForm):
+    """User Details: the group to take the user out of."""
+
+    group_id = IntegerField()

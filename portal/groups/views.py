@@ -1,0 +1,352 @@
+"""Admin → Process Setup → Participants → Groups, and Add to Group for users.
+
+Every way of adding users to groups ends in ``services.groups.add_to_groups``: the Users tab's
+bulk **Add to Group** and User Details (``bulk_add_to_group``), a group's page (``add_members``)
+and **New Group** (``new``).
+"""
+from flask import Blueprint
+from flask import flash
+from flask import redirect
+from flask import request
+from flask import url_for
+
+from portal.auth.session import admin_required
+from portal.auth.session import current_actor
+from portal.groups.forms import AddToGroupForm
+from portal.groups.forms import DeleteGroupsForm
+from portal.groups.forms import GroupListForm
+from portal.groups.forms import MemberListForm
+from portal.groups.forms import MembersForm
+from portal.groups.forms import NewGroupForm
+from portal.groups.forms import RemoveFromGroupForm
+from portal.groups.forms import RenameForm
+from portal.groups.forms import page_number
+from portal.services import groups
+from portal.services import taskstreams
+from portal.services import users
+from portal.services.errors import NotFound
+from portal.services.errors import ServiceError
+from portal.services.users import Selection
+from portal.users.forms import group_options
+from portal.users.views import UNREADABLE_SELECTION
+from portal.users.views import list_context as users_list_context
+from portal.users.views import rows_response
+from portal.web import apply_error
+from portal.web import is_fragment_request
+from portal.web import render
+
+bp = Blueprint("groups", __name__, url_prefix="/admin/participants/groups")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def _names_of(names: list[str]) -> str:
+    quoted = [f"“{n}”" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def added_message(result: groups.Added) -> str:
+    """Say what add_to_groups did, in the words of the flash."""
+    names = _names_of([g.name for g in result.groups])
+    if len(result.groups) == 1:
+        text = f"Added {_plural(result.added, 'user')} to {names}."
+        if result.skipped:
+            verb = "was" if result.skipped == 1 else "were"
+            text += f" {_plural(result.skipped, 'user')} {verb} in it already."
+        return text
+    text = f"Added {_plural(result.selected, 'user')} to {names}: "
+    text += f"{_plural(result.added, 'new membership')}"
+    return text + (f", {result.skipped:,} already there." if result.skipped else ".")
+
+
+def list_context(form: GroupListForm, **extra) -> dict:
+    """Return what templates/groups/index.html needs for this search and page."""
+    page = groups.list_groups(current_actor(), form.q.data or "", page_number(form.page))
+    query = {"q": page.q or None, "page": page.page if page.page > 1 else None}
+    return {"page": page, "query": {k: v for k, v in query.items() if v}, **extra}
+
+
+@bp.route("/")
+@admin_required
+def index():
+    """List the account's groups: search and pages; htmx gets only the results."""
+    return render("groups/index.html", "results", **list_context(GroupListForm(request.args)))
+
+
+# --- New Group -----------------------------------------------------------------------------
+
+
+def _new_context(form: NewGroupForm) -> dict:
+    actor = current_actor()
+    chosen = groups.chosen_members(actor, form.member_ids.data or [])
+    found = groups.search_members(actor, form.q.data or "", exclude_ids=[m.id for m in chosen])
+    return {"form": form, "chosen": chosen, "found": found, "picker_url": url_for(".new")}
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@admin_required
+def new():
+    """New Group in the sidebar: a name and members picked by searching (GET ?q= searches)."""
+    if request.method == "GET":
+        form = NewGroupForm(request.args, meta={"csrf": False})
+        form.validate()
+        blocks = ("picker_results",) if "q" in request.args else ("sidebar",)
+        context = _new_context(form)
+        return render("groups/new.html", *blocks, **context,
+                      **list_context(GroupListForm(request.args)))
+    form = NewGroupForm()
+    if form.validate_on_submit():
+        try:
+            result = groups.add_to_groups(
+                current_actor(), [], Selection(ids=tuple(form.member_ids.data or ())),
+                new_group_name=form.name.data or "",
+            )
+        except ServiceError as error:
+            apply_error(form, error)
+        else:
+            group = result.created
+            flash(f"Created the group “{group.name}” with {_plural(result.added, 'member')}.",
+                  "success")
+            if not is_fragment_request():
+                return redirect(url_for(".detail", group_id=group.id))
+            return render("groups/index.html", "results_oob", trigger="closeSidebar",
+                          **list_context(GroupListForm()))
+    return render("groups/new.html", "sidebar", status=422, **_new_context(form),
+                  **list_context(GroupListForm()))
+
+
+# --- one group -----------------------------------------------------------------------------
+
+
+def _detail_context(group, form: MemberListForm | None = None, **extra) -> dict:
+    actor = current_actor()
+    form = form or MemberListForm(formdata=None)
+    chosen = groups.chosen_members(actor, form.member_ids.data or [])
+    return {
+        "group": group,
+        "members": groups.list_members(actor, group, form.mq.data or "", page_number(form.page)),
+        "steps": groups.assigned_steps([group.id]),
+        "list_form": form,
+        "chosen": chosen,
+        "found": groups.search_members(actor, form.q.data or "",
+                                       exclude_ids=[m.id for m in chosen],
+                                       exclude_group_id=group.id),
+        "picker_url": url_for(".detail", group_id=group.id),
+        "rename_form": extra.pop("rename_form", None) or RenameForm(name=group.name),
+        **extra,
+    }
+
+
+@bp.route("/<int:group_id>")
+@admin_required
+def detail(group_id: int):
+    """Show a group: rename, members (add, remove), the steps it is assigned to."""
+    group = groups.get_group(current_actor(), group_id)
+    form = MemberListForm(request.args)
+    form.validate()
+    block = "picker_results" if "q" in request.args else "members"
+    return render("groups/detail.html", block, **_detail_context(group, form))
+
+
+@bp.post("/<int:group_id>/rename")
+@admin_required
+def rename(group_id: int):
+    """Rename the group; a taken or empty name is shown on the field."""
+    actor = current_actor()
+    group = groups.get_group(actor, group_id)
+    form = RenameForm()
+    if form.validate_on_submit():
+        try:
+            groups.rename_group(actor, group.id, form.name.data or "")
+        except ServiceError as error:
+            apply_error(form, error)
+        else:
+            flash(f"Renamed the group to “{group.name}”.", "success")
+            if not is_fragment_request():
+                return redirect(url_for(".detail", group_id=group.id))
+            return render("groups/detail.html", "group_head", **_detail_context(group))
+    return render("groups/detail.html", "group_head", status=422,
+                  **_detail_context(group, rename_form=form))
+
+
+@bp.post("/<int:group_id>/members")
+@admin_required
+def add_members(group_id: int):
+    """Add the users picked on the group's page."""
+    actor = current_actor()
+    group = groups.get_group(actor, group_id)
+    form = MembersForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            result = groups.add_to_groups(actor, [group.id],
+                                          Selection(ids=tuple(form.member_ids.data or ())))
+        except ServiceError as error:
+            flash(error.message, "error")
+            status = 422
+        else:
+            flash(added_message(result), "success")
+    else:
+        flash(UNREADABLE_SELECTION, "error")
+        status = 422
+    if not is_fragment_request():
+        return redirect(url_for(".detail", group_id=group.id))
+    return render("groups/detail.html", "members", status=status, **_detail_context(group))
+
+
+@bp.post("/<int:group_id>/members/remove")
+@admin_required
+def remove_members(group_id: int):
+    """Take users out of the group, unless a step assigned to it would have no one left."""
+    actor = current_actor()
+    group = groups.get_group(actor, group_id)
+    form = MembersForm()
+    blocked = None
+    if not form.validate_on_submit():
+        flash(UNREADABLE_SELECTION, "error")
+    else:
+        try:
+            removed = groups.remove_from_group(actor, group.id, form.member_ids.data or [])
+        except groups.GroupInUse as error:
+            blocked = error
+            flash("Nobody was removed.", "error")
+        except ServiceError as error:
+            flash(error.message, "error")
+        else:
+            flash(f"Removed {_plural(removed, 'user')} from “{group.name}”.", "success")
+    if not is_fragment_request():
+        if blocked is not None:
+            flash(blocked.message, "error")
+        return redirect(url_for(".detail", group_id=group.id))
+    return render("groups/detail.html", "members", **_detail_context(group, blocked=blocked))
+
+
+@bp.post("/<int:group_id>/delete")
+@admin_required
+def delete(group_id: int):
+    """Delete this group (from its page), unless a step is assigned to it."""
+    actor = current_actor()
+    group = groups.get_group(actor, group_id)
+    DeleteGroupsForm().validate_on_submit()
+    result = groups.delete_groups(actor, [group.id])
+    if result.blocked:
+        flash(result.blocked[0].message, "error")
+        return redirect(url_for(".detail", group_id=group_id))
+    flash(f"Deleted the group {_names_of(result.names)}.", "success")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/bulk/delete")
+@admin_required
+def bulk_delete():
+    """Delete the checked groups; those assigned to a step stay, each with its step linked."""
+    form = DeleteGroupsForm()
+    blocked = []
+    if not form.validate_on_submit():
+        flash(UNREADABLE_SELECTION, "error")
+    else:
+        try:
+            result = groups.delete_groups(current_actor(), form.ids.data or [])
+        except ServiceError as error:
+            flash(error.message, "error")
+        else:
+            blocked = result.blocked
+            if result.names:
+                noun = "group" if len(result.names) == 1 else "groups"
+                flash(f"Deleted the {noun} {_names_of(result.names)}.", "success")
+            if blocked:
+                flash(f"{_plural(len(blocked), 'group')} could not be deleted; see why above "
+                      "the list.", "error")
+    if not is_fragment_request():
+        for error in blocked:
+            flash(error.message, "error")
+        return redirect(url_for(".index", **list_context(form)["query"]))
+    return render("groups/index.html", "results", **list_context(form, blocked=blocked))
+
+
+# --- Add to Group (Users tab selection, User Details) ----------------------------------------
+
+
+def _add_context(form: AddToGroupForm) -> dict:
+    """Return the sidebar's context: the groups to choose from and who is selected."""
+    actor = current_actor()
+    form.group_ids.choices = group_options(users.group_choices(actor))
+    try:
+        selected, problem = users.count_selected(actor, form.selection()), None
+    except ServiceError as error:
+        selected, problem = 0, error.message
+    return {"add_form": form, "selected": selected, "problem": problem}
+
+
+def _participation_response(membership_id: int, *, trigger: str | None = None, blocked=None):
+    """Answer User Details: its groups section, swapped out of band, plus the flash."""
+    actor = current_actor()
+    return render(
+        "users/_participates_in.html", "participates_in", trigger=trigger,
+        membership=users.get_user(actor, membership_id),
+        participation=taskstreams.participates_in(actor, membership_id),
+        participation_oob=True, blocked=blocked,
+    )
+
+
+@bp.route("/add-to-group", methods=["GET", "POST"])
+@admin_required
+def bulk_add_to_group():
+    """Add to Group: pick groups (or name a new one) for the selected users, then add them."""
+    if request.method == "GET":
+        form = AddToGroupForm(request.args, meta={"csrf": False})
+        form.validate()
+        return render("groups/add_to_group.html", "sidebar", **_add_context(form),
+                      **users_list_context(form))
+    form = AddToGroupForm()
+    if not form.validate_on_submit():
+        if form.origin.data == "detail":
+            flash(UNREADABLE_SELECTION, "error")
+            return redirect(url_for("users.index"))
+        return rows_response(form, UNREADABLE_SELECTION, "error")
+    try:
+        result = groups.add_to_groups(current_actor(), form.group_ids.data or [],
+                                      form.selection(), new_group_name=form.new_group.data or None)
+    except ServiceError as error:
+        apply_error(form, error)
+        return render("groups/add_to_group.html", "sidebar", status=422, **_add_context(form),
+                      **users_list_context(form))
+    message = added_message(result)
+    if form.origin.data == "detail":
+        [membership_id] = form.ids.data
+        flash(message, "success")
+        if not is_fragment_request():
+            return redirect(url_for("users.detail", membership_id=membership_id))
+        return _participation_response(membership_id, trigger="closeSidebar")
+    return rows_response(form, message, block="rows_oob", trigger="closeSidebar")
+
+
+@bp.post("/member/<int:membership_id>/remove")
+@admin_required
+def remove_from_user(membership_id: int):
+    """User Details: take the user out of one group (the same rule as on the group's page)."""
+    actor = current_actor()
+    membership = users.get_user(actor, membership_id)
+    form = RemoveFromGroupForm()
+    blocked = None
+    if form.validate_on_submit():
+        try:
+            group = groups.get_group(actor, form.group_id.data)
+            groups.remove_from_group(actor, group.id, [membership.id])
+        except groups.GroupInUse as error:
+            blocked = error
+        except NotFound:
+            flash("That group no longer exists.", "error")
+        except ServiceError as error:
+            flash(error.message, "error")
+        else:
+            flash(f"Removed {membership.user.name} from “{group.name}”.", "success")
+    else:
+        flash("The request could not be read; reload the page and try again.", "error")
+    if not is_fragment_request():
+        if blocked is not None:
+            flash(blocked.message, "error")
+        return redirect(url_for("users.detail", membership_id=membership.id))
+    return _participation_response(membership.id, blocked=blocked)
