@@ -81,6 +81,8 @@
   document.addEventListener("click", function (event) {
     var item = event.target.closest("details.menu .menu-body a");
     if (item) { item.closest("details.menu").removeAttribute("open"); }
+  });
+
   // Member picker (templates/groups/_macros.html): ticking a search result moves it up into
   // the chosen chips, so the next search (which sends the chosen ids) does not lose it;
   // unticking a chip drops it. Enter in the search box searches instead of submitting.
