@@ -5,6 +5,7 @@ from alembic import context
 from flask import current_app
 
 from portal.models import Base
+from portal.models import search
 
 config = context.config
 logger = logging.getLogger("alembic.env")
@@ -17,6 +18,7 @@ def run_migrations_offline():
         target_metadata=Base.metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_name=search.include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -35,7 +37,12 @@ def run_migrations_online():
     conf_args.setdefault("process_revision_directives", skip_empty_revisions)
     engine = current_app.extensions["migrate"].db.engine
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=Base.metadata, **conf_args)
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            include_name=search.include_name,
+            **conf_args,
+        )
         with context.begin_transaction():
             context.run_migrations()
 

@@ -28,6 +28,9 @@ def configure_sqlite(dbapi_connection, _record) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
+    # Read through a shared memory map rather than read() calls into a small per-connection
+    # cache: the Users list probes rows at random across a 100,000-user account.
+    cur.execute("PRAGMA mmap_size=268435456")
     cur.close()
 
 

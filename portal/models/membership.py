@@ -12,6 +12,9 @@ from portal.models.user import User
 ROLES = ("member", "admin")
 # invited: never signed in; invite_failed: the mail server refused the address; active: signed in.
 INVITE_STATES = ("invited", "invite_failed", "active")
+# Partial indexes over live memberships only (both databases support them).
+_LIVE = sa.text("deleted_at IS NULL")
+LIVE = {"sqlite_where": _LIVE, "postgresql_where": _LIVE}
 
 
 class Membership(Timestamped, Base):
@@ -19,6 +22,12 @@ class Membership(Timestamped, Base):
     __table_args__ = (
         sa.UniqueConstraint("account_id", "user_id"),
         sa.Index("ix_memberships_account_live", "account_id", "deleted_at"),
+        # The Users list pages through one account's live users in these orders (covering).
+        sa.Index("ix_memberships_live_name", "account_id", "sort_name", "id", **LIVE),
+        sa.Index("ix_memberships_live_email", "account_id", "sort_email", "id", **LIVE),
+        sa.Index("ix_memberships_live_seen", "account_id", "sort_last_seen", "id", **LIVE),
+        sa.Index("ix_memberships_live_state", "account_id", "invite_state", "sort_name", "id",
+                 **LIVE),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -40,6 +49,12 @@ class Membership(Timestamped, Base):
     deleted_by_id: so.Mapped[int | None] = so.mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+
+    # Copies of the person's lower-cased name, e-mail and last-seen time, kept by database
+    # triggers (portal/models/search.py) so one account's list pages through its own index.
+    sort_name: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    sort_email: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    sort_last_seen: so.Mapped[datetime | None]
 
     account: so.Mapped[Account] = so.relationship(lazy="joined", innerjoin=True)
     user: so.Mapped[User] = so.relationship(foreign_keys=[user_id], lazy="joined", innerjoin=True)

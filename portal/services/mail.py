@@ -11,6 +11,7 @@ from markupsafe import escape
 from portal.extensions import db
 from portal.models import Account
 from portal.models import OutboxMessage
+from portal.models import utcnow
 
 
 def link(path: str) -> str:
@@ -78,23 +79,31 @@ def enqueue_many(
     context.update(account=account, subject=subject, **marks)
     text = _pieces(render_template(f"email/{kind}.txt", **context))
     html = _pieces(render_template(f"email/{kind}.html", **context))
-    sender = account.sender_name or account.name if account is not None else None
+    now = utcnow()
+    shared = {
+        "kind": kind,
+        "subject": subject,
+        "account_id": account.id if account is not None else None,
+        "sender_name": account.sender_name or account.name if account is not None else None,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
     rows = [
-        {
-            "kind": kind,
-            "to_addr": r["to"],
-            "subject": subject,
-            "account_id": account.id if account is not None else None,
-            "user_id": r.get("user_id"),
-            "membership_id": r.get("membership_id"),
-            "sender_name": sender,
-            "body_text": _fill(text, {f: str(r[f]) for f in fields}),
-            "body_html": _fill(html, {f: str(escape(r[f])) for f in fields}),
-        }
+        dict(
+            shared,
+            to_addr=r["to"],
+            user_id=r.get("user_id"),
+            membership_id=r.get("membership_id"),
+            body_text=_fill(text, {f: str(r[f]) for f in fields}),
+            body_html=_fill(html, {f: str(escape(r[f])) for f in fields}),
+        )
         for r in recipients
     ]
     if rows:
-        db.session.execute(sa.insert(OutboxMessage), rows)
+        # The table, not the mapped class: a plain executemany, no per-row ORM work.
+        db.session.execute(sa.insert(OutboxMessage.__table__), rows)
     return len(rows)
 def render(kind: str, account: Account | None, subject: str, context: dict) -> tuple[str, str]:
     """Return the text and HTML bodies of templates/email/<kind>."""

@@ -21,7 +21,14 @@ def parse_id(value: Any) -> int | None:
         number = int(value)
     except (TypeError, ValueError):
         return None
-    return number if 0 < number < 2**63 else None
+    # Ids are 32-bit integer columns: a larger number names nothing (and must not reach
+    # PostgreSQL, which refuses it as out of range).
+    return number if 0 < number < 2**31 else None
+
+
+def parse_ids(idents) -> list[int]:
+    """Keep the values that can be ids (positive 32-bit integers), without duplicates."""
+    return sorted({n for n in (parse_id(i) for i in idents) if n is not None})
 
 
 def in_account(stmt: sa.Select, model: type, actor) -> sa.Select:
@@ -53,7 +60,7 @@ def get_in_account(model: type[M], ident: Any, actor, *, include_deleted: bool =
 
 def ids_in_account(model: type, idents, actor) -> list[int]:
     """Keep only the ids that name objects of the actor's account (others are ignored)."""
-    numbers = {n for n in (parse_id(i) for i in idents) if n is not None}
+    numbers = parse_ids(idents)
     if not numbers:
         return []
     stmt = in_account(sa.select(model.id).where(model.id.in_(numbers)), model, actor)

@@ -60,19 +60,16 @@ def issue_many(
     now = utcnow()
     supersede(user_ids, purpose, account_id)
     links = {user_id: secrets.token_urlsafe(32) for user_id, _hash in people}
+    stamps = {password_hash: stamp_of(password_hash) for _id, password_hash in people}
+    shared = {"account_id": account_id, "purpose": purpose, "expires_at": now + ttl,
+              "created_at": now}
     if people:
+        # The table, not the mapped class: a plain executemany, no per-row ORM work.
         db.session.execute(
-            sa.insert(ActionToken),
+            sa.insert(ActionToken.__table__),
             [
-                {
-                    "user_id": user_id,
-                    "account_id": account_id,
-                    "purpose": purpose,
-                    "token_hash": digest(links[user_id]),
-                    "password_stamp": stamp_of(password_hash),
-                    "expires_at": now + ttl,
-                    "created_at": now,
-                }
+                dict(shared, user_id=user_id, token_hash=digest(links[user_id]),
+                     password_stamp=stamps[password_hash])
                 for user_id, password_hash in people
             ],
         )

@@ -4,6 +4,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -46,11 +47,24 @@ class Selection:
     filter: UserFilter = field(default_factory=UserFilter)
 
 
+@dataclass(frozen=True)
+class UserRow:
+    """One line of the Users list (plain values: a page is read in two small queries)."""
+
+    id: int
+    name: str
+    email: str
+    role: str
+    invite_state: str
+    invite_error: str | None
+    last_seen_at: datetime | None
+
+
 @dataclass
 class UserPage:
     """One page of the list, with what the template needs around it."""
 
-    rows: list[Membership]
+    rows: list[UserRow]
     total: int
     page: int
     sort: str
@@ -71,18 +85,43 @@ class UserPage:
         return min(self.total, self.page * PAGE_SIZE)
 
 
+def matching_user_ids(text: str) -> sa.Select:
+    """Return SELECT of the ids of people whose name or e-mail contains ``text`` (3+ chars).
+
+    Served by the trigram index (portal/models/search.py): FTS5 on SQLite, pg_trgm on
+    PostgreSQL, so a search stays fast however many people there are.
+    """
+    table = sa.table("user_search", sa.column("rowid"), sa.column("user_id"), sa.column("body"))
+    if db.session.get_bind().dialect.name == "sqlite":
+        # A quoted FTS5 string is a phrase; with trigram tokens that is exactly "contains".
+        phrase = '"' + text.replace('"', '""') + '"'
+        return sa.select(table.c.rowid).where(
+            sa.text("user_search MATCH :phrase").bindparams(phrase=phrase)
+        )
+    return sa.select(table.c.user_id).where(table.c.body.contains(text, autoescape=True))
+
+
 def filtered(actor, user_filter: UserFilter, *, deleted: bool = False) -> sa.Select:
-    """Return SELECT memberships.id of the account's live (or deleted) users matching the filter."""
+    """Return SELECT memberships.id of the account's live (or deleted) users matching the filter.
+
+    Searches of three or more characters match anywhere in the name or e-mail (trigram
+    index); one or two characters match the start of the name or e-mail (sort-key index).
+    """
     stmt = scope.in_account(sa.select(Membership.id), Membership, actor).where(
         Membership.deleted_at.is_not(None) if deleted else Membership.deleted_at.is_(None)
     )
-    q = user_filter.q.strip().lower()
-    if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.join(User, User.id == Membership.user_id).where(
+    q = " ".join(user_filter.q.split()).lower()
+    if len(q) >= 3:
+        stmt = stmt.where(Membership.user_id.in_(matching_user_ids(q)))
+    elif q:
+        # Ranges, not LIKE 'q%', so both databases use the index whatever the collation; the
+        # account is repeated in each branch so SQLite can serve the OR from two indexes.
+        end = q + "\uffff"
+        account = Membership.account_id == actor.account_id
+        stmt = stmt.where(
             sa.or_(
-                sa.func.lower(User.name).like(pattern, escape="\\"),
-                User.email.like(pattern, escape="\\"),
+                sa.and_(account, Membership.sort_name >= q, Membership.sort_name < end),
+                sa.and_(account, Membership.sort_email >= q, Membership.sort_email < end),
             )
         )
     if user_filter.state:
@@ -107,7 +146,7 @@ def selected_ids(actor, selection: Selection, *, deleted: bool = False) -> sa.Se
     """
     if selection.all_matching:
         return filtered(actor, selection.filter, deleted=deleted)
-    ids = [i for i in selection.ids if isinstance(i, int)]
+    ids = scope.parse_ids(selection.ids)
     if not ids:
         raise ServiceError("Select at least one user first.")
     return filtered(actor, UserFilter(), deleted=deleted).where(Membership.id.in_(ids))
@@ -120,44 +159,82 @@ def count_selected(actor, selection: Selection) -> int:
     )
 
 
-def _order(sort: str) -> list:
-    key = sort.lstrip("-")
+def _order(sort: str, reverse: bool = False) -> list:
+    """Return ORDER BY terms for a sort key; ``reverse`` flips it (for pages past the middle)."""
     column = {
-        "name": sa.func.lower(User.name),
-        "email": User.email,
-        "last_seen": User.last_seen_at,
-    }[key]
-    if sort.startswith("-"):
-        return [column.desc(), Membership.id.desc()]
-    return [column.asc(), Membership.id.asc()]
+        "name": Membership.sort_name,
+        "email": Membership.sort_email,
+        "last_seen": Membership.sort_last_seen,
+    }[sort.lstrip("-")]
+    descending = sort.startswith("-") != reverse
+    if descending:
+        # Never-seen people (NULL) come last when the most recent come first, as on SQLite.
+        return [column.desc().nulls_last(), Membership.id.desc()]
+    return [column.asc().nulls_first(), Membership.id.asc()]
+
+
+def _page_ids(base: sa.Select, sort: str, page: int, total: int) -> list[int]:
+    """Read one page of ids along the sort index, from whichever end is nearer."""
+    offset = (page - 1) * PAGE_SIZE
+    limit = max(0, min(PAGE_SIZE, total - offset))
+    if not limit:
+        return []
+    reverse = offset > total // 2
+    stmt = base.order_by(*_order(sort, reverse)).limit(limit)
+    ids = list(db.session.scalars(stmt.offset(total - offset - limit if reverse else offset)))
+    return ids[::-1] if reverse else ids
+
+
+def _narrow_page(base: sa.Select, sort: str, page: int) -> tuple[list[int], int | None]:
+    """Read one page of a narrow result and its size in one statement (None: past the end)."""
+    stmt = (
+        base.add_columns(sa.func.count().over())
+        .order_by(*_order(sort))
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    )
+    rows = db.session.execute(stmt).all()
+    return [row[0] for row in rows], rows[0][1] if rows else None
 
 
 def list_users(
     actor, user_filter: UserFilter = UserFilter(), sort: str = "name", page: int = 1
 ) -> UserPage:
-    """Return one page of the account's live users matching the filter, sorted."""
+    """Return one page of the account's live users matching the filter, sorted.
+
+    Broad views (everyone, a state) count along the account's index and read the page's ids
+    from the nearer end of the sort index, so the last page costs what the first does.
+    Narrow views (a search, a group) are read with their size in one statement. Only the
+    page's rows are then loaded.
+    """
     sort = sort if sort in SORTS else "name"
+    page = max(1, page)
     base = filtered(actor, user_filter)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    page = min(max(1, page), pages)
-    rows = list(
-        db.session.scalars(
-            sa.select(Membership)
-            .where(Membership.id.in_(base))
+    ids, total = [], None
+    if len(user_filter.q.strip()) >= 3 or user_filter.group_id:
+        ids, total = _narrow_page(base, sort, page)
+    if total is None:
+        total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
+        page = min(page, max(1, math.ceil(total / PAGE_SIZE)))
+        ids = _page_ids(base, sort, page, total)
+    loaded = {
+        row.id: UserRow(*row)
+        for row in db.session.execute(
+            sa.select(
+                Membership.id, User.name, User.email, Membership.role, Membership.invite_state,
+                Membership.invite_error, User.last_seen_at,
+            )
             .join(User, User.id == Membership.user_id)
-            .order_by(*_order(sort))
-            .limit(PAGE_SIZE)
-            .offset((page - 1) * PAGE_SIZE)
+            .where(Membership.id.in_(ids))
         )
-    )
+    }
     return UserPage(
-        rows=rows,
+        rows=[loaded[i] for i in ids if i in loaded],
         total=total,
         page=page,
         sort=sort,
         filter=user_filter,
-        groups=group_names([m.id for m in rows]),
+        groups=group_names(ids),
     )
 
 

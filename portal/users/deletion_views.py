@@ -60,15 +60,15 @@ def fix_links(blocked: deletion.Blocked) -> list[tuple[str, str]]:
     return [link for link in links if link is not None]
 
 
-def describe_filter(form: DeleteForm) -> str:
+def describe_filter(form: DeleteForm, groups: list[tuple[int, str]]) -> str:
     """Say in words which users "all matching" means (search, group, state)."""
     user_filter = form.user_filter()
     parts = []
     if user_filter.q:
         parts.append(f"search \u201c{user_filter.q}\u201d")
     if user_filter.group_id:
-        names = {str(choice.value): choice.label for choice in form.group.choices}
-        parts.append(f"group \u201c{names.get(str(user_filter.group_id), '?')}\u201d")
+        names = dict(groups)
+        parts.append(f"group \u201c{names.get(user_filter.group_id, '?')}\u201d")
     if user_filter.state:
         parts.append(f"state {STATE_LABELS[user_filter.state]}")
     return ", ".join(parts)
@@ -77,7 +77,7 @@ def describe_filter(form: DeleteForm) -> str:
 def _confirmation(form: DeleteForm, **panel):
     """Render the Delete side panel (confirmation or problem) over the users list."""
     context = list_context(form)
-    return render("users/delete.html", "sidebar", filter_text=describe_filter(form),
+    return render("users/delete.html", "sidebar", filter_text=describe_filter(form, context["groups"]),
                   fix_links=fix_links, **context, **panel)
 
 

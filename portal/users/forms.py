@@ -1,14 +1,9 @@
 """Forms of the Users tab: shape only (rules live in portal.services)."""
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
-from wtforms import HiddenField
-from wtforms import IntegerField
-from wtforms import SearchField
-from wtforms import SelectField
 from wtforms import SelectMultipleField
+from wtforms import StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length
-from wtforms.validators import Optional
 
 from portal.services.users import SORTS
 from portal.services.users import STATES
@@ -37,15 +32,11 @@ class ListForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = SearchField("Search", validators=[Optional(), Length(max=200)])
-    group = SelectField("Group", coerce=_int_or_none, validate_choice=False)
-    state = SelectField(
-        "State",
-        choices=[SelectChoice("", "Any state")] + [SelectChoice(s, STATE_LABELS[s]) for s in STATES],
-        validate_choice=False,
-    )
-    sort = HiddenField(default="name")
-    page = IntegerField(default=1, validators=[Optional()])
+    q = StringField("Search")
+    group = StringField("Group", filters=[_int_or_none])
+    state = StringField("State")
+    sort = StringField(default="name")
+    page = StringField(default="1", filters=[_int_or_none])
 
     def user_filter(self) -> UserFilter:
         """Return the filter these fields describe (unknown values are dropped)."""

@@ -27,8 +27,8 @@ from portal.auth.session import current_actor
 from portal.services import invitations
 from portal.services import users
 from portal.services.errors import ServiceError
+from portal.users.forms import STATE_LABELS
 from portal.users.forms import ListForm
-from portal.users.forms import group_options
 from portal.users.forms import SelectionForm
 from portal.web import render
 
@@ -40,9 +40,14 @@ UNREADABLE_SELECTION = "The selection could not be read; reload the page and try
 def list_context(form: ListForm) -> dict:
     """Return what templates/users/index.html needs to render the list for this query."""
     actor = current_actor()
-    form.group.choices = group_options(users.group_choices(actor), "All groups")
     page = users.list_users(actor, form.user_filter(), form.sort_key(), form.page_number())
-    return {"form": form, "page": page, "query": _query(page)}
+    return {
+        "form": form,
+        "page": page,
+        "query": _query(page),
+        "groups": users.group_choices(actor),
+        "state_labels": STATE_LABELS,
+    }
 
 
 def _query(page: users.UserPage) -> dict:

@@ -67,7 +67,7 @@ def test_deleting_soft_deletes_the_membership_and_hides_it_from_lists_and_select
     assert fresh(alice).deleted_at is not None
     assert fresh(alice).deleted_by_id == account.admin.user_id
     page = users.list_users(account.admin)
-    assert [m.user.name for m in page.rows] == ["Admin " + account.admin.user.name.split()[-1],
+    assert [m.name for m in page.rows] == ["Admin " + account.admin.user.name.split()[-1],
                                                 "Bob Baker"]
     assert page.total == 2
     matching = users.selected_ids(account.admin, Selection(all_matching=True,
