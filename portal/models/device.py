@@ -6,6 +6,7 @@ import sqlalchemy.orm as so
 
 from portal.models.base import Base
 from portal.models.base import utcnow
+from portal.models.user import User
 
 KINDS = ("web", "ipad", "iphone", "app")
 # How a device ended, shown in the device list.
@@ -38,6 +39,9 @@ class Device(Base):
     revoked_by_id: so.Mapped[int | None] = so.mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+
+    # Loaded in the same query as the device: the per-request check is one indexed read.
+    user: so.Mapped[User] = so.relationship(foreign_keys=[user_id], lazy="joined", innerjoin=True)
 
     @property
     def is_live(self) -> bool:

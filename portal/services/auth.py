@@ -181,7 +181,7 @@ def log_in(email: str, password: str, client: Client) -> SignedIn:
     an app is refused until that is done.
     """
     user = authenticate(email, password)
-    if not user.must_change_password and passwords.password_problems(user, password):
+    if not user.must_change_password and not passwords.fits_policy(user, password):
         db.session.execute(
             sa.update(User).where(User.id == user.id).values(must_change_password=True),
             execution_options={"synchronize_session": False},

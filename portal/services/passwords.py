@@ -115,8 +115,8 @@ def effective_policy(user: User | None, accounts: list[Account] | None = None) -
     return policy_of(person_accounts(user, accounts))
 
 
-def problems(password: str, policy: Policy, context: list[str]) -> list[str]:
-    """Return every reason the password breaks the policy (empty when it is fine)."""
+def structural_problems(password: str, policy: Policy) -> list[str]:
+    """Return the length and character-class reasons (the parts an account can tighten)."""
     if len(password) > MAX_LENGTH:
         return [f"Use at most {MAX_LENGTH} characters."]
     reasons = []
@@ -126,6 +126,14 @@ def problems(password: str, policy: Policy, context: list[str]) -> list[str]:
         re.search(p, password) for p in (r"[A-Z]", r"[a-z]", r"[0-9]", r"[^A-Za-z0-9]")
     ):
         reasons.append("Include an upper-case letter, a lower-case letter, a digit and a symbol.")
+    return reasons
+
+
+def problems(password: str, policy: Policy, context: list[str]) -> list[str]:
+    """Return every reason the password breaks the policy (empty when it is fine)."""
+    reasons = structural_problems(password, policy)
+    if len(password) > MAX_LENGTH:
+        return reasons
     lowered = password.lower()
     words = {w.lower() for c in context for w in re.split(r"[\s@._+-]+", c or "") if len(w) >= 3}
     if any(w in lowered for w in words):
@@ -136,6 +144,16 @@ def problems(password: str, policy: Policy, context: list[str]) -> list[str]:
             warning = result["feedback"]["warning"] or "It is too easy to guess."
             reasons.append(f"Choose a less common password. {warning}".strip())
     return reasons
+
+
+def fits_policy(user: User, password: str) -> bool:
+    """Tell whether a (correct) password still meets the person's effective length and classes.
+
+    Checked at sign-in, the only moment the password is known. The blocklist and the name
+    rules never change with an account's settings and were checked when it was set, so only
+    what an account can tighten is checked here (zxcvbn would cost ~10 ms per sign-in).
+    """
+    return not structural_problems(password, effective_policy(user))
 
 
 def password_problems(user: User, password: str, accounts: list[Account] | None = None) -> list[str]:

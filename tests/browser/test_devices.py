@@ -1,0 +1,43 @@
+"""A person signed in on two browsers; an admin logs one of them out from User Details."""
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Device
+from tests.browser.conftest import sign_in
+from tests.builders import PASSWORD
+from tests.builders import make_user
+
+pytestmark = pytest.mark.browser
+
+
+def test_admin_logs_out_one_of_two_browsers_from_user_details(page, new_page, live_server, account):
+    member = make_user(account, name="Ana Berg")
+    email, admin_email = member.user.email, account.admin.user.email
+    admin_name = account.admin.user.name
+    live_server.settle()
+    laptop, phone = new_page(), new_page()
+    for browser in (laptop, phone):
+        sign_in(browser, email, PASSWORD)
+        browser.wait_for_url("**/account")
+    live_server.settle()  # a fresh read: the phone signed in last
+    phone_device = db.session.scalar(sa.select(sa.func.max(Device.id)).where(
+        Device.user_id == member.user_id))
+    live_server.settle()
+
+    sign_in(page, admin_email, PASSWORD)
+    page.wait_for_url("**/admin/participants/users/")
+    page.goto(f"/admin/participants/users/{member.id}")
+    devices = page.locator("#devices")
+    assert devices.get_by_text("signed in").count() == 2
+    devices.locator(f"form[action$='/devices/{phone_device}/logout'] button").click()
+    devices.get_by_text(f"Logged out by {admin_name}").wait_for()
+    assert devices.get_by_text("signed in").count() == 1
+    assert page.get_by_text("is logged out.").is_visible()
+
+    phone.reload()
+    phone.wait_for_url("**/login**")
+    assert phone.get_by_text(f"{admin_name} logged this device out.").is_visible()
+    laptop.reload()
+    assert laptop.url.endswith("/account")
+    assert laptop.get_by_text("Your devices").is_visible()
