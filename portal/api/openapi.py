@@ -26,6 +26,27 @@ _NAMED = {
     "additionalProperties": False,
 }
 
+_TASKSTREAM = {
+    "type": "object",
+    "required": ["id", "name", "account_id", "steps"],
+    "properties": {
+        "id": _ID,
+        "name": {"type": "string"},
+        "account_id": _ID,
+        "steps": {
+            "type": "array",
+            "description": "The steps assigned to one of the person's groups, in order.",
+            "items": {
+                "type": "object",
+                "required": ["id", "name", "position"],
+                "properties": {"id": _ID, "name": {"type": "string"}, "position": {"type": "integer"}},
+                "additionalProperties": False,
+            },
+        },
+    },
+    "additionalProperties": False,
+}
+
 SPEC = {
     "openapi": "3.0.3",
     "info": {
@@ -169,7 +190,7 @@ SPEC = {
                         },
                     },
                     "groups": {"type": "array", "items": _NAMED},
-                    "taskstreams": {"type": "array", "items": _NAMED},
+                    "taskstreams": {"type": "array", "items": _TASKSTREAM},
                     "device": {"$ref": "#/components/schemas/Device"},
                 },
                 "additionalProperties": False,

@@ -122,7 +122,13 @@ def me():
         ],
         groups=[{"id": x.id, "name": x.name, "account_id": x.account_id} for x in seen.groups],
         taskstreams=[
-            {"id": t.id, "name": t.name, "account_id": t.account_id} for t in seen.taskstreams
+            {
+                "id": r.taskstream.id,
+                "name": r.taskstream.name,
+                "account_id": r.taskstream.account_id,
+                "steps": [{"id": s.id, "name": s.name, "position": s.position} for s in r.steps],
+            }
+            for r in seen.taskstreams
         ],
         device=_device_json(current_device()),
     )

@@ -406,6 +406,19 @@ def reset_link_user(raw: str) -> User:
     return db.session.get(User, tokens.find(raw, "reset").user_id)
 
 
+def notify_password_changed(user: User, kept_device: str | None = None) -> None:
+    """Queue the "your password was changed" mail (naming the device still signed in, if any)."""
+    mail.enqueue(
+        "password_changed",
+        user.email,
+        "Your password was changed",
+        user_id=user.id,
+        name=user.name,
+        url=mail.link("/forgot-password"),
+        kept_device=kept_device,
+    )
+
+
 def reset_password(raw: str, password: str) -> User:
     """Set a new password from a reset link; every session of the person ends."""
     token = tokens.find(raw, "reset")
@@ -414,14 +427,7 @@ def reset_password(raw: str, password: str) -> User:
     passwords.store_password(user, password)
     tokens.spend(token)
     revoke_all(user, "password_changed")
-    mail.enqueue(
-        "password_changed",
-        user.email,
-        "Your password was changed",
-        user_id=user.id,
-        name=user.name,
-        url=mail.link("/forgot-password"),
-    )
+    notify_password_changed(user)
     audit.record(None, "password.reset", subject=user, actor_user=user)
     db.session.commit()
     return user

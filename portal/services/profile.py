@@ -1,23 +1,19 @@
 """A person's own profile: name and phone, password change, and what they take part in."""
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from portal.extensions import db
 from portal.models import Device
 from portal.models import Group
-from portal.models import GroupMember
 from portal.models import Membership
-from portal.models import Step
-from portal.models import Taskstream
 from portal.models import User
 from portal.services import accounts
 from portal.services import audit
 from portal.services import auth
-from portal.services import mail
 from portal.services import passwords
 from portal.services import people
+from portal.services import taskstreams
 from portal.services.errors import ServiceError
+from portal.services.taskstreams import Reach
 
 WRONG_CURRENT = "The current password is wrong."
 
@@ -29,7 +25,7 @@ class Overview:
     user: User
     memberships: list[Membership]
     groups: list[Group]
-    taskstreams: list[Taskstream]
+    taskstreams: list[Reach]
 
 
 def update_profile(current: Device, *, name: str, phone: str | None) -> User:
@@ -64,15 +60,7 @@ def change_password(current: Device, *, current_password: str, new_password: str
     passwords.check_new_password(user, new_password)
     passwords.store_password(user, new_password)
     ended = auth.revoke_all(user, "password_changed", except_device_id=current.id)
-    mail.enqueue(
-        "password_changed",
-        user.email,
-        "Your password was changed",
-        user_id=user.id,
-        name=user.name,
-        url=mail.link("/forgot-password"),
-        kept_device=current.name,
-    )
+    auth.notify_password_changed(user, kept_device=current.name)
     audit.record(None, "password.changed", subject=user, actor_user=user,
                  account_id=current.account_id, devices_logged_out=ended)
     db.session.commit()
@@ -81,21 +69,12 @@ def change_password(current: Device, *, current_password: str, new_password: str
 
 def overview(user: User) -> Overview:
     """Return the person's profile, live accounts, groups and the taskstreams they take part in."""
-    live = sa.select(Membership.id).where(
-        Membership.user_id == user.id, Membership.deleted_at.is_(None)
-    )
-    group_ids = sa.select(GroupMember.group_id).where(GroupMember.membership_id.in_(live))
-    groups = db.session.scalars(
-        sa.select(Group).where(Group.id.in_(group_ids)).order_by(Group.account_id, Group.name)
-    )
-    streams = db.session.scalars(
-        sa.select(Taskstream)
-        .where(Taskstream.id.in_(sa.select(Step.taskstream_id).where(Step.group_id.in_(group_ids))))
-        .order_by(Taskstream.account_id, Taskstream.name)
-    )
+    memberships = accounts.live_memberships(user)
+    # Each live membership acts as its own scope: one account's groups and taskstreams each.
+    seen = [taskstreams.participates_in(m, m.id) for m in memberships]
     return Overview(
         user=user,
-        memberships=accounts.live_memberships(user),
-        groups=list(groups),
-        taskstreams=list(streams),
+        memberships=memberships,
+        groups=[g for p in seen for g in p.groups],
+        taskstreams=[r for p in seen for r in p.taskstreams],
     )

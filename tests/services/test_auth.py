@@ -172,12 +172,16 @@ def test_every_failed_sign_in_gets_the_same_answer(account, case):
     assert caught.value.field is None
 
 
+def fail_sign_ins(email: str, times: int) -> None:
+    for _ in range(times):
+        with pytest.raises(ServiceError):
+            auth.log_in(email, "wrong guess 1234", WEB)
+
+
 @pytest.mark.config(LOGIN_THROTTLE_AFTER=3)
 def test_failures_throttle_the_person_and_the_right_password_then_fails_the_same(account):
     user = make_user(account).user
-    for _ in range(3):
-        with pytest.raises(ServiceError):
-            auth.log_in(user.email, "wrong guess 1234", WEB)
+    fail_sign_ins(user.email, 3)
     db.session.refresh(user)
     assert user.failed_logins == 3
     assert user.throttled_until > utcnow()
@@ -199,9 +203,7 @@ def test_failures_throttle_the_person_and_the_right_password_then_fails_the_same
 @pytest.mark.config(LOGIN_THROTTLE_AFTER=3)
 def test_guesses_during_a_throttle_still_count_but_do_not_extend_it(account):
     user = make_user(account).user
-    for _ in range(5):
-        with pytest.raises(ServiceError):
-            auth.log_in(user.email, "wrong guess 1234", WEB)
+    fail_sign_ins(user.email, 5)
     db.session.refresh(user)
     assert user.failed_logins == 5
     first_until = user.throttled_until
@@ -213,8 +215,7 @@ def test_old_failures_are_forgotten_after_twelve_hours(account):
     db.session.execute(sa.update(User).where(User.id == user.id).values(
         failed_logins=7, failed_login_at=utcnow() - timedelta(hours=13)))
     db.session.commit()
-    with pytest.raises(ServiceError):
-        auth.log_in(user.email, "wrong guess 1234", WEB)
+    fail_sign_ins(user.email, 1)
     db.session.refresh(user)
     assert user.failed_logins == 1
 

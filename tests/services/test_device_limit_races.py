@@ -10,12 +10,15 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from portal import create_app
 from portal.extensions import db
 from portal.models import Device
+from portal.models import User
 from portal.services import auth
+from portal.services.errors import ServiceError
 from tests.builders import PASSWORD
 from tests.builders import make_user
 
@@ -66,6 +69,35 @@ def test_racing_sign_ins_on_two_app_instances_never_exceed_the_limit(app, accoun
     assert errors == []
     total = len(threads) * per_thread
     assert device_states(member.user_id) == {None: 3, "device_limit": total - 3}
+
+
+@pytest.mark.config(LOGIN_THROTTLE_AFTER=100)
+def test_parallel_wrong_passwords_each_count_exactly_once(app, account):
+    """T37 (b): guesses sent at the same moment raise the person's counter by exactly as many."""
+    member = make_user(account)
+    email = member.user.email
+    guesses = 16
+    start = threading.Barrier(guesses)
+    refused = []
+
+    def guess(n):
+        with app.app_context():
+            start.wait()
+            try:
+                auth.log_in(email, f"wrong guess {n}", auth.Client())
+            except ServiceError:
+                refused.append(n)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(guesses)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    db.session.commit()
+    assert len(refused) == guesses
+    assert db.session.scalar(sa.select(User.failed_logins).where(User.id == member.user_id)) == guesses
 
 
 def sign_in_in_this_process(email: str, count: int, start_at: float) -> None:

@@ -45,7 +45,8 @@ def test_an_app_signs_in_reads_me_and_signs_out(client, account):
     assert (me["name"], me["email"]) == ("Ana Berg", member.user.email)
     assert me["accounts"] == [{"id": account.id, "name": account.name, "role": "member"}]
     assert [g["name"] for g in me["groups"]] == ["Drivers"]
-    assert [t["name"] for t in me["taskstreams"]] == ["Delivery round"]
+    assert [(t["name"], [s["name"] for s in t["steps"]]) for t in me["taskstreams"]] == [
+        ("Delivery round", ["Deliver"])]
     assert client.delete("/api/v1/sessions/current", headers=bearer(token)).status_code == 204
     gone = client.get("/api/v1/me", headers=bearer(token))
     assert gone.status_code == 401
@@ -165,3 +166,15 @@ def test_unknown_api_addresses_and_methods_answer_json(client):
     wrong = client.get("/api/v1/sessions")
     assert wrong.status_code == 405
     assert wrong.get_json()["error"]["code"] == "method_not_allowed"
+
+
+def test_me_lists_every_account_of_a_person_with_their_groups_in_each(client, account):
+    from tests.builders import make_account
+
+    other = make_account(name="Second Org")
+    member = make_user(account)
+    there = make_user(other, email=member.user.email)
+    make_group(other, "Reviewers", [there])
+    me = client.get("/api/v1/me", headers=bearer(api_sign_in(client, member.user.email))).get_json()
+    assert sorted(a["name"] for a in me["accounts"]) == sorted([account.name, "Second Org"])
+    assert [(g["name"], g["account_id"]) for g in me["groups"]] == [("Reviewers", other.id)]
