@@ -44,6 +44,11 @@ from portal.services.users import PAGE_SIZE
 from portal.services.users import Selection
 from portal.services.users import selected_ids
 
+# The people one purge batch erases, for the length of its transaction (see _erase_people).
+ERASED = sa.Table(
+    "purge_erased_people", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+    prefixes=["TEMPORARY"],
+)
 # Ids per statement: far below SQLite's 32,766 bound parameters, large enough to stay set-wise.
 CHUNK = 5_000
 # Memberships per purge transaction: each commits in tens of milliseconds (short locks).
@@ -351,30 +356,24 @@ def _plan_restore(actor, ids: Sequence[int]) -> RestorePlan:
         .with_for_update(of=Membership)
     ).all()
     cutoff = utcnow() - retention()
-    live = so.aliased(Membership)
-    other_user = so.aliased(User)
-    clash = (
-        scope.in_account(sa.select(live.id), live, actor)
-        .join(other_user, other_user.id == live.user_id)
-        .where(
-            live.deleted_at.is_(None),
-            other_user.id != User.id,
-            sa.func.lower(other_user.email) == sa.func.lower(User.email),
-        )
-        .exists()
-    )
-    taken = set(db.session.scalars(
-        sa.select(Membership.id)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.id.in_([r.id for r in rows]), clash)
-    ))
+    # E-mails are stored normalised and unique, so only data written before that rule can
+    # clash; compared case-insensitively in one pass over the account's live users.
+    emails = sorted({row.email.lower() for row in rows})
+    taken: set[str] = set()
+    for chunk in _chunks(emails):
+        taken.update(db.session.scalars(
+            scope.in_account(sa.select(sa.func.lower(User.email)), Membership, actor)
+            .select_from(Membership)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.deleted_at.is_(None), sa.func.lower(User.email).in_(chunk))
+        ))
     restorable, refused = [], []
     for row in rows:
         if row.deleted_at < cutoff:
             days = current_app.config["RETENTION_DAYS"]
             refused.append(Refused(row.id, row.name, f"Deleted more than {days} days ago; "
                                    "no longer recoverable."))
-        elif row.id in taken:
+        elif row.email.lower() in taken:
             refused.append(Refused(row.id, row.name, f"Another user of this account now has the "
                                    f"e-mail address {row.email}; change or delete that user first."))
         else:
@@ -505,159 +504,200 @@ def _scrub(value: Any, pattern: re.Pattern, replacement: str, owner: bool) -> An
     return value
 
 
-def _identifiers(email: str, name: str) -> re.Pattern:
-    """Match a person's e-mail or name as written in text and as escaped in stored JSON."""
+def _identifiers(email: str, name: str) -> list[str]:
+    """Return a person's e-mail and name as written in text and as escaped in stored JSON."""
     needles = set()
     for text in (email, name):
-        needles.update((text, json.dumps(text)[1:-1]))
-    alternatives = "|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True))
+        needles.update((text.lower(), json.dumps(text)[1:-1].lower()))
+    return sorted(needles, key=len, reverse=True)
+
+
+def _pattern(needles: list[str]) -> re.Pattern:
+    alternatives = "|".join(re.escape(n) for n in needles)
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
-def _anonymise_details(people_rows) -> None:
+def _scrub_details(people: sa.Select) -> None:
     """Remove the erased people's e-mail, name and device names from their events' details."""
-    patterns = {row.id: _identifiers(row.email, row.name) for row in people_rows}
-    ids = list(patterns)
-    text = sa.cast(AuditEvent.details, sa.Text)
-    linked = db.session.execute(
-        sa.select(AuditEvent.id, AuditEvent.actor_user_id, AuditEvent.subject_user_id, text)
-        .where(sa.or_(AuditEvent.actor_user_id.in_(ids), AuditEvent.subject_user_id.in_(ids)))
-        .where(text != "{}")
+    events = AuditEvent.__table__.c
+    text = sa.cast(events.details, sa.Text)
+    folded = sa.func.lower(text)
+    # SQL picks the few events that may name their person: the e-mail or name appears as is,
+    # or the text holds a JSON escape (a non-ASCII name is stored as \uXXXX), or a device.
+    # Python then decides exactly.
+    def linked_through(column) -> sa.Select:
+        return (
+            sa.select(events.id, events.actor_user_id, events.subject_user_id, text,
+                      User.id.label("person"), User.email, User.name)
+            .join(User, User.id == column)
+            .where(column.in_(people), text != "{}")
+            .where(sa.or_(
+                folded.contains(sa.func.lower(User.email)),
+                folded.contains(sa.func.lower(User.name)),
+                text.contains("\\", autoescape=True),
+                *(text.contains(f'"{key}"', autoescape=True) for key in PERSONAL_DETAILS),
+            ))
+        )
+
+    # One query per link (actor, subject), each through its own index.
+    candidates = db.session.execute(
+        sa.union_all(linked_through(events.actor_user_id), linked_through(events.subject_user_id))
     ).all()
     personal = [f'"{key}"' for key in PERSONAL_DETAILS]
-    changes = []
-    for event_id, actor_id, subject_id, raw in linked:
+    changed: dict[int, Any] = {}
+    for event_id, actor_id, subject_id, raw, person, email, name in candidates:
         # An event's device is its subject's, or its actor's when it has no subject.
-        owner = subject_id if subject_id is not None else actor_id
-        details = None
-        for person in {actor_id, subject_id} & patterns.keys():
-            pattern = patterns[person]
-            owns = person == owner and any(key in raw for key in personal)
-            if owns or pattern.search(raw):
-                details = _scrub(json.loads(raw) if details is None else details,
-                                 pattern, tombstone(person), owns)
-        if details is not None:
-            changes.append({"event_id": event_id, "new_details": details})
-    if changes:
+        owns = person == (subject_id if subject_id is not None else actor_id) and any(
+            key in raw for key in personal)
+        needles = _identifiers(email, name)
+        if owns or any(n in raw.lower() for n in needles):
+            details = changed.get(event_id) or json.loads(raw)
+            changed[event_id] = _scrub(details, _pattern(needles), tombstone(person), owns)
+    if changed:
         db.session.execute(
             sa.update(AuditEvent.__table__)
-            .where(AuditEvent.__table__.c.id == sa.bindparam("event_id"))
+            .where(events.id == sa.bindparam("event_id"))
             .values(details=sa.bindparam("new_details")),
-            changes,
+            [{"event_id": k, "new_details": v} for k, v in changed.items()],
         )
 
 
-def _erase_people(candidate_ids: Sequence[int], report: PurgeReport) -> None:
-    """Erase the candidates left with no membership at all; no commit.
+def _takes_row_locks() -> bool:
+    """Tell whether the database locks rows (PostgreSQL); SQLite serialises writers instead."""
+    return db.session.get_bind().dialect.name != "sqlite"
+
+
+def _erase_people(erased: sa.ColumnElement[bool], report: PurgeReport) -> None:
+    """Erase the people the condition ``erased`` (on users) names; no commit.
 
     Their audit events stay (same count) under the pseudonym "deleted user #<id>", without
-    name, e-mail, IP or device name; their devices, links and e-mail are deleted with them.
+    name, e-mail, IP or device name; their devices, links and e-mail are deleted with them,
+    and so are their memberships (cascade). Who they are is worked out once, into a
+    temporary table every statement then joins: no statement re-derives them or carries
+    thousands of ids.
     """
-    if not candidate_ids:
-        return
-    # Lock first, then look: a person being linked to an account right now is either seen
-    # with that membership or waits for this transaction (PostgreSQL; SQLite serialises).
-    db.session.execute(
-        sa.select(User.id).where(User.id.in_(candidate_ids)).with_for_update()
-    ).all()
-    rows = db.session.execute(
-        sa.select(User.id, User.email, User.name).where(
-            User.id.in_(candidate_ids),
-            ~sa.exists().where(Membership.user_id == User.id),
+    connection = db.session.connection()
+    ERASED.create(connection, checkfirst=True)
+    db.session.execute(sa.delete(ERASED))  # a pooled connection may hold an earlier batch
+    db.session.execute(sa.insert(ERASED).from_select(["id"], sa.select(User.id).where(erased)))
+    if _takes_row_locks():
+        # Lock, then look again: a person being linked to an account right now either shows
+        # that membership here (and stays) or waits for this transaction, then fails.
+        db.session.execute(
+            sa.select(User.id).where(User.id.in_(sa.select(ERASED.c.id))).with_for_update()
+        ).all()
+        db.session.execute(
+            sa.delete(ERASED).where(ERASED.c.id.not_in(sa.select(User.id).where(erased)))
         )
-    ).all()
-    if not rows:
-        return
-    ids = [row.id for row in rows]
-    quiet = {"synchronize_session": False}
+    people = sa.select(ERASED.c.id)
     events = AuditEvent.__table__.c
-    # Their own addresses: events they caused, and anonymous attempts at their account.
-    db.session.execute(
-        sa.update(AuditEvent)
-        .where(sa.or_(
-            events.actor_user_id.in_(ids),
-            sa.and_(events.actor_user_id.is_(None), events.subject_user_id.in_(ids)),
-        ))
-        .values(ip=None),
-        execution_options=quiet,
-    )
-    report.audit_events += _count(
-        sa.select(events.id).where(
-            sa.or_(events.actor_user_id.in_(ids), events.subject_user_id.in_(ids))
+    _scrub_details(people)
+    as_actor = events.actor_user_id.in_(people)
+    as_subject = events.subject_user_id.in_(people)
+    # Counted once each: an event they both caused and were the subject of is one event.
+    both = _count(sa.select(events.id).where(as_actor, as_subject))
+    # Two narrow updates rather than one wide one: each touches only its own column's index.
+    # Their own addresses go too: events they caused, and anonymous attempts at their account.
+    caused = db.session.execute(
+        sa.update(AuditEvent.__table__).where(as_actor).values(
+            actor_label=TOMBSTONE + sa.cast(events.actor_user_id, sa.String),
+            actor_user_id=None,
+            ip=None,
         )
-    )
-    _anonymise_details(rows)
-    db.session.execute(
-        sa.update(AuditEvent)
-        .where(events.actor_user_id.in_(ids))
-        .values(actor_label=TOMBSTONE + sa.cast(events.actor_user_id, sa.String),
-                actor_user_id=None),
-        execution_options=quiet,
-    )
-    db.session.execute(
-        sa.update(AuditEvent)
-        .where(events.subject_user_id.in_(ids))
-        .values(subject_label=TOMBSTONE + sa.cast(events.subject_user_id, sa.String),
-                subject_user_id=None),
-        execution_options=quiet,
-    )
-    report.mails += db.session.execute(
-        sa.delete(OutboxMessage).where(OutboxMessage.user_id.in_(ids)), execution_options=quiet
     ).rowcount
-    report.tokens += db.session.execute(
-        sa.delete(ActionToken).where(ActionToken.user_id.in_(ids)), execution_options=quiet
+    about = db.session.execute(
+        sa.update(AuditEvent.__table__).where(as_subject).values(
+            subject_label=TOMBSTONE + sa.cast(events.subject_user_id, sa.String),
+            subject_user_id=None,
+            ip=sa.case((events.actor_user_id.is_(None), None), else_=events.ip),
+        )
     ).rowcount
-    report.devices += db.session.execute(
-        sa.delete(Device).where(Device.user_id.in_(ids)), execution_options=quiet
-    ).rowcount
+    report.audit_events += caused + about - both
+    for table, counter in ((OutboxMessage.__table__, "mails"), (ActionToken.__table__, "tokens"),
+                           (Device.__table__, "devices")):
+        deleted = db.session.execute(sa.delete(table).where(table.c.user_id.in_(people))).rowcount
+        setattr(report, counter, getattr(report, counter) + deleted)
     report.people += db.session.execute(
-        sa.delete(User).where(User.id.in_(ids)), execution_options=quiet
+        sa.delete(User.__table__).where(User.__table__.c.id.in_(people))
     ).rowcount
+
+
+def _first_and_last(stmt: sa.Select, batch: int) -> tuple[int, int] | None:
+    """Return the id range of the first ``batch`` rows ``stmt`` selects (ids, in order).
+
+    On PostgreSQL the rows are locked for this transaction (a restore racing the purge waits
+    or has already won); SQLite serialises writers, so two numbers are all it needs.
+    """
+    limited = stmt.limit(batch)
+    if _takes_row_locks():
+        ids = db.session.scalars(limited.with_for_update()).all()
+        return (ids[0], ids[-1]) if ids else None
+    ids = limited.subquery()
+    low, high = db.session.execute(sa.select(sa.func.min(ids.c[0]), sa.func.max(ids.c[0]))).one()
+    return None if low is None else (low, high)
 
 
 def _purge_batch(report: PurgeReport, batch: int) -> bool:
-    """Purge one batch of expired memberships and erase who is left with none; commit."""
-    quiet = {"synchronize_session": False}
-    rows = db.session.execute(
-        sa.select(Membership.id, Membership.user_id)
-        .where(Membership.deleted_at < report.cutoff)
-        .order_by(Membership.id)
-        .limit(batch)
-        .with_for_update(skip_locked=True)
-    ).all()
-    if not rows:
+    """Purge one batch of expired memberships and erase who is left with none; commit.
+
+    The batch is an id range of expired memberships, so every statement names it with two
+    numbers; a membership restored meanwhile is no longer expired and drops out of it.
+    """
+    found = _first_and_last(
+        sa.select(Membership.id).where(Membership.deleted_at < report.cutoff)
+        .order_by(Membership.id),
+        batch,
+    )
+    if found is None:
         db.session.commit()
         return False
-    ids = [row.id for row in rows]
+    low, high = found
+
+    def in_batch(m) -> sa.ColumnElement[bool]:
+        return sa.and_(m.deleted_at < report.cutoff, m.id.between(low, high))
+
+    def outside(m) -> sa.ColumnElement[bool]:
+        # Spelled out rather than ~in_batch(m): NOT (NULL < cutoff AND ...) is NULL, not true,
+        # and would count a live membership as part of the batch.
+        return sa.or_(m.deleted_at.is_(None), m.deleted_at >= report.cutoff,
+                      m.id < low, m.id > high)
+
+    quiet = {"synchronize_session": False}
+    expiring = sa.select(Membership.id).where(in_batch(Membership))
+    report.memberships += _count(expiring)
     report.group_memberships += db.session.execute(
-        sa.delete(GroupMember).where(GroupMember.membership_id.in_(ids)), execution_options=quiet
+        sa.delete(GroupMember).where(GroupMember.membership_id.in_(expiring)),
+        execution_options=quiet,
     ).rowcount
     # Mail about the membership (its invitation, a refusal notice to the inviter).
     report.mails += db.session.execute(
-        sa.delete(OutboxMessage).where(OutboxMessage.membership_id.in_(ids)),
+        sa.delete(OutboxMessage).where(OutboxMessage.membership_id.in_(expiring)),
         execution_options=quiet,
     ).rowcount
-    report.memberships += db.session.execute(
-        sa.delete(Membership).where(Membership.id.in_(ids), Membership.deleted_at < report.cutoff),
-        execution_options=quiet,
-    ).rowcount
-    _erase_people(sorted({row.user_id for row in rows}), report)
+    other = so.aliased(Membership)
+    _erase_people(
+        sa.and_(
+            User.id.in_(sa.select(Membership.user_id).where(in_batch(Membership))),
+            ~sa.exists().where(other.user_id == User.id, outside(other)),
+        ),
+        report,
+    )
+    # What is left of the batch: memberships of people who stay in other accounts.
+    db.session.execute(sa.delete(Membership).where(in_batch(Membership)), execution_options=quiet)
     db.session.commit()
     return True
 
 
 def _sweep_batch(report: PurgeReport, batch: int) -> bool:
     """Erase one batch of people who have no membership at all (whatever removed it); commit."""
-    ids = list(db.session.scalars(
-        sa.select(User.id)
-        .where(~sa.exists().where(Membership.user_id == User.id))
-        .order_by(User.id)
-        .limit(batch)
-        .with_for_update(skip_locked=True)
-    ))
-    _erase_people(ids, report)
+    no_membership = ~sa.exists().where(Membership.user_id == User.id)
+    found = _first_and_last(sa.select(User.id).where(no_membership).order_by(User.id), batch)
+    if found is None:
+        db.session.commit()
+        return False
+    _erase_people(sa.and_(User.id.between(*found), no_membership), report)
     db.session.commit()
-    return bool(ids)
+    return True
 
 
 def purge_expired(now: datetime | None = None, dry_run: bool = False,

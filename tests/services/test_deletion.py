@@ -472,6 +472,21 @@ def test_purge_removes_only_the_membership_of_someone_in_another_account(account
     assert any("alice@example.com" in label for label in labels)
 
 
+def test_a_live_membership_inside_a_purge_batch_keeps_its_person(account):
+    other = make_account("Other")
+    first = make_user(account, email="first@example.com")
+    alice_there = make_user(other, email="alice@example.com")
+    alice_here = make_user(account, email="alice@example.com")
+    last = make_user(account, email="last@example.com")
+    assert first.id < alice_there.id < last.id  # the batch's id range spans the live one
+    delete_users(account, first, alice_here, last)
+
+    report = deletion.purge_expired(now=utcnow() + 31 * DAY)
+
+    assert (report.memberships, report.people) == (3, 2)
+    assert fresh(alice_there).deleted_at is None
+
+
 def test_purged_audit_events_keep_their_count_under_a_pseudonym(account):
     alice = make_user(account)
     user_id = alice.user_id
