@@ -142,20 +142,27 @@ def add_person(
                     "email",
                 )
             raise ServiceError("This person is already a user of this account.", "email")
+    # A person who already exists keeps their own name, phone and password: identity-level
+    # data belongs to them, not to the account that links them.
     linked = user is not None
-    if user is None:
-        user = User(email=email, name=name, phone=phone)
-        db.session.add(user)
+    try:
+        if user is None:
+            user = User(email=email, name=name, phone=phone)
+            db.session.add(user)
+            db.session.flush()
+        membership = Membership(
+            account=account,
+            user=user,
+            role=role,
+            invite_state="active" if linked and user.password_hash else "invited",
+            invited_by_id=actor.user_id,
+        )
+        db.session.add(membership)
         db.session.flush()
-    membership = Membership(
-        account=account,
-        user=user,
-        role=role,
-        invite_state="active" if linked and user.password_hash else "invited",
-        invited_by_id=actor.user_id,
-    )
-    db.session.add(membership)
-    db.session.flush()
+    except sa.exc.IntegrityError:
+        # Another admin added the same address a moment ago: the same answer as our own check.
+        db.session.rollback()
+        raise ServiceError("This person is already a user of this account.", "email") from None
     if group_ids:
         groups.insert_members(actor, group_ids, [membership.id])
     if linked and user.password_hash:
@@ -226,17 +233,28 @@ def invitation_refused(message: OutboxMessage, reply: str) -> None:
     membership.invite_error = reply
     audit.record(None, "invitation.refused", subject=membership.user,
                  account_id=membership.account_id, reply=reply)
-    inviter = db.session.get(User, membership.invited_by_id) if membership.invited_by_id else None
-    if inviter is not None:
+    for admin in _refusal_recipients(membership):
         mail.enqueue(
             "invite_refused",
-            inviter.email,
+            admin.email,
             f"The invitation to {membership.user.email} was not accepted by the mail server",
             account=membership.account,
-            user_id=inviter.id,
+            user_id=admin.id,
+            # The notice names the invitee: the purge finds it through their membership.
             membership_id=membership.id,
-            name=inviter.name,
+            name=admin.name,
             invitee=membership.user,
             reply=reply,
             url=mail.link(f"/admin/participants/users/{membership.id}"),
         )
+
+
+def _refusal_recipients(membership: Membership) -> list[User]:
+    """Return the admin who invited, or every admin when that one is no longer an admin here."""
+    admins = sa.select(User).join(Membership, Membership.user_id == User.id).where(
+        Membership.account_id == membership.account_id,
+        Membership.role == "admin",
+        Membership.deleted_at.is_(None),
+    )
+    inviter = db.session.scalar(admins.where(User.id == membership.invited_by_id))
+    return [inviter] if inviter is not None else list(db.session.scalars(admins.order_by(User.id)))

@@ -1,15 +1,28 @@
 """Forms of the Users tab: shape only (rules live in portal.services)."""
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
+from wtforms import EmailField
+from wtforms import HiddenField
+from wtforms import RadioField
+from wtforms import SelectField
 from wtforms import SelectMultipleField
 from wtforms import StringField
+from wtforms import SubmitField
+from wtforms import TelField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired
+from wtforms.validators import Length
+from wtforms.validators import Optional
+
+from portal.services.profiles import REPORT_PERIODS
 
 from portal.services.users import SORTS
 from portal.services.users import STATES
 from portal.services.users import Selection
 from portal.services.users import UserFilter
 
+NAME_REQUIRED = "A name is required."
+EMAIL_REQUIRED = "An e-mail address is required."
 STATE_LABELS = {"invited": "Invited", "invite_failed": "Invite failed", "active": "Active"}
 
 
@@ -73,3 +86,55 @@ class SelectionForm(ListForm):
             all_matching=bool(self.all_matching.data),
             filter=self.user_filter(),
         )
+
+
+class NewUserForm(FlaskForm):
+    """New User (the sidebar): shape only; add_person checks the rules."""
+
+    name = StringField("Full Name", validators=[DataRequired(NAME_REQUIRED), Length(max=200)])
+    email = EmailField("Email", validators=[DataRequired(EMAIL_REQUIRED), Length(max=254)])
+    phone = TelField("Phone", validators=[Optional(), Length(max=40)])
+    groups = SelectMultipleField("Groups", coerce=int)
+    role = RadioField(
+        "Role",
+        choices=[SelectChoice("member", "Member"), SelectChoice("admin", "Admin")],
+        default="member",
+    )
+    submit = SubmitField("Add user")
+
+
+class ProfileForm(FlaskForm):
+    """Edit a user's name, e-mail and phone; ``version`` is the one the form was read at."""
+
+    name = StringField("Full Name", validators=[DataRequired(NAME_REQUIRED), Length(max=200)])
+    email = EmailField("Email", validators=[DataRequired(EMAIL_REQUIRED), Length(max=254)])
+    phone = TelField("Phone", validators=[Optional(), Length(max=40)])
+    version = HiddenField(filters=[_int_or_none])
+    submit = SubmitField("Save")
+
+
+class RoleForm(FlaskForm):
+    """Make a user an admin or a member."""
+
+    role = RadioField(
+        "Role",
+        choices=[SelectChoice("member", "Member"), SelectChoice("admin", "Admin")],
+        validators=[DataRequired()],
+    )
+    submit = SubmitField("Change role")
+
+
+class ActivityReportForm(FlaskForm):
+    """Send activity report: the period it covers."""
+
+    days = SelectField(
+        "Period",
+        choices=[SelectChoice(str(d), f"Last {d} days") for d in REPORT_PERIODS],
+        coerce=int,
+        default=30,
+    )
+    submit = SubmitField("Send activity report")
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something (Reset Password, Resend Invite): only the CSRF token."""

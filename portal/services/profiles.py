@@ -1,0 +1,275 @@
+"""One user of an account: edit the profile, change the role, mail a reset link or a report.
+
+The person (name, e-mail, phone, password) is shared by every account they belong to, so an
+admin changes identity-level data only for people wholly inside accounts they administer
+(DESIGN §1); everyone else gets the Reset Password link instead.
+"""
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import current_app
+
+from portal.extensions import db
+from portal.models import ActionToken
+from portal.models import AuditEvent
+from portal.models import Membership
+from portal.models import User
+from portal.models import utcnow
+from portal.services import audit
+from portal.services import invitations
+from portal.services import mail
+from portal.services import people
+from portal.services import tokens
+from portal.services import users
+from portal.services.errors import Conflict
+from portal.services.errors import ServiceError
+
+STALE = (
+    "Someone else changed this user after you opened the form, so your changes were not saved. "
+    "The form now shows the current values; make your changes again."
+)
+IDENTITY_ELSEWHERE = (
+    "This person also belongs to an organisation you don't administer, so only they can change "
+    "their e-mail address. Send them a Reset Password link if they cannot sign in."
+)
+# How soon a second admin-triggered reset link to the same person is refused (double clicks).
+RESET_PAUSE = timedelta(minutes=1)
+REPORT_PERIODS = (7, 30, 90)
+REPORT_MAX_EVENTS = 200
+
+
+def can_change_identity(actor, user: User) -> bool:
+    """Tell whether every live membership of the person is in an account the actor administers."""
+    if actor.user_id is None:  # the operator (CLI) acts for the whole installation
+        return True
+    administered = sa.select(Membership.account_id).where(
+        Membership.user_id == actor.user_id,
+        Membership.role == "admin",
+        Membership.deleted_at.is_(None),
+    )
+    elsewhere = db.session.scalar(
+        sa.select(sa.func.count(Membership.id)).where(
+            Membership.user_id == user.id,
+            Membership.deleted_at.is_(None),
+            Membership.account_id.not_in(administered),
+        )
+    )
+    return not elsewhere
+
+
+@dataclass(frozen=True)
+class ProfileUpdate:
+    """What an edit changed: field names, and whether a new invitation went out."""
+
+    changed: tuple[str, ...]
+    invited: bool = False
+
+    def __str__(self) -> str:
+        if not self.changed:
+            return "Nothing to save: the profile is unchanged."
+        text = "Saved the " + ", ".join(self.changed).replace("_", " ") + "."
+        return text + (" A new invitation was sent to the new address." if self.invited else "")
+
+
+def update_profile(
+    actor, membership_id, *, name: str, email: str, phone: str | None, version: int | None
+) -> ProfileUpdate:
+    """Change a user's name, e-mail and phone, if nobody changed them since ``version``.
+
+    A changed e-mail of someone who never signed in sends a new invitation there (the old link
+    stops working); of someone who has, a notice goes to the old address. The e-mail may only
+    change when the actor administers all of the person's accounts.
+    """
+    membership = users.get_user(actor, membership_id)
+    user = membership.user
+    name = people.clean_name(name)
+    email = people.normalise_email(email)
+    phone = people.normalise_phone(phone)
+    if version != user.version:
+        raise Conflict(STALE)
+    changes = {
+        key: (getattr(user, key), value)
+        for key, value in (("name", name), ("email", email), ("phone", phone))
+        if getattr(user, key) != value
+    }
+    if not changes:
+        return ProfileUpdate(())
+    if "email" in changes:
+        if not can_change_identity(actor, user):
+            raise ServiceError(IDENTITY_ELSEWHERE, "email")
+        other = people.find_person(email)
+        if other is not None and other.id != user.id:
+            raise ServiceError("Another person already uses this e-mail address.", "email")
+    old_email = user.email
+    for key, (_old, value) in changes.items():
+        setattr(user, key, value)
+    invited = False
+    try:
+        db.session.flush()  # the version column refuses a concurrent save here
+    except so.exc.StaleDataError:
+        db.session.rollback()
+        raise Conflict(STALE) from None
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        raise ServiceError("Another person already uses this e-mail address.", "email") from None
+    if "email" in changes:
+        if membership.invite_state != "active":
+            invitations.send_invitation(actor, membership)
+            invited = True
+        else:
+            mail.enqueue(
+                "email_changed",
+                old_email,
+                "Your e-mail address was changed",
+                account=membership.account,
+                user_id=user.id,
+                name=user.name,
+                new_email=user.email,
+                url=mail.link(f"/login?login_hint={user.email}"),
+            )
+    audit.record(
+        actor, "user.updated", subject=user,
+        changes={key: [old, new] for key, (old, new) in changes.items()},
+    )
+    db.session.commit()
+    return ProfileUpdate(tuple(changes), invited)
+
+
+def change_role(actor, membership_id, role: str) -> Membership:
+    """Make a user an admin or a member; the last admin of the account stays an admin (409)."""
+    if role not in ("member", "admin"):
+        raise ServiceError("Choose member or admin.", "role")
+    membership = users.get_user(actor, membership_id)
+    if membership.role == role:
+        return membership
+    if role == "member":
+        # Lock the account's admins first, so two admins demoting each other take turns.
+        admins = db.session.scalars(
+            sa.select(Membership.id)
+            .where(
+                Membership.account_id == actor.account_id,
+                Membership.role == "admin",
+                Membership.deleted_at.is_(None),
+            )
+            .with_for_update()
+        ).all()
+        if admins == [membership.id]:
+            raise Conflict(
+                f"{membership.user.name} is the last admin of this account. Make someone else "
+                "an admin first.",
+                "role",
+            )
+    old = membership.role
+    membership.role = role
+    audit.record(actor, "user.role_changed", subject=membership.user, old=old, new=role)
+    db.session.commit()
+    return membership
+
+
+def send_password_reset(actor, membership_id) -> User:
+    """Mail the user a link to choose a new password (the admin never sees or sets it).
+
+    Unlike the self-service form, which silently sends at most a few links an hour so it
+    cannot be used to probe addresses or flood an inbox, this one is signed in, audited and
+    says what it did; it only refuses a second link within a minute (a double click).
+    """
+    membership = users.get_user(actor, membership_id)
+    user = membership.user
+    if user.password_hash is None:
+        raise ServiceError(
+            f"{user.name} has not chosen a password yet: use Resend Invite instead."
+        )
+    recent = db.session.scalar(
+        sa.select(sa.func.count(ActionToken.id)).where(
+            ActionToken.user_id == user.id,
+            ActionToken.purpose == "reset",
+            ActionToken.created_at > utcnow() - RESET_PAUSE,
+        )
+    )
+    if recent:
+        raise ServiceError(
+            f"A reset link was just sent to {user.email}; it stays valid for "
+            f"{current_app.config['RESET_VALID_MINUTES']} minutes."
+        )
+    minutes = current_app.config["RESET_VALID_MINUTES"]
+    raw = tokens.issue(user, "reset", timedelta(minutes=minutes))
+    mail.enqueue(
+        "reset_password",
+        user.email,
+        "Reset your password",
+        account=membership.account,
+        user_id=user.id,
+        name=user.name,
+        url=mail.link(f"/reset-password/{raw}"),
+        valid_minutes=minutes,
+        requested_by=membership.account.name,
+    )
+    audit.record(actor, "password.reset_sent", subject=user)
+    db.session.commit()
+    return user
+
+
+@dataclass(frozen=True)
+class ActivityReport:
+    """A person's activity in one account over a period, from the audit trail."""
+
+    days: int
+    counts: list[tuple[str, int]]
+    events: list[AuditEvent]
+    total: int
+
+
+def activity_report(actor, membership: Membership, days: int) -> ActivityReport:
+    """Summarise the audit events by or about the person in the actor's account."""
+    since = utcnow() - timedelta(days=days)
+    about = sa.and_(
+        AuditEvent.account_id == actor.account_id,
+        AuditEvent.created_at >= since,
+        sa.or_(
+            AuditEvent.subject_user_id == membership.user_id,
+            AuditEvent.actor_user_id == membership.user_id,
+        ),
+    )
+    counts = db.session.execute(
+        sa.select(AuditEvent.action, sa.func.count())
+        .where(about)
+        .group_by(AuditEvent.action)
+        .order_by(sa.func.count().desc(), AuditEvent.action)
+    ).all()
+    events = list(
+        db.session.scalars(
+            sa.select(AuditEvent)
+            .where(about)
+            .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+            .limit(REPORT_MAX_EVENTS)
+        )
+    )
+    return ActivityReport(
+        days=days,
+        counts=[(action, n) for action, n in counts],
+        events=events,
+        total=sum(n for _action, n in counts),
+    )
+
+
+def send_activity_report(actor, membership_id, days: int) -> ActivityReport:
+    """Mail the person a summary of their own activity in this account over ``days`` days."""
+    if days not in REPORT_PERIODS:
+        raise ServiceError("Choose a period of 7, 30 or 90 days.", "days")
+    membership = users.get_user(actor, membership_id)
+    user = membership.user
+    report = activity_report(actor, membership, days)
+    mail.enqueue(
+        "activity_report",
+        user.email,
+        f"Your activity in {membership.account.name}, last {days} days",
+        account=membership.account,
+        user_id=user.id,
+        name=user.name,
+        report=report,
+    )
+    audit.record(actor, "activity_report.sent", subject=user, days=days, events=report.total)
+    db.session.commit()
+    return report
