@@ -94,8 +94,9 @@ def new():
         form.validate()
         blocks = ("picker_results",) if "q" in request.args else ("sidebar",)
         context = _new_context(form)
-        return render("groups/new.html", *blocks, **context,
-                      **list_context(GroupListForm(request.args)))
+        if not is_fragment_request():  # the page shows the list under the panel
+            context.update(list_context(GroupListForm(request.args)))
+        return render("groups/new.html", *blocks, **context)
     form = NewGroupForm()
     if form.validate_on_submit():
         try:
@@ -269,15 +270,18 @@ def bulk_delete():
 # --- Add to Group (Users tab selection, User Details) ----------------------------------------
 
 
-def _add_context(form: AddToGroupForm) -> dict:
-    """Return the sidebar's context: the groups to choose from and who is selected."""
+def _add_panel(form: AddToGroupForm, status: int = 200):
+    """Render the Add to Group panel: the groups to choose from and who is selected."""
     actor = current_actor()
     form.group_ids.choices = group_options(users.group_choices(actor))
     try:
         selected, problem = users.count_selected(actor, form.selection()), None
     except ServiceError as error:
         selected, problem = 0, error.message
-    return {"add_form": form, "selected": selected, "problem": problem}
+    # A whole page shows the users list under the panel.
+    context = users_list_context(form) if not is_fragment_request() else {}
+    return render("groups/add_to_group.html", "sidebar", status=status, add_form=form,
+                  selected=selected, problem=problem, **context)
 
 
 def _participation_response(membership_id: int, *, trigger: str | None = None, blocked=None):
@@ -298,8 +302,7 @@ def bulk_add_to_group():
     if request.method == "GET":
         form = AddToGroupForm(request.args, meta={"csrf": False})
         form.validate()
-        return render("groups/add_to_group.html", "sidebar", **_add_context(form),
-                      **users_list_context(form))
+        return _add_panel(form)
     form = AddToGroupForm()
     if not form.validate_on_submit():
         if form.origin.data == "detail":
@@ -311,8 +314,7 @@ def bulk_add_to_group():
                                       form.selection(), new_group_name=form.new_group.data or None)
     except ServiceError as error:
         apply_error(form, error)
-        return render("groups/add_to_group.html", "sidebar", status=422, **_add_context(form),
-                      **users_list_context(form))
+        return _add_panel(form, status=422)
     message = added_message(result)
     if form.origin.data == "detail":
         [membership_id] = form.ids.data

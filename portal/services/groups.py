@@ -25,6 +25,7 @@ from portal.services.errors import NotFound
 from portal.services.errors import ServiceError
 from portal.services import users
 from portal.services.users import Selection
+from portal.services.users import UserFilter
 
 PAGE_SIZE = 25
 MEMBERS_PAGE_SIZE = 50
@@ -190,14 +191,12 @@ def member_counts(actor, group_ids: Sequence[int]) -> dict[int, int]:
             .group_by(GroupMember.group_id)
         ).all()
     )
+    deleted_ids = sa.select(Membership.id).where(
+        Membership.account_id == actor.account_id, Membership.deleted_at.is_not(None)
+    )
     deleted = db.session.execute(
         sa.select(GroupMember.group_id, sa.func.count())
-        .join(Membership, Membership.id == GroupMember.membership_id)
-        .where(
-            Membership.account_id == actor.account_id,
-            Membership.deleted_at.is_not(None),
-            GroupMember.group_id.in_(group_ids),
-        )
+        .where(GroupMember.group_id.in_(group_ids), GroupMember.membership_id.in_(deleted_ids))
         .group_by(GroupMember.group_id)
     )
     for group_id, number in deleted:
@@ -235,30 +234,18 @@ def _matches(q: str):
 def search_members(
     actor, q: str, *, exclude_ids: Sequence[int] = (), exclude_group_id: int | None = None
 ) -> list[Membership]:
-    """Return up to PICKER_LIMIT live users of the account whose name or e-mail contains ``q``.
+    """Return up to PICKER_LIMIT live users of the account matching ``q``, by name.
 
-    The scan walks the (name, email) index in name order and stops at the first PICKER_LIMIT
-    hits, so a common search is instant and a search with no hit reads the index once (no table
-    rows); people already chosen, or already in ``exclude_group_id``, are left out.
+    The same search as the Users list (``users.filtered``: its indexes keep it fast at 100,000
+    users). People already chosen, or already in ``exclude_group_id``, are left out.
     """
-    q = (q or "").strip()
-    if not q:
+    if not (q or "").strip():
         return []
     stmt = (
         sa.select(Membership)
-        .select_from(User)
-        .join(
-            Membership,
-            sa.and_(
-                Membership.user_id == User.id,
-                Membership.account_id == actor.account_id,
-                Membership.deleted_at.is_(None),
-            ),
-        )
-        .where(_matches(q))
-        .order_by(User.name, User.email)
+        .where(Membership.id.in_(users.filtered(actor, UserFilter(q=q))))
+        .order_by(Membership.sort_name, Membership.id)
         .limit(PICKER_LIMIT)
-        .with_hint(User, "INDEXED BY ix_users_name_email", "sqlite")
     )
     excluded = [i for i in exclude_ids if isinstance(i, int)]
     if excluded:

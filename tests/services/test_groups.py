@@ -412,7 +412,7 @@ def test_the_list_shows_no_other_accounts_groups(account):
     assert groups.list_groups(account.admin).total == 0
 
 
-def test_the_picker_finds_by_name_or_email_and_leaves_out_chosen_and_current_members(account):
+def test_the_picker_finds_names_and_emails_and_leaves_out_chosen_and_members(account):
     ana = make_user(account, name="Ana Müller", email="ana@example.org")
     bo = make_user(account, name="Bo Müller")
     make_user(account, name="Cy Other", email="cy.muller@example.org")
@@ -421,9 +421,22 @@ def test_the_picker_finds_by_name_or_email_and_leaves_out_chosen_and_current_mem
     found = groups.search_members(account.admin, "müller")
     assert [m.user.name for m in found] == ["Ana Müller", "Bo Müller"]
     assert [m.user.name for m in groups.search_members(account.admin, "MULLER@")] == ["Cy Other"]
+    assert [m.user.name for m in groups.search_members(account.admin, "an")] == ["Ana Müller"]
     assert groups.search_members(account.admin, "müller", exclude_ids=[ana.id],
                                  exclude_group_id=red.id) == []
     assert groups.search_members(account.admin, "  ") == []
+    assert groups.search_members(account.admin, '"*) OR (:') == []
+
+
+def test_the_picker_sees_renamed_and_deleted_people(account):
+    ana = make_user(account, name="Ana Alpha")
+    ana.user.name = "Ana Omega"
+    db.session.commit()
+    assert [m.id for m in groups.search_members(account.admin, "omega")] == [ana.id]
+    assert groups.search_members(account.admin, "alpha") == []
+    ana.deleted_at = utcnow()
+    db.session.commit()
+    assert groups.search_members(account.admin, "omega") == []
 
 
 def test_the_picker_shows_a_limited_number(account):

@@ -1,0 +1,216 @@
+"""Benchmark: groups at 100,000 users and 50 groups in one account.
+
+Run: .venv/bin/python tests/bench/bench_groups.py [--users N] [--repeat N] [--profile NAME]
+Budgets (issue #6, DESIGN §5b): adding 10,000 selected users ("all matching") to a group < 1 s,
+set-wise and skipping those already in it; the groups list with member counts < 25 ms; the
+member picker's search < 25 ms. Lists and searches are timed through the Flask test client
+(an htmx request, as the page makes it); the bulk add through the service the views call.
+PORTAL_BENCH_DATABASE_URL=postgresql+psycopg://... runs it on PostgreSQL (an empty database).
+"""
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from portal import create_app  # noqa: E402
+from portal.extensions import db  # noqa: E402
+from portal.models import Base  # noqa: E402
+from portal.models import Group  # noqa: E402
+from portal.models import GroupMember  # noqa: E402
+from portal.models import Membership  # noqa: E402
+from portal.models import User  # noqa: E402
+from portal.models import utcnow  # noqa: E402
+from portal.services import accounts  # noqa: E402
+from portal.services import groups  # noqa: E402
+from portal.services import taskstreams  # noqa: E402
+from portal.services.users import Selection  # noqa: E402
+from portal.services.users import UserFilter  # noqa: E402
+
+PASSWORD = "correct horse battery staple"
+FIRST = ["Ana", "Björn", "Chloé", "Dmitri", "Emeka", "Fatima", "Grégoire", "Hana", "Iñaki",
+         "Jun", "Kofi", "Léa", "Mateus", "Nadia", "Oskar", "Priya", "Quentin", "Rūta", "Søren",
+         "Tomás", "Zoë", "Ævar", "Łucja", "Đorđe", "Şule"]
+LAST = ["Álvarez", "Berg", "Chen", "Dubois", "Eriksen", "Fischer", "García", "Huang",
+        "Ivanova", "Jensen", "Kowalski", "López", "Müller", "Nakamura", "O'Brien", "Petrov",
+        "Rossi", "Šimić", "Ørsted", "Văn", "Żak", "Grünwald"]
+BUDGETS_MS = {"add_10k_new": 1000, "add_10k_all_present": 1000, "add_10k_half_present": 1000,
+              "groups_list": 25, "groups_list_search": 25, "picker_common": 25,
+              "picker_rare": 25, "picker_none": 25, "picker_email": 25, "group_page": 25}
+
+
+def make_app(url: str):
+    return create_app({
+        "DATABASE_URL": url, "SECRET_KEY": "bench", "BASE_URL": "http://portal.example",
+        "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 64, "RATELIMIT_ENABLED": False,
+        "WTF_CSRF_ENABLED": False, "TESTING": True,
+    })
+
+
+def build(users: int, rng: random.Random):
+    """Create the data set set-wise: users, memberships, 50 groups of ~4,000, 5 taskstreams."""
+    Base.metadata.create_all(db.engine)
+    admin = accounts.create_account("Bench", admin_email="admin@bench.example",
+                                    admin_name="Bench Admin", password=PASSWORD)
+    other = accounts.create_account("Elsewhere", admin_email="admin@elsewhere.example",
+                                    admin_name="Other Admin", password=PASSWORD)
+    now = utcnow()
+    base_user = db.session.scalar(sa.select(sa.func.max(User.id)))
+    people, members = [], []
+    # One user in ten belongs to the other account: the searches must skip them.
+    total = users + users // 10
+    for n in range(total):
+        uid = base_user + 1 + n
+        account = admin.account_id if n < users else other.account_id
+        people.append({"id": uid, "email": f"user{n:06d}@example{n % 7}.org",
+                       "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}", "created_at": now,
+                       "failed_logins": 0, "must_change_password": False, "version": 1})
+        members.append({"account_id": account, "user_id": uid, "role": "member",
+                        "invite_state": "active", "created_at": now,
+                        "deleted_at": now if n % 200 == 0 else None})
+    db.session.execute(sa.insert(User), people)
+    db.session.execute(sa.insert(Membership), members)
+    made = [Group(account_id=admin.account_id, name=f"Team {n:02d}", name_key=f"team {n:02d}",
+                  created_at=now) for n in range(1, 51)]
+    db.session.add_all(made)
+    db.session.flush()
+    ids = list(db.session.scalars(sa.select(Membership.id).where(
+        Membership.account_id == admin.account_id, Membership.id != admin.id)))
+    pairs = {(g.id, mid) for mid in ids for g in rng.sample(made, 2)}
+    db.session.execute(sa.insert(GroupMember), [
+        {"group_id": g, "membership_id": m, "created_at": now} for g, m in pairs])
+    db.session.commit()
+    for n in range(5):
+        taskstreams.create_taskstream(admin, f"Stream {n}", [
+            (f"Step {k}", made[(n * 3 + k) % 50].id) for k in range(3)])
+    return admin.id
+
+
+def timed(func, repeat: int) -> tuple[float, object]:
+    """Return the median milliseconds of ``repeat`` calls (after one warm-up) and a result."""
+    result = func()
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = func()
+        runs.append((time.perf_counter() - start) * 1000)
+    return statistics.median(runs), result
+
+
+def profiled(name: str, wanted: str | None, func):
+    if wanted != name:
+        return func()
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0002)
+    profiler.start()
+    try:
+        return func()
+    finally:
+        profiler.stop()
+        print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
+
+
+def measure(app, admin_id: int, repeat: int, profile: str | None) -> dict:
+    figures = {}
+    with app.app_context():
+        actor = db.session.get(Membership, admin_id)
+        # "all matching" user00…: exactly 10,000 users (user000000 … user009999).
+        ten_k = Selection(all_matching=True, filter=UserFilter(q="user00"))
+        half = Selection(all_matching=True, filter=UserFilter(q="user000"))
+        runs = {"add_10k_new": [], "add_10k_all_present": [], "add_10k_half_present": []}
+        for n in range(max(3, repeat // 10)):
+            group = groups.create_group(actor, f"Bulk {n}")
+            gid = group.id
+            start = time.perf_counter()
+            result = profiled("add", profile if n == 0 else None,
+                              lambda: groups.add_to_groups(actor, [gid], ten_k))
+            runs["add_10k_new"].append((time.perf_counter() - start) * 1000)
+            assert result.added == 10_000 - 50, result  # 50 of them are deleted users
+            start = time.perf_counter()
+            again = groups.add_to_groups(actor, [gid], ten_k)
+            runs["add_10k_all_present"].append((time.perf_counter() - start) * 1000)
+            assert again.added == 0
+            fresh = groups.create_group(actor, f"Half {n}", []).id
+            groups.add_to_groups(actor, [fresh], half)
+            start = time.perf_counter()
+            mixed = groups.add_to_groups(actor, [fresh], ten_k)
+            runs["add_10k_half_present"].append((time.perf_counter() - start) * 1000)
+            assert mixed.added == 10_000 - 50 - (1_000 - 5), mixed
+        figures.update({k: statistics.median(v) for k, v in runs.items()})
+        # Back to the stated data set (50 groups) for the list and page timings.
+        groups.delete_groups(actor, list(db.session.scalars(
+            sa.select(Group.id).where(Group.name.like("Bulk %") | Group.name.like("Half %")))))
+        big_group = db.session.scalar(sa.select(Group.id).where(Group.name == "Team 07"))
+    client = app.test_client()
+    response = client.post("/login", data={"email": "admin@bench.example", "password": PASSWORD})
+    assert response.status_code == 302, response.status_code
+    hx = {"HX-Request": "true"}
+
+    def get(url):
+        def call():
+            answer = client.get(url, headers=hx)
+            assert answer.status_code == 200, (url, answer.status_code)
+            return answer
+        return call
+
+    pages = {
+        "groups_list": "/admin/participants/groups/",
+        "groups_list_search": "/admin/participants/groups/?q=team%201",
+        "picker_common": "/admin/participants/groups/new?q=ana",
+        "picker_rare": "/admin/participants/groups/new?q=user099999",
+        "picker_none": "/admin/participants/groups/new?q=zzzz",
+        "picker_email": "/admin/participants/groups/new?q=user0500",
+        "group_page": f"/admin/participants/groups/{big_group}",
+    }
+    for name, url in pages.items():
+        figures[name], _ = timed(lambda: profiled(name, profile, get(url)), repeat)
+    with app.app_context():
+        counted = groups.list_groups(db.session.get(Membership, admin_id)).rows
+        figures["members_of_first_group"] = counted[0].members
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--profile", default=None, help="add, or a page name, to profile it")
+    args = parser.parse_args()
+    rng = random.Random(6)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = os.environ.get("PORTAL_BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.db"
+        app = make_app(url)
+        with app.app_context():
+            start = time.perf_counter()
+            admin_id = build(args.users, rng)
+            build_s = time.perf_counter() - start
+        figures = measure(app, admin_id, args.repeat, args.profile)
+        with app.app_context():
+            db.engine.dispose()
+    dialect = sa.engine.make_url(url).get_backend_name()
+    print(f"groups benchmark: {args.users:,} users, 50 groups (the first has "
+          f"{figures['members_of_first_group']:,} members), "
+          f"{dialect}; data set built in {build_s:.1f} s; medians of "
+          f"{args.repeat} runs (bulk adds: {max(3, args.repeat // 10)})")
+    print(f"{'measure':<24}{'ms':>10}{'budget':>10}  verdict")
+    verdicts = {}
+    for name, budget in BUDGETS_MS.items():
+        ok = figures[name] < budget
+        verdicts[name] = ok
+        print(f"{name:<24}{figures[name]:>10.1f}{budget:>10}  {'ok' if ok else 'OVER'}")
+    print(json.dumps({"bench": "groups", "database": dialect, "users": args.users,
+                      "ms": {k: round(figures[k], 2) for k in BUDGETS_MS},
+                      "budget_ms": BUDGETS_MS, "ok": all(verdicts.values())}))
+
+
+if __name__ == "__main__":
+    main()
