@@ -79,10 +79,10 @@ def _chunks(ids: sa.Select) -> Iterator[bytes]:
     writer.writerow(COLUMNS)
     # The BOM makes Excel read UTF-8; the import strips it.
     yield codecs.BOM_UTF8 + buffer.getvalue().encode()
+    conn = db.session.connection()
+    rows = conn.execute(_rows_query(ids).execution_options(yield_per=BATCH))
+    groups = conn.execute(_groups_query(ids).execution_options(yield_per=BATCH))
     try:
-        conn = db.session.connection()
-        rows = conn.execute(_rows_query(ids).execution_options(yield_per=BATCH))
-        groups = conn.execute(_groups_query(ids).execution_options(yield_per=BATCH))
         group_rows = itertools.chain.from_iterable(groups.partitions())
         group_of, names = next(group_rows, (None, ""))
         for partition in rows.partitions():
@@ -101,7 +101,10 @@ def _chunks(ids: sa.Select) -> Iterator[bytes]:
             writer.writerows(out)
             yield buffer.getvalue().encode()
     finally:
-        db.session.rollback()  # end the read transaction, also when the download is cut off
+        # Also when the download is cut off: close the (server-side) cursors, end the read.
+        rows.close()
+        groups.close()
+        db.session.rollback()
 
 
 def export_users(

@@ -399,3 +399,32 @@ def test_an_import_runs_in_a_real_transaction_on_sqlite(account, app):
                     lambda *args: seen.append(args[2].split()[0].upper()))
     csv_import.import_csv(account.admin, csv_bytes([("Ana", "ana@example.com", "")]))
     assert "BEGIN" in seen and seen.index("BEGIN") < seen.index("INSERT")
+
+
+def test_two_overlapping_imports_at_once_make_each_person_once(app, account):
+    import threading
+
+    first = csv_bytes([(f"User {n}", f"u{n}@example.com", "Team") for n in range(0, 300)])
+    second = csv_bytes([(f"User {n}", f"u{n}@example.com", "Team") for n in range(200, 500)])
+    membership_id = account.admin.id
+    outcomes = []
+
+    def run(data):
+        with app.app_context():
+            actor = db.session.get(Membership, membership_id)
+            try:
+                outcomes.append(csv_import.import_csv(actor, data).imported)
+            except ServiceError as error:  # PostgreSQL: the loser is told, nothing half-done
+                outcomes.append(error.message)
+
+    threads = [threading.Thread(target=run, args=(data,)) for data in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    db.session.commit()
+    emails = db.session.scalars(sa.select(User.email).where(User.email.like("u%@example.com")))
+    emails = list(emails)
+    assert len(emails) == len(set(emails))
+    assert all(isinstance(o, int) or "someone else" in o for o in outcomes), outcomes
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Group)) == 1

@@ -200,3 +200,48 @@ def test_export_to_csv_downloads_the_selection_only(admin, account):
 def test_the_users_list_offers_export_to_csv(admin):
     html = admin.get(f"{BASE}/").get_data(as_text=True)
     assert f'formaction="{BASE}/bulk/export"' in html and "Export to CSV" in html
+
+
+def test_the_upload_name_and_type_are_never_trusted(admin):
+    data = csv_bytes([("Ana", "ana@example.com", "")])
+    response = admin.post(
+        f"{BASE}/import",
+        data={"file": (io.BytesIO(data), "../../x.csv.html", "text/html")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    job = db.session.scalars(sa.select(ImportJob)).one()
+    assert job.filename == "x.csv.html" and job.data == data
+    png = b"\x89PNG\r\n\x1a\n" + bytes(100)
+    response = admin.post(f"{BASE}/import", data={"file": (io.BytesIO(png), "x.csv", "text/csv")},
+                          content_type="multipart/form-data")
+    assert response.status_code == 422 and "PNG file, not a CSV" in response.get_data(as_text=True)
+
+
+def test_two_thousand_multipart_parts_are_refused(admin):
+    fields = {f"f{n}": "x" for n in range(2000)}
+    fields["file"] = (io.BytesIO(b"Full Name,Email\nA,a@example.com\n"), "x.csv")
+    response = admin.post(f"{BASE}/import", data=fields, content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportJob)) == 0
+
+
+def test_a_crashed_import_fails_writes_nothing_and_can_run_again(admin, monkeypatch):
+    from portal.services import csv_import
+
+    data = csv_bytes([(f"User {n}", f"u{n}@example.com", "Team") for n in range(20)])
+    job_id = uploaded(admin, data)
+    before = emails()
+
+    def crash(*_args):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(csv_import, "_queue_mails", crash)
+    admin.post(f"{BASE}/import/{job_id}", data={"import_all": "y", "invite": "y"})
+    html = finished(admin, job_id)
+    assert "The import failed and nothing was written." in html and "Import all" in html
+    assert emails() == before
+    assert db.session.get(ImportJob, job_id).state == "failed"
+    monkeypatch.undo()
+    admin.post(f"{BASE}/import/{job_id}", data={"import_all": "y"})
+    assert "20 users imported" in finished(admin, job_id)
