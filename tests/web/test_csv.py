@@ -245,3 +245,12 @@ def test_a_crashed_import_fails_writes_nothing_and_can_run_again(admin, monkeypa
     monkeypatch.undo()
     admin.post(f"{BASE}/import/{job_id}", data={"import_all": "y"})
     assert "20 users imported" in finished(admin, job_id)
+
+
+def test_a_long_preview_is_paged(admin):
+    job_id = uploaded(admin, csv_bytes([(f"U {n}", f"u{n}@example.com", "") for n in range(150)]))
+    first = admin.get(f"{BASE}/import/{job_id}").get_data(as_text=True)
+    assert first.count('name="lines"') == 100 and "page 1 of 2" in first
+    assert f'href="{BASE}/import/{job_id}?page=2"' in first
+    second = admin.get(f"{BASE}/import/{job_id}?page=2", headers=HX).get_data(as_text=True)
+    assert second.count('name="lines"') == 50 and "u149@example.com" in second
