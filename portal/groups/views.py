@@ -112,10 +112,11 @@ def new():
                   "success")
             if not is_fragment_request():
                 return redirect(url_for(".detail", group_id=group.id))
+            # The list from its first page: the form's own "q" is the picker's search.
             return render("groups/index.html", "results_oob", trigger="closeSidebar",
-                          **list_context(GroupListForm()))
+                          **list_context(GroupListForm(formdata=None)))
     return render("groups/new.html", "sidebar", status=422, **_new_context(form),
-                  **list_context(GroupListForm()))
+                  **list_context(GroupListForm(formdata=None)))
 
 
 # --- one group -----------------------------------------------------------------------------
