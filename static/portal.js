@@ -8,6 +8,13 @@
     if (sidebar) { sidebar.innerHTML = ""; }
   });
 
+  // HX-Trigger events fire before the swap, so a sidebar form's answer (only out-of-band parts
+  // and whitespace) would leave the panel open but blank: empty it for good (":empty" hides it).
+  document.body.addEventListener("htmx:afterSwap", function () {
+    var sidebar = document.getElementById("sidebar");
+    if (sidebar && !sidebar.children.length && !sidebar.textContent.trim()) { sidebar.innerHTML = ""; }
+  });
+
   // Any element with data-close-sidebar empties the sidebar when clicked.
   document.addEventListener("click", function (event) {
     var closer = event.target.closest("[data-close-sidebar]");

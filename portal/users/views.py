@@ -96,7 +96,12 @@ def rows_response(form: SelectionForm, message: str, category: str = "success", 
 @admin_required
 def index():
     """List the account's users: search, filter, sort, page; htmx gets only the rows."""
-    return render("users/index.html", "rows", **list_context(ListForm(request.args)))
+    context = list_context(ListForm(request.args))
+    response = render("users/index.html", "rows", **context)
+    if is_fragment_request():
+        # The address bar gets the tidy form of the query (no empty or default parameters).
+        response.headers["HX-Push-Url"] = url_for("users.index", **context["query"])
+    return response
 
 
 @bp.route("/<int:membership_id>")
