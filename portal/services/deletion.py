@@ -142,15 +142,26 @@ def _group_blocks(actor, selection_ids: sa.Select, names: dict[int, str],
         .join(Taskstream, Taskstream.id == Step.taskstream_id)
         .where(Taskstream.account_id == actor.account_id, Step.group_id.is_not(None))
     )
-    kept = (
-        sa.select(GroupMember.group_id)
-        .join(Membership, Membership.id == GroupMember.membership_id)
-        .where(Membership.deleted_at.is_(None), GroupMember.membership_id.not_in(selection_ids))
+    # Judged once per group, with EXISTS rather than NOT IN (an anti-join on both databases;
+    # PostgreSQL cannot turn NOT IN over a subquery into one).
+    member = so.aliased(GroupMember)
+    person = so.aliased(Membership)
+    selected = sa.exists(selection_ids.where(Membership.id == person.id))
+    kept_member = (
+        sa.select(member.group_id)
+        .join(person, person.id == member.membership_id)
+        .where(member.group_id == Group.id, person.deleted_at.is_(None), ~selected)
+        .exists()
+    )
+    emptied_groups = sa.select(Group.id).where(
+        Group.id.in_(assigned),
+        sa.exists().where(GroupMember.group_id == Group.id,
+                          GroupMember.membership_id.in_(selection_ids)),
+        ~kept_member,
     )
     pairs = db.session.execute(
         sa.select(GroupMember.group_id, GroupMember.membership_id).where(
-            GroupMember.group_id.in_(assigned),
-            GroupMember.group_id.not_in(kept),
+            GroupMember.group_id.in_(emptied_groups),
             GroupMember.membership_id.in_(selection_ids),
         )
     ).all()
@@ -579,7 +590,11 @@ def _erase_people(erased: sa.ColumnElement[bool], report: PurgeReport) -> None:
     connection = db.session.connection()
     ERASED.create(connection, checkfirst=True)
     db.session.execute(sa.delete(ERASED))  # a pooled connection may hold an earlier batch
-    db.session.execute(sa.insert(ERASED).from_select(["id"], sa.select(User.id).where(erased)))
+    found = db.session.execute(
+        sa.insert(ERASED).from_select(["id"], sa.select(User.id).where(erased))
+    ).rowcount
+    if not found:
+        return
     if _takes_row_locks():
         # Lock, then look again: a person being linked to an account right now either shows
         # that membership here (and stays) or waits for this transaction, then fails.
@@ -587,8 +602,11 @@ def _erase_people(erased: sa.ColumnElement[bool], report: PurgeReport) -> None:
             sa.select(User.id).where(User.id.in_(sa.select(ERASED.c.id))).with_for_update()
         ).all()
         db.session.execute(
-            sa.delete(ERASED).where(ERASED.c.id.not_in(sa.select(User.id).where(erased)))
+            sa.delete(ERASED).where(~sa.exists(sa.select(User.id).where(erased, User.id == ERASED.c.id)))
         )
+        # PostgreSQL never analyses temporary tables by itself; without numbers it plans the
+        # joins below as if the table were empty or huge.
+        db.session.execute(sa.text(f"ANALYZE {ERASED.name}"))
     people = sa.select(ERASED.c.id)
     events = AuditEvent.__table__.c
     _scrub_details(people)

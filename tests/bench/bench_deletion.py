@@ -90,19 +90,34 @@ def insert(model, rows: list[dict], chunk: int = 20_000) -> None:
 def add_people(account_id: int, count: int, prefix: str, *, deleted_at=None) -> list[int]:
     """Insert ``count`` people with one membership each in the account; return membership ids."""
     now = utcnow()
-    first = (db.session.scalar(sa.select(sa.func.max(User.id))) or 0) + 1
     insert(User, [
-        {"id": first + n, "email": f"{prefix}{n}@example.com", "name": f"{prefix.title()} {n}",
+        {"email": f"{prefix}{n}@example.com", "name": f"{prefix.title()} {n}",
          "must_change_password": False, "failed_logins": 0, "version": 1, "created_at": now}
         for n in range(count)
     ])
-    first_membership = (db.session.scalar(sa.select(sa.func.max(Membership.id))) or 0) + 1
+    user_ids = db.session.scalars(
+        sa.select(User.id).where(User.email.like(f"{prefix}%@example.com")).order_by(User.id)
+    ).all()
     insert(Membership, [
-        {"id": first_membership + n, "account_id": account_id, "user_id": first + n,
-         "role": "member", "invite_state": "active", "created_at": now, "deleted_at": deleted_at}
-        for n in range(count)
+        {"account_id": account_id, "user_id": user_id, "role": "member",
+         "invite_state": "active", "created_at": now, "deleted_at": deleted_at}
+        for user_id in user_ids
     ])
-    return list(range(first_membership, first_membership + count))
+    return db.session.scalars(
+        sa.select(Membership.id).where(Membership.user_id.in_(
+            sa.select(User.id).where(User.email.like(f"{prefix}%@example.com"))))
+        .order_by(Membership.id)
+    ).all()
+
+
+def add_groups(account_id: int, count: int) -> list[int]:
+    """Insert ``count`` groups into the account; return their ids."""
+    now = utcnow()
+    insert(Group, [{"account_id": account_id, "name": f"G{g}", "name_key": f"g{g}",
+                    "created_at": now} for g in range(count)])
+    return db.session.scalars(
+        sa.select(Group.id).where(Group.account_id == account_id).order_by(Group.id)
+    ).all()
 
 
 def bench_delete(app, users: int, selected: int, profile: bool) -> dict:
@@ -117,12 +132,11 @@ def bench_delete(app, users: int, selected: int, profile: bool) -> dict:
         now = utcnow()
         # Groups: bulk and picked users spread over groups, one assigned to a step with a
         # member outside the selection (no block), one whose only member is selected (blocked).
-        insert(Group, [{"id": g, "account_id": account_id, "name": f"G{g}", "name_key": f"g{g}",
-                        "created_at": now} for g in range(1, 6)])
-        insert(GroupMember, [{"group_id": 1 + n % 4, "membership_id": m, "created_at": now}
+        groups = add_groups(account_id, 5)
+        insert(GroupMember, [{"group_id": groups[n % 4], "membership_id": m, "created_at": now}
                              for n, m in enumerate(bulk + ids)])
-        insert(GroupMember, [{"group_id": 1, "membership_id": admin_id, "created_at": now},
-                             {"group_id": 5, "membership_id": bulk[0], "created_at": now}])
+        insert(GroupMember, [{"group_id": groups[0], "membership_id": admin_id, "created_at": now},
+                             {"group_id": groups[4], "membership_id": bulk[0], "created_at": now}])
         people = db.session.execute(
             sa.select(Membership.user_id).where(Membership.id.in_(bulk + ids))
         ).scalars().all()
@@ -132,7 +146,7 @@ def bench_delete(app, users: int, selected: int, profile: bool) -> dict:
             for u in people
         ])
         db.session.commit()
-        taskstreams.create_taskstream(admin, "Flow", [("One", 1), ("Two", 5)])
+        taskstreams.create_taskstream(admin, "Flow", [("One", groups[0]), ("Two", groups[4])])
         db.session.remove()
     settle_disk()
 
@@ -195,9 +209,8 @@ def build_purge_data(memberships: int, *, shared: bool) -> None:
                                         password=PASSWORD)
         insert(Membership, [{"account_id": other.account_id, "user_id": u, "role": "member",
                              "invite_state": "active", "created_at": now} for _, u in pairs])
-    insert(Group, [{"id": 1, "account_id": account_id, "name": "G", "name_key": "g",
-                    "created_at": now}])
-    insert(GroupMember, [{"group_id": 1, "membership_id": m, "created_at": now}
+    [group_id] = add_groups(account_id, 1)
+    insert(GroupMember, [{"group_id": group_id, "membership_id": m, "created_at": now}
                          for m, _ in pairs])
     insert(AuditEvent, [
         {"account_id": account_id, "actor_user_id": admin.user_id, "actor_label": "Admin",

@@ -8,7 +8,6 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models import ActionToken
 from portal.models import AuditEvent
-from portal.models import Base
 from portal.models import Device
 from portal.models import GroupMember
 from portal.models import Membership
@@ -506,24 +505,23 @@ def test_purged_audit_events_keep_their_count_under_a_pseudonym(account):
     assert login.actor_label == label and "phone" not in json.dumps(login.details)
 
 
-def text_columns():
-    for table in Base.metadata.sorted_tables:
-        columns = [c for c in table.columns
-                   if isinstance(c.type, (sa.String, sa.Text, sa.JSON))]
-        if columns:
-            yield table, columns
-
-
 def occurrences(*needles: str) -> list[str]:
-    """Return 'table.column' for every stored text or JSON value that contains a needle."""
+    """Return 'table' for every stored value anywhere in the database that holds a needle.
+
+    Every table the database has, not only the models' (search indexes, their shadow tables),
+    every column, text and JSON as stored (JSON escapes non-ASCII) and bytes as UTF-8.
+    """
     forms = {n.lower() for n in needles} | {json.dumps(n)[1:-1].lower() for n in needles}
+    connection = db.session.connection()
     found = []
-    for table, columns in text_columns():
-        for row in db.session.execute(sa.select(*columns)):
-            for column, value in zip(columns, row, strict=True):
-                text = json.dumps(value) if isinstance(value, (dict, list)) else str(value or "")
+    for table in sa.inspect(connection).get_table_names():
+        for row in connection.exec_driver_sql(f'SELECT * FROM "{table}"'):
+            for value in row:
+                if isinstance(value, bytes | memoryview):
+                    value = bytes(value).decode("utf-8", errors="replace")
+                text = json.dumps(value) if isinstance(value, dict | list) else str(value or "")
                 if any(form in text.lower() for form in forms):
-                    found.append(f"{table.name}.{column.name}")
+                    found.append(table)
     return found
 
 
