@@ -34,7 +34,10 @@ SQLITE = [
         VALUES ('delete', OLD.id, OLD.name, OLD.email);
         INSERT INTO user_search (rowid, name, email) VALUES (NEW.id, NEW.name, NEW.email);
     END""",
-    """CREATE TRIGGER memberships_sort_keys AFTER INSERT ON memberships BEGIN
+    # Skipped when the insert brings the keys itself (the CSV import's INSERT ... SELECT does):
+    # the per-row UPDATE would cost it more than everything else it writes for a membership.
+    """CREATE TRIGGER memberships_sort_keys AFTER INSERT ON memberships
+        WHEN NEW.sort_name IS NULL BEGIN
         UPDATE memberships SET
             sort_name = (SELECT lower(name) FROM users WHERE id = NEW.user_id),
             sort_email = (SELECT email FROM users WHERE id = NEW.user_id),

@@ -428,3 +428,13 @@ def test_two_overlapping_imports_at_once_make_each_person_once(app, account):
     assert len(emails) == len(set(emails))
     assert all(isinstance(o, int) or "someone else" in o for o in outcomes), outcomes
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Group)) == 1
+
+
+def test_imported_users_carry_the_lists_sort_keys(account):
+    csv_import.import_csv(account.admin, csv_bytes([("Zoë Ørsted", "zoe@example.com", "")]))
+    row = db.session.execute(
+        sa.select(Membership.sort_name, Membership.sort_email, User.name)
+        .join(User, User.id == Membership.user_id).where(User.email == "zoe@example.com")).one()
+    expected = db.session.scalar(sa.select(sa.func.lower(User.name)).where(
+        User.email == "zoe@example.com"))
+    assert row == (expected, "zoe@example.com", "Zoë Ørsted")
