@@ -82,6 +82,7 @@ def resend_invites(actor, selection: users.Selection) -> ResendReport:
         timedelta(hours=account.invite_valid_hours),
         account_id=account.id,
     )
+    invite_base = mail.link("/invite/")
     mail.enqueue_many(
         "invite",
         f"You are invited to {account.name}",
@@ -91,7 +92,7 @@ def resend_invites(actor, selection: users.Selection) -> ResendReport:
                 "user_id": user_id,
                 "membership_id": membership_id,
                 "name": name,
-                "url": mail.link(f"/invite/{links[user_id]}"),
+                "url": invite_base + links[user_id],
             }
             for membership_id, user_id, email, name, _hash in people
         ),

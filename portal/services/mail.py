@@ -1,12 +1,10 @@
 """E-mail composition: templates in templates/email, links from BASE_URL only."""
-import re
 from collections.abc import Iterable
 from collections.abc import Mapping
 
 import sqlalchemy as sa
 from flask import current_app
 from flask import render_template
-from markupsafe import escape
 
 from portal.extensions import db
 from portal.models import Account
@@ -46,41 +44,22 @@ def enqueue(
     return message
 
 
-# Marks a per-recipient field in a template rendered once for many recipients.
-_FIELD = re.compile("\x1e(\\w+)\x1e")
-
-
-def _pieces(rendered: str) -> list[str]:
-    """Split a rendering into literal text (even indexes) and field names (odd indexes)."""
-    return _FIELD.split(rendered)
-
-
-def _fill(pieces: list[str], values: Mapping[str, str]) -> str:
-    return "".join(values[p] if i % 2 else p for i, p in enumerate(pieces))
-
-
 def enqueue_many(
     kind: str,
     subject: str,
     recipients: Iterable[Mapping],
     *,
-    fields: tuple[str, ...] = ("name", "url"),
     account: Account | None = None,
-    **context,
+    **shared,
 ) -> int:
-    """Queue one e-mail per recipient in one INSERT, rendering each template only once.
+    """Queue one e-mail per recipient in one INSERT, to be rendered when it is sent.
 
-    Each recipient maps "to", "user_id", optionally "membership_id", and every name in
-    ``fields``; those values must be printed as they are in the templates (``{{ name }}``,
-    no filters), because they are substituted into the rendering (HTML-escaped in the HTML
-    part). This keeps queuing 100,000 invitations within a bulk action's time budget.
+    Each recipient maps "to", "user_id", optionally "membership_id", and its own template
+    variables; ``shared`` holds the variables common to all. Only the variables are stored
+    (JSON), so queuing 100,000 invitations stays within a bulk action's time budget.
     """
-    marks = {name: f"\x1e{name}\x1e" for name in fields}
-    context.update(account=account, subject=subject, **marks)
-    text = _pieces(render_template(f"email/{kind}.txt", **context))
-    html = _pieces(render_template(f"email/{kind}.html", **context))
     now = utcnow()
-    shared = {
+    common = {
         "kind": kind,
         "subject": subject,
         "account_id": account.id if account is not None else None,
@@ -90,14 +69,14 @@ def enqueue_many(
         "next_attempt_at": now,
         "created_at": now,
     }
+    addressing = ("to", "user_id", "membership_id")
     rows = [
         dict(
-            shared,
+            common,
             to_addr=r["to"],
             user_id=r.get("user_id"),
             membership_id=r.get("membership_id"),
-            body_text=_fill(text, {f: str(r[f]) for f in fields}),
-            body_html=_fill(html, {f: str(escape(r[f])) for f in fields}),
+            context=dict(shared, **{k: v for k, v in r.items() if k not in addressing}),
         )
         for r in recipients
     ]
@@ -105,6 +84,8 @@ def enqueue_many(
         # The table, not the mapped class: a plain executemany, no per-row ORM work.
         db.session.execute(sa.insert(OutboxMessage.__table__), rows)
     return len(rows)
+
+
 def render(kind: str, account: Account | None, subject: str, context: dict) -> tuple[str, str]:
     """Return the text and HTML bodies of templates/email/<kind>."""
     context = dict(context, account=account, subject=subject)

@@ -107,21 +107,20 @@ def filtered(actor, user_filter: UserFilter, *, deleted: bool = False) -> sa.Sel
     Searches of three or more characters match anywhere in the name or e-mail (trigram
     index); one or two characters match the start of the name or e-mail (sort-key index).
     """
-    stmt = scope.in_account(sa.select(Membership.id), Membership, actor).where(
-        Membership.deleted_at.is_not(None) if deleted else Membership.deleted_at.is_(None)
-    )
+    kept = Membership.deleted_at.is_not(None) if deleted else Membership.deleted_at.is_(None)
+    stmt = scope.in_account(sa.select(Membership.id), Membership, actor).where(kept)
     q = " ".join(user_filter.q.split()).lower()
     if len(q) >= 3:
         stmt = stmt.where(Membership.user_id.in_(matching_user_ids(q)))
     elif q:
-        # Ranges, not LIKE 'q%', so both databases use the index whatever the collation; the
-        # account is repeated in each branch so SQLite can serve the OR from two indexes.
+        # Ranges, not LIKE 'q%', so both databases use the index whatever the collation; each
+        # branch repeats what the (partial) sort indexes need, so SQLite serves the OR from two.
         end = q + "\uffff"
-        account = Membership.account_id == actor.account_id
+        same = sa.and_(Membership.account_id == actor.account_id, kept)
         stmt = stmt.where(
             sa.or_(
-                sa.and_(account, Membership.sort_name >= q, Membership.sort_name < end),
-                sa.and_(account, Membership.sort_email >= q, Membership.sort_email < end),
+                sa.and_(same, Membership.sort_name >= q, Membership.sort_name < end),
+                sa.and_(same, Membership.sort_email >= q, Membership.sort_email < end),
             )
         )
     if user_filter.state:
@@ -211,7 +210,7 @@ def list_users(
     page = max(1, page)
     base = filtered(actor, user_filter)
     ids, total = [], None
-    if len(user_filter.q.strip()) >= 3 or user_filter.group_id:
+    if user_filter.q.strip() or user_filter.group_id:
         ids, total = _narrow_page(base, sort, page)
     if total is None:
         total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))

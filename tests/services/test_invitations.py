@@ -10,6 +10,7 @@ from portal.models import Membership
 from portal.models import OutboxMessage
 from portal.models import User
 from portal.services import invitations
+from portal.services import mail
 from portal.services import outbox
 from portal.services import users
 from portal.services.errors import ServiceError
@@ -130,9 +131,9 @@ def test_resend_invite_to_all_matching_acts_on_the_filter_only(account):
 
 def test_a_resent_link_lets_the_person_in_and_the_old_one_does_not(account, client):
     waiting = make_user(account, password=None)
-    first = mails("invite")[-1].body_text.split("/invite/")[1].split()[0]
+    first = mail.bodies(mails("invite")[-1])[0].split("/invite/")[1].split()[0]
     invitations.resend_invites(account.admin, Selection(ids=(waiting.id,)))
-    second = mails("invite")[-1].body_text.split("/invite/")[1].split()[0]
+    second = mail.bodies(mails("invite")[-1])[0].split("/invite/")[1].split()[0]
     assert client.get(f"/invite/{first}").status_code == 410
     assert client.get(f"/invite/{second}").status_code == 200
 

@@ -138,3 +138,13 @@ def test_all_matching_selects_the_filter_not_the_page(account):
     make_user(account, name="Other")
     selection = Selection(all_matching=True, filter=UserFilter(q="match"))
     assert users.count_selected(account.admin, selection) == 60
+
+
+def test_short_searches_find_deleted_users_in_the_deleted_view(account):
+    from portal.services import deletion
+
+    gone = make_user(account, name="Bo Gone")
+    deletion.delete_users(account.admin, Selection(ids=(gone.id,)))
+    found = db.session.scalars(users.filtered(account.admin, UserFilter(q="bo"), deleted=True))
+    assert list(found) == [gone.id]
+    assert users.list_users(account.admin, UserFilter(q="bo")).total == 0
