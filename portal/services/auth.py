@@ -385,20 +385,29 @@ def request_password_reset(email: str) -> None:
     )
     if not has_live or recent >= RESETS_PER_HOUR:
         return
-    raw = tokens.issue(
-        user, "reset", timedelta(minutes=current_app.config["RESET_VALID_MINUTES"])
-    )
+    mail_reset_link(user)
+    audit.record(None, "password.reset_requested", subject=user, actor_user=user)
+    db.session.commit()
+
+
+def mail_reset_link(user: User, account: Account | None = None) -> None:
+    """Issue a reset link (earlier ones stop working) and queue its e-mail; does not commit.
+
+    With ``account``, the e-mail says an administrator of that account sent the link.
+    """
+    minutes = current_app.config["RESET_VALID_MINUTES"]
+    raw = tokens.issue(user, "reset", timedelta(minutes=minutes))
     mail.enqueue(
         "reset_password",
         user.email,
         "Reset your password",
+        account=account,
         user_id=user.id,
         name=user.name,
         url=mail.link(f"/reset-password/{raw}"),
-        valid_minutes=current_app.config["RESET_VALID_MINUTES"],
+        valid_minutes=minutes,
+        requested_by=account.name if account is not None else None,
     )
-    audit.record(None, "password.reset_requested", subject=user, actor_user=user)
-    db.session.commit()
 
 
 def reset_link_user(raw: str) -> User:

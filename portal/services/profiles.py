@@ -18,10 +18,10 @@ from portal.models import Membership
 from portal.models import User
 from portal.models import utcnow
 from portal.services import audit
+from portal.services import auth
 from portal.services import invitations
 from portal.services import mail
 from portal.services import people
-from portal.services import tokens
 from portal.services import users
 from portal.services.errors import Conflict
 from portal.services.errors import ServiceError
@@ -193,19 +193,7 @@ def send_password_reset(actor, membership_id) -> User:
             f"A reset link was just sent to {user.email}; it stays valid for "
             f"{current_app.config['RESET_VALID_MINUTES']} minutes."
         )
-    minutes = current_app.config["RESET_VALID_MINUTES"]
-    raw = tokens.issue(user, "reset", timedelta(minutes=minutes))
-    mail.enqueue(
-        "reset_password",
-        user.email,
-        "Reset your password",
-        account=membership.account,
-        user_id=user.id,
-        name=user.name,
-        url=mail.link(f"/reset-password/{raw}"),
-        valid_minutes=minutes,
-        requested_by=membership.account.name,
-    )
+    auth.mail_reset_link(user, membership.account)
     audit.record(actor, "password.reset_sent", subject=user)
     db.session.commit()
     return user

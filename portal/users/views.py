@@ -181,7 +181,6 @@ def _detail_context(membership_id: int, **forms) -> dict:
         "profile_form": ProfileForm(formdata=None, obj=user, version=user.version),
         "role_form": RoleForm(formdata=None, role=membership.role),
         "report_form": ActivityReportForm(formdata=None),
-        "action_form": ActionForm(formdata=None),
         "editing": False,
     }
     context.update(forms)
