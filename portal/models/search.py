@@ -66,6 +66,11 @@ SQLITE_DROP = [
     "DROP TABLE IF EXISTS user_search",
 ]
 
+# "Last seen" sorts never-seen people as the oldest (NULLS FIRST ascending, SQLite's own
+# order); PostgreSQL's default puts NULLs last, so it gets an index in the list's order too.
+PG_SEEN_INDEX = """CREATE INDEX IF NOT EXISTS ix_memberships_pg_live_seen
+    ON memberships (account_id, sort_last_seen NULLS FIRST, id) WHERE deleted_at IS NULL"""
+
 POSTGRESQL = [
     # pg_trgm is a trusted extension (PostgreSQL 13+): the database owner may create it.
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
@@ -108,6 +113,7 @@ POSTGRESQL = [
     END $$""",
     """CREATE TRIGGER memberships_sort_keys BEFORE INSERT OR UPDATE OF user_id ON memberships
         FOR EACH ROW EXECUTE FUNCTION memberships_sort_keys()""",
+    PG_SEEN_INDEX,
     # Rows that existed before the triggers (migrating a filled database).
     """INSERT INTO user_search (user_id, body)
         SELECT id, lower(name) || ' ' || email FROM users ON CONFLICT (user_id) DO NOTHING""",
@@ -116,6 +122,7 @@ POSTGRESQL = [
 ]
 
 POSTGRESQL_DROP = [
+    "DROP INDEX IF EXISTS ix_memberships_pg_live_seen",
     "DROP TRIGGER IF EXISTS memberships_sort_keys ON memberships",
     "DROP FUNCTION IF EXISTS memberships_sort_keys()",
     "DROP TRIGGER IF EXISTS user_search_update ON users",
@@ -176,7 +183,10 @@ def drop(bind: sa.Connection) -> None:
 
 
 def include_name(name, type_, _parent_names) -> bool:
-    """Alembic hook: leave the search objects (and FTS5's shadow tables) out of comparisons."""
+    """Alembic hook: leave the search objects (FTS5's shadow tables, PostgreSQL's own index)
+    out of comparisons."""
+    if type_ == "index" and name == "ix_memberships_pg_live_seen":
+        return False
     return not (type_ == "table" and name and name.startswith(HIDDEN_TABLES))
 
 

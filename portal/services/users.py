@@ -158,18 +158,29 @@ def count_selected(actor, selection: Selection) -> int:
     )
 
 
-def _order(sort: str, reverse: bool = False) -> list:
-    """Return ORDER BY terms for a sort key; ``reverse`` flips it (for pages past the middle)."""
-    column = {
-        "name": Membership.sort_name,
-        "email": Membership.sort_email,
-        "last_seen": Membership.sort_last_seen,
-    }[sort.lstrip("-")]
+SORT_COLUMNS = {
+    "name": Membership.sort_name,
+    "email": Membership.sort_email,
+    "last_seen": Membership.sort_last_seen,
+}
+
+
+def _order(sort: str, reverse: bool = False, key=None, ident=None) -> list:
+    """Return ORDER BY terms for a sort; ``reverse`` flips it (for pages past the middle).
+
+    ``key`` and ``ident`` stand in for the sort column and the id (columns of a subquery).
+    """
+    name = sort.lstrip("-")
+    key = SORT_COLUMNS[name] if key is None else key
+    ident = Membership.id if ident is None else ident
     descending = sort.startswith("-") != reverse
-    if descending:
-        # Never-seen people (NULL) come last when the most recent come first, as on SQLite.
-        return [column.desc().nulls_last(), Membership.id.desc()]
-    return [column.asc().nulls_first(), Membership.id.asc()]
+    term = key.desc() if descending else key.asc()
+    if name == "last_seen":
+        # Never seen (NULL) counts as oldest on both databases (SQLite's own order; PostgreSQL
+        # has an index in that order, portal/models/search.py). Names and e-mails are never
+        # NULL, so they keep each database's default and its plain index.
+        term = term.nulls_last() if descending else term.nulls_first()
+    return [term, ident.desc() if descending else ident.asc()]
 
 
 def _page_ids(base: sa.Select, sort: str, page: int, total: int) -> list[int]:
@@ -185,14 +196,20 @@ def _page_ids(base: sa.Select, sort: str, page: int, total: int) -> list[int]:
 
 
 def _narrow_page(base: sa.Select, sort: str, page: int) -> tuple[list[int], int | None]:
-    """Read one page of a narrow result and its size in one statement (None: past the end)."""
-    stmt = (
-        base.add_columns(sa.func.count().over())
-        .order_by(*_order(sort))
+    """Read one page of a narrow result and its size in one statement (None: past the end).
+
+    The count runs in a subquery of its own, so the database finds the (few) matches the
+    cheapest way and sorts only them, rather than walking the whole account in sort order.
+    """
+    matches = base.add_columns(
+        SORT_COLUMNS[sort.lstrip("-")].label("key"), sa.func.count().over().label("total")
+    ).subquery()
+    rows = db.session.execute(
+        sa.select(matches.c.id, matches.c.total)
+        .order_by(*_order(sort, key=matches.c.key, ident=matches.c.id))
         .limit(PAGE_SIZE)
         .offset((page - 1) * PAGE_SIZE)
-    )
-    rows = db.session.execute(stmt).all()
+    ).all()
     return [row[0] for row in rows], rows[0][1] if rows else None
 
 
