@@ -266,3 +266,28 @@ def test_details_actions_on_another_accounts_user_are_404_and_change_nothing(adm
     assert db_user.name == "Stranger"
     db.session.refresh(stranger)
     assert stranger.role == "member"
+
+
+def test_markup_in_names_is_shown_as_text_everywhere(admin, account):
+    evil = '<script>alert(1)</script><img src=x onerror=alert(2)>{{7*7}}'
+    member = make_user(account, name=evil)
+    for url, headers in (("/admin/participants/users/", {}), ("/admin/participants/users/?q=script", HX),
+                         (detail_url(member), {})):
+        html = admin.get(url, headers=headers).get_data(as_text=True)
+        assert "<script>alert(1)" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "{{7*7}}" in html
+
+
+def test_the_edit_form_ignores_fields_it_does_not_have(admin, account):
+    member = make_user(account, name="Plain Member")
+    other = make_account()
+    admin.post(detail_url(member, "edit"), data={
+        "name": "Plain Member", "email": member.user.email, "version": member.user.version,
+        "role": "admin", "account_id": other.id, "password_hash": "x", "deleted_at": "2020-01-01",
+        "id": 1})
+    from portal.extensions import db
+
+    db.session.refresh(member)
+    db.session.refresh(member.user)
+    assert (member.role, member.account_id, member.deleted_at) == ("member", account.id, None)
+    assert member.user.password_hash != "x"
