@@ -534,7 +534,7 @@ def _scrub_details(people: sa.Select) -> None:
     text = sa.cast(events.details, sa.Text)
     folded = sa.func.lower(text)
     # SQL picks the few events that may name their person: the e-mail or name appears as is,
-    # or the text holds a JSON escape (a non-ASCII name is stored as \uXXXX), or a device.
+    # or the text holds a JSON escape (JSON stores a non-ASCII name as a backslash-u escape), or a device.
     # Python then decides exactly.
     def linked_through(column) -> sa.Select:
         return (
