@@ -19,6 +19,9 @@ from portal.services.errors import ServiceError
 
 MAX_LENGTH = 256
 FLOOR = 8
+# zxcvbn refuses longer input (its matching grows faster than the length: ~2 s at 256), so a
+# longer password is scored on its first SCORED characters; the whole password is hashed.
+SCORED = 72
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ def problems(password: str, policy: Policy, context: list[str]) -> list[str]:
     if any(w in lowered for w in words):
         reasons.append("Don't use your name, your e-mail or the organisation's name.")
     if not reasons:
-        result = zxcvbn(password[:100], user_inputs=sorted(words))
+        result = zxcvbn(password[:SCORED], user_inputs=sorted(words), max_length=SCORED)
         if result["score"] < 3:
             warning = result["feedback"]["warning"] or "It is too easy to guess."
             reasons.append(f"Choose a less common password. {warning}".strip())

@@ -1,0 +1,69 @@
+"""Every password form takes any length up to the documented maximum (256 characters).
+
+zxcvbn refuses more than 72 characters, so the strength of a longer password is scored on its
+first 72 (portal.services.passwords.problems); the whole password is hashed and checked.
+"""
+from datetime import timedelta
+
+import pytest
+
+from portal.services import passwords
+from portal.services import tokens
+from tests.builders import PASSWORD
+from tests.builders import make_user
+
+PHRASE = ("violet tractors whisper under amber lighthouses while seven quiet otters "
+          "juggle frozen marmalade beside the crooked observatory of distant kelp ")
+
+
+def long_password(length: int) -> str:
+    return (PHRASE * 4)[:length]
+
+
+LENGTHS = [73, passwords.MAX_LENGTH]
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_an_invitation_takes_a_long_password(app, client, account, length):
+    invited = make_user(account, email="long.invite@example.com", password=None)
+    raw = tokens.issue(invited.user, "invite", timedelta(hours=1), account_id=account.id)
+    new = long_password(length)
+    response = client.post(f"/invite/{raw}", data={"password": new, "confirm": new})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert client.login(invited.user.email, new).status_code == 302
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_a_reset_link_takes_a_long_password(app, client, account, length):
+    member = make_user(account)
+    raw = tokens.issue(member.user, "reset", timedelta(hours=1))
+    new = long_password(length)
+    response = client.post(f"/reset-password/{raw}", data={"password": new, "confirm": new})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert client.login(member.user.email, new).status_code == 302
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_the_account_page_takes_a_long_password(app, client, account, length):
+    member = make_user(account)
+    assert client.login(member.user.email).status_code == 302
+    new = long_password(length)
+    response = client.post("/account/password", data={
+        "current_password": PASSWORD, "password": new, "confirm": new})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert app.test_client().login(member.user.email, new).status_code == 302
+
+
+def test_a_long_weak_password_is_still_refused_and_one_past_the_maximum_is_told_so(
+        app, client, account):
+    member = make_user(account)
+    raw = tokens.issue(member.user, "reset", timedelta(hours=1))
+    weak = "a" * 100
+    response = client.post(f"/reset-password/{raw}", data={"password": weak, "confirm": weak})
+    assert response.status_code == 422
+    assert "Choose a less common password." in response.get_data(as_text=True)
+    too_long = long_password(passwords.MAX_LENGTH) + "x"
+    response = client.post(f"/reset-password/{raw}", data={"password": too_long,
+                                                           "confirm": too_long})
+    assert response.status_code == 422
+    assert "256" in response.get_data(as_text=True)
