@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
     "DEVICE_HISTORY_DAYS": 30,
     # Largest accepted upload in bytes (CSV import); larger requests get 413.
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    # Special-use e-mail domains accepted (email-validator refuses them all): .local is common
+    # on Active Directory intranets. A JSON list or comma-separated names; [] accepts none.
+    "EMAIL_SPECIAL_USE_DOMAINS": ["local"],
     # Most data rows one CSV import may hold.
     "IMPORT_MAX_ROWS": 100_000,
     # Hours an uploaded CSV waits for its import before it is discarded.
@@ -91,6 +94,11 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
     if not cfg["DATABASE_URL"]:
         cfg["DATABASE_URL"] = f"sqlite:///{instance / 'portal.db'}"
     cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
+    domains = cfg["EMAIL_SPECIAL_USE_DOMAINS"]
+    if isinstance(domains, str):
+        domains = domains.split(",")
+    cfg["EMAIL_SPECIAL_USE_DOMAINS"] = tuple(
+        d.strip().strip(".").lower() for d in domains or () if d.strip())
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     cfg["SESSION_COOKIE_HTTPONLY"] = True
     cfg["SESSION_COOKIE_SAMESITE"] = "Lax"

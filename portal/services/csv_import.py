@@ -24,8 +24,6 @@ import charset_normalizer
 import filetype
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
-from email_validator import EmailNotValidError
-from email_validator import validate_email
 from flask import current_app
 
 from portal.extensions import db
@@ -349,8 +347,8 @@ class EmailKeys:
 
     def _domain(self, domain: str) -> tuple[str, int] | None:
         try:
-            result = validate_email("a@" + domain, check_deliverability=False)
-        except EmailNotValidError:
+            result = people.validate_address("a@" + domain)
+        except ServiceError:
             return None
         longest = max(len(domain.encode()), len(result.domain.encode()), len(result.ascii_domain))
         return result.domain, longest

@@ -1,16 +1,63 @@
 """People: the canonical form of e-mail addresses and phone numbers, and finding a person."""
 import re
 
+import email_validator
 import phonenumbers
 import sqlalchemy as sa
 from email_validator import EmailNotValidError
+from email_validator import ValidatedEmail
 from email_validator import validate_email
+from flask import current_app
+from flask import has_app_context
 
 from portal.extensions import db
 from portal.models import User
 from portal.services.errors import ServiceError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+DEFAULT_SPECIAL_USE_DOMAINS = ("local",)
+_SPECIAL_USE_MESSAGE = "special-use or reserved name"
+
+
+def accepted_special_use_domains() -> frozenset[str]:
+    """Return the special-use domains this deployment accepts (EMAIL_SPECIAL_USE_DOMAINS)."""
+    if not has_app_context():
+        return frozenset(DEFAULT_SPECIAL_USE_DOMAINS)
+    return frozenset(current_app.config["EMAIL_SPECIAL_USE_DOMAINS"])
+
+
+class _SpecialUseDomains(list):
+    """email-validator's list of refused special-use domains, less the ones accepted here.
+
+    The library reads its module-level list on every call and has no option for it; this list
+    leaves out, at each call, what the running app's EMAIL_SPECIAL_USE_DOMAINS accepts.
+    """
+
+    def __iter__(self):
+        accepted = accepted_special_use_domains()
+        return (name for name in list.__iter__(self) if name not in accepted)
+
+
+if not isinstance(email_validator.SPECIAL_USE_DOMAIN_NAMES, _SpecialUseDomains):
+    email_validator.SPECIAL_USE_DOMAIN_NAMES = _SpecialUseDomains(
+        email_validator.SPECIAL_USE_DOMAIN_NAMES)
+
+
+def validate_address(value: str, field: str = "email") -> ValidatedEmail:
+    """Return email-validator's reading of an address, or a ServiceError naming the problem.
+
+    Special-use domains (.local, .test, …) are refused unless EMAIL_SPECIAL_USE_DOMAINS accepts
+    them; that refusal names the setting, for the operator who may want to change it.
+    """
+    try:
+        return validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        message = f"That e-mail address is not valid: {exc}"
+        if _SPECIAL_USE_MESSAGE in str(exc):
+            accepted = ", ".join(sorted(accepted_special_use_domains())) or "none"
+            message += (f" (Operators: PORTAL_EMAIL_SPECIAL_USE_DOMAINS lists the special-use "
+                        f"domains accepted; now {accepted}.)")
+        raise ServiceError(message, field) from None
 
 
 def normalise_email(value: str, field: str = "email") -> str:
@@ -24,11 +71,7 @@ def normalise_email(value: str, field: str = "email") -> str:
         raise ServiceError("An e-mail address is required.", field)
     if _CONTROL.search(value):
         raise ServiceError("The e-mail address contains control characters.", field)
-    try:
-        result = validate_email(value, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ServiceError(f"That e-mail address is not valid: {exc}", field) from None
-    return result.normalized.lower()
+    return validate_address(value, field).normalized.lower()
 
 
 def clean_name(value: str, field: str = "name") -> str:
