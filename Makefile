@@ -1,40 +1,76 @@
 # Participants Portal — the set-up contract.
 #
-#   make run     create .venv, install, migrate, create a demo account on first start,
+#   make run     create a venv, install, migrate, create a demo account on first start,
 #                serve on http://127.0.0.1:5000 (and deliver mail in the background when
 #                PORTAL_MAIL_SERVER is set)
 #   make test    install the test extras and Debian's chromium, run the whole pytest suite
 #                (pass extra arguments with PYTEST_ARGS='-k login -v')
 #   make bench   run every tests/bench/bench_*.py script
+#   make lock    refresh requirements.lock and requirements-test.lock after editing
+#                pyproject.toml (UPGRADE=1 moves every package to its newest allowed release)
 #
-# Installs are stamp-based: pip only runs again when pyproject.toml is newer than the stamp.
+# Python: the newest of python3.13, python3.12, python3.11 (then python3) that runs, or
+# PYTHON=/path/to/python3.x. Each Python gets its own venv (.venv-3.13, ...); .venv links to the
+# one used last. Installs are stamp-based: pip only runs again when a lock file or
+# pyproject.toml is newer than the stamp, and installs exactly the locked, hash-checked files.
 
 SHELL := /bin/bash
 
-PYTHON ?= python3.11
-VENV   := .venv
+SUPPORTED_PYTHONS := 3.13 3.12 3.11
+# A pyenv shim of a version that is not active fails to run, so it is passed over.
+PYTHON ?= $(shell for candidate in $(addprefix python,$(SUPPORTED_PYTHONS)) python3; do \
+    if "$$candidate" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' \
+        >/dev/null 2>&1; then echo "$$candidate"; break; fi; done)
+PYTHON := $(PYTHON)
+PYTHON_VERSION := $(if $(PYTHON),$(shell $(PYTHON) -c \
+    'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null))
+VENV   := .venv-$(PYTHON_VERSION)
 PY     := $(VENV)/bin/python
 FLASK  := $(VENV)/bin/flask --app wsgi
 HOST   := 127.0.0.1
 PORT   ?= 5000
 PYTEST_ARGS ?=
+LOCK      := requirements.lock
+TEST_LOCK := requirements-test.lock
+UV_VERSION := 0.13.9
 
 # apt-get needs root; use sudo only when we are not root already.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-deps deps bench clean-venv
+.PHONY: run test test-deps deps bench lock check-python clean-venv
 
 # --- environment -------------------------------------------------------------------------
 
-$(PY):
-	$(PYTHON) -m venv $(VENV)
+check-python:
+	$(if $(filter $(PYTHON_VERSION),$(SUPPORTED_PYTHONS)),,$(error No Python 3.11-3.13 found$(if \
+	    $(PYTHON), ($(PYTHON) is $(or $(PYTHON_VERSION),not runnable))): install python3.13 \
+	    (Debian/Ubuntu: apt-get install python3 python3-venv) or run make PYTHON=/path/to/python3.x))
 
-$(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -m pip install -e .
+$(PY): | check-python
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	    echo "$(PYTHON) cannot create a venv: install its venv module (Debian/Ubuntu: apt-get install python$(PYTHON_VERSION)-venv)" >&2; exit 1; }
+
+# .venv points at the venv used last, unless it is a directory of its own (an older checkout's).
+define link_venv
+@if [ -L .venv ] || [ ! -e .venv ]; then ln -sfn $(VENV) .venv; fi
+endef
+
+# The project itself goes in without dependencies: every one must come from the lock.
+define check_installed
+@$(PY) -m pip check >/dev/null || { $(PY) -m pip check; \
+    echo "The installed packages do not satisfy pyproject.toml: run make lock" >&2; exit 1; }
+endef
+
+$(VENV)/.installed: $(LOCK) pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(check_installed)
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PY) -m pip install -e '.[test]'
+$(VENV)/.installed-test: $(TEST_LOCK) pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r $(TEST_LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(check_installed)
 	touch $@
 
 # Playwright drives Debian's chromium; its own browser download is never used.
@@ -43,8 +79,22 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 deps: $(VENV)/.installed
+	$(link_venv)
 
 test-deps: $(VENV)/.installed-test /usr/bin/chromium
+	$(link_venv)
+
+# One lock for every supported Python (markers where they differ), every file's hash; the
+# runtime lock takes the test lock's versions, so both install the same releases.
+lock: | $(PY)
+	$(PY) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 \
+	    --generate-hashes --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade) \
+	    --quiet -o $(TEST_LOCK)
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	    --generate-hashes --custom-compile-command 'make lock' -c $(TEST_LOCK) \
+	    --quiet -o $(LOCK)
+	@echo "Wrote $(LOCK) and $(TEST_LOCK)."
 
 # --- targets -----------------------------------------------------------------------------
 
@@ -77,4 +127,4 @@ bench: test-deps
 	exit $$failed
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf .venv .venv-3.*
