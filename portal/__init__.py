@@ -55,6 +55,7 @@ def configure_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Register every area's blueprint."""
     from portal.api.views import bp as api_bp
+    from portal.auth import security_views  # noqa: F401  (adds /account/security to auth_bp)
     from portal.auth.views import bp as auth_bp
     from portal.devices.views import bp as devices_bp
     from portal.groups.views import bp as groups_bp
@@ -64,6 +65,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.taskstreams.views import bp as taskstreams_bp
     from portal.users import csv_views  # noqa: F401  (adds Import/Export to users_bp)
     from portal.users import deletion_views  # noqa: F401  (adds Delete and Deleted users to users_bp)
+    from portal.users import second_factor_views  # noqa: F401  (adds Reset second factors)
     from portal.users.views import bp as users_bp
 
     for blueprint in (api_bp, auth_bp, devices_bp, groups_bp, health_bp, outbox_bp, settings_bp,

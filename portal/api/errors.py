@@ -17,11 +17,12 @@ HTTP_CODES = {
 
 
 def error_response(status: int, code: str, message: str,
-                   fields: dict[str, list[str]] | None = None) -> Response:
-    """Answer ``{"error": {"code", "message"[, "fields"]}}`` with the status."""
+                   fields: dict[str, list[str]] | None = None, **extra: str) -> Response:
+    """Answer ``{"error": {"code", "message"[, "fields"][, extra...]}}`` with the status."""
     error = {"code": code, "message": message}
     if fields:
         error["fields"] = fields
+    error.update(extra)
     response = jsonify(error=error)
     response.status_code = status
     if status == 401:

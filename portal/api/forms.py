@@ -19,3 +19,10 @@ class SessionForm(Form):
     device_name = StringField(validators=[DataRequired(), Length(max=120)])
     kind = SelectField(choices=APP_KINDS, validators=[DataRequired()])
     app_version = StringField(validators=[DataRequired(), Length(max=40)])
+
+
+class SecondFactorForm(Form):
+    """The second call of a two-step sign-in: the challenge id and a code."""
+
+    challenge_id = StringField(validators=[DataRequired(), Length(max=100)])
+    code = StringField(validators=[DataRequired(), Length(max=64)])

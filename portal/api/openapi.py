@@ -68,11 +68,22 @@ SPEC = {
                 "operationId": "createSession",
                 "summary": "Sign in from an app and get a bearer token for this device",
                 "security": [],
+                "description": (
+                    "Two steps for a person with a second factor: the first call (e-mail and "
+                    "password) answers 401 `second_factor_required` with a `challenge_id`; a "
+                    "second call with `challenge_id` and `code` (six digits from the "
+                    "authenticator app, or a recovery code) within 5 minutes creates the "
+                    "device. Wrong codes count toward the same per-person throttle as wrong "
+                    "passwords; a code is accepted once."
+                ),
                 "requestBody": {
                     "required": True,
                     "content": {
                         "application/json": {
-                            "schema": {"$ref": "#/components/schemas/SessionRequest"}
+                            "schema": {"anyOf": [
+                                {"$ref": "#/components/schemas/SessionRequest"},
+                                {"$ref": "#/components/schemas/SecondFactorRequest"},
+                            ]}
                         }
                     },
                 },
@@ -80,9 +91,17 @@ SPEC = {
                     "201": _json("Session", "Signed in; the token is shown only here."),
                     "400": _error("The body is not a JSON object (`invalid_json`)."),
                     "401": _error("Wrong e-mail or password, or throttled "
-                                  "(`invalid_credentials`; one message for every case)."),
+                                  "(`invalid_credentials`; one message for every case); the "
+                                  "password was right and a second factor is needed "
+                                  "(`second_factor_required`, with `challenge_id`); the "
+                                  "challenge is unknown, used or expired (`invalid_challenge`); "
+                                  "the code is wrong or the person is throttled "
+                                  "(`invalid_code`)."),
                     "403": _error("The password no longer fits the policy "
-                                  "(`password_change_required`): change it in a browser first."),
+                                  "(`password_change_required`): change it in a browser first; "
+                                  "or an account requires a second factor the person has not "
+                                  "added yet (`second_factor_setup_required`): add one in a "
+                                  "browser first."),
                     "415": _error("The body is not application/json."),
                     "422": _error("A field is missing or not valid (`invalid_request`, "
                                   "with `fields`)."),
@@ -140,6 +159,17 @@ SPEC = {
                     "device_name": {"type": "string", "maxLength": 120, "example": "Front desk"},
                     "kind": {"type": "string", "enum": ["ipad", "iphone", "app"]},
                     "app_version": {"type": "string", "maxLength": 40, "example": "4.2.1"},
+                },
+            },
+            "SecondFactorRequest": {
+                "type": "object",
+                "required": ["challenge_id", "code"],
+                "properties": {
+                    "challenge_id": {"type": "string", "maxLength": 100,
+                                     "description": "From the 401 `second_factor_required`."},
+                    "code": {"type": "string", "maxLength": 64, "example": "123456",
+                             "description": "Six digits from the authenticator app, or a "
+                                            "recovery code."},
                 },
             },
             "Device": {
@@ -210,6 +240,11 @@ SPEC = {
                                 "additionalProperties": {
                                     "type": "array", "items": {"type": "string"}
                                 },
+                            },
+                            "challenge_id": {
+                                "type": "string",
+                                "description": "With `second_factor_required`: send it back "
+                                               "with the code.",
                             },
                         },
                         "additionalProperties": False,

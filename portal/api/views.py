@@ -14,6 +14,7 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from portal.api.errors import error_response
+from portal.api.forms import SecondFactorForm
 from portal.api.forms import SessionForm
 from portal.api.openapi import SPEC
 from portal.auth.session import current_device
@@ -21,6 +22,8 @@ from portal.extensions import csrf
 from portal.extensions import limiter
 from portal.services import auth
 from portal.services import profile
+from portal.services import second_factors
+from portal.services import second_step
 from portal.services.errors import ServiceError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -76,7 +79,10 @@ def create_session():
     if not isinstance(payload, dict):
         return error_response(400, "invalid_json", "The body must be a JSON object.")
     # Only strings count as given: a number or a list where text belongs is "missing".
-    form = SessionForm(MultiDict({k: v for k, v in payload.items() if isinstance(v, str)}))
+    given = MultiDict({k: v for k, v in payload.items() if isinstance(v, str)})
+    if "challenge_id" in payload:
+        return _complete_session(SecondFactorForm(given))
+    form = SessionForm(given)
     if not form.validate():
         return error_response(422, "invalid_request", "Some fields are missing or not valid.",
                               fields=form.errors)
@@ -92,10 +98,33 @@ def create_session():
         signed = auth.log_in(form.email.data, form.password.data, client)
     except auth.PasswordChangeRequired as error:
         return error_response(403, "password_change_required", error.message)
+    except second_factors.SecondFactorRequired as pending:
+        return error_response(401, "second_factor_required", pending.message,
+                              challenge_id=pending.challenge)
+    except second_factors.SecondFactorSetupRequired as error:
+        return error_response(403, "second_factor_setup_required", error.message)
     except ServiceError as error:
         return error_response(401, "invalid_credentials", error.message)
+    return _session_created(signed)
+
+
+def _session_created(signed):
     body = {"token": signed.token, "token_type": "Bearer", "device": _device_json(signed.device)}
     return jsonify(body), 201
+
+
+def _complete_session(form: SecondFactorForm):
+    """The second call of a two-step sign-in: the code finishes it and creates the device."""
+    if not form.validate():
+        return error_response(422, "invalid_request", "Some fields are missing or not valid.",
+                              fields=form.errors)
+    try:
+        signed = second_step.complete(form.challenge_id.data, code=form.code.data)
+    except second_factors.ChallengeInvalid as error:
+        return error_response(401, "invalid_challenge", error.message)
+    except ServiceError as error:
+        return error_response(401, "invalid_code", error.message)
+    return _session_created(signed)
 
 
 @bp.delete("/sessions/current")

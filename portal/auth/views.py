@@ -28,6 +28,7 @@ from portal.services import devices
 from portal.services import invitations
 from portal.services import passwords
 from portal.services import profile
+from portal.services import second_factors
 from portal.services.errors import ServiceError
 from portal.services.tokens import LinkInvalid
 from portal.web import apply_error
@@ -36,6 +37,8 @@ from portal.web import render
 from portal.web import safe_next
 
 bp = Blueprint("auth", __name__)
+# The id of a sign-in waiting for its second factor (portal.auth.security_views).
+SECOND_STEP_KEY = "second_step"
 
 
 # What a person whose password must change may still reach.
@@ -83,19 +86,28 @@ def login():
         )
         try:
             signed = auth_service.log_in(form.email.data, form.password.data, client)
+        except second_factors.SecondFactorRequired as pending:
+            # Nothing from before carries over; the cookie holds only the step's id until then.
+            session.clear()
+            session[SECOND_STEP_KEY] = pending.challenge
+            return redirect(url_for("auth.second_step", next=safe_next(request.args.get("next"))))
         except ServiceError as error:
             apply_error(form, error)
         else:
-            # A new cookie for a new session: nothing from before sign-in carries over.
-            session.clear()
-            session[SESSION_KEY] = signed.token
-            target = safe_next(request.args.get("next"))
-            if signed.user.must_change_password:
-                return redirect(url_for("auth.change_password", next=target))
-            if signed.account_id is None:
-                return redirect(url_for("auth.choose_account", next=target))
-            return redirect(target or _after_login(signed.memberships[0]))
+            return start_session(signed)
     return render("auth/login.html", form=form, status=422 if form.errors else 200)
+
+
+def start_session(signed: auth_service.SignedIn):
+    """Put a new device session in a new cookie and send the person on (web sign-in's end)."""
+    session.clear()  # a new cookie for a new session: nothing from before sign-in carries over
+    session[SESSION_KEY] = signed.token
+    target = safe_next(request.args.get("next"))
+    if signed.user.must_change_password:
+        return redirect(url_for("auth.change_password", next=target))
+    if signed.account_id is None:
+        return redirect(url_for("auth.choose_account", next=target))
+    return redirect(target or _after_login(signed.memberships[0]))
 
 
 @bp.before_app_request

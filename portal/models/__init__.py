@@ -9,6 +9,9 @@ from portal.models.group import GroupMember
 from portal.models.import_job import ImportJob
 from portal.models.membership import Membership
 from portal.models.outbox import OutboxMessage
+from portal.models.second_factor import RecoveryCode
+from portal.models.second_factor import SecondFactor
+from portal.models.second_factor import SignInChallenge
 from portal.models.taskstream import Step
 from portal.models.taskstream import Taskstream
 from portal.models.token import ActionToken
@@ -26,6 +29,9 @@ __all__ = [
     "ImportJob",
     "Membership",
     "OutboxMessage",
+    "RecoveryCode",
+    "SecondFactor",
+    "SignInChallenge",
     "Step",
     "Taskstream",
     "User",

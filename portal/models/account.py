@@ -18,6 +18,10 @@ class Account(Timestamped, Base):
     password_min_length: so.Mapped[int] = so.mapped_column(default=12)
     # Optional character-class rule; off by default (NIST prefers length and a blocklist).
     password_require_classes: so.Mapped[bool] = so.mapped_column(default=False)
+    # Who must use a second factor: "off", "admins" or "everyone" (the strictest account wins).
+    second_factor_rule: so.Mapped[str] = so.mapped_column(
+        sa.String(16), default="off", server_default="off"
+    )
     invite_valid_hours: so.Mapped[int] = so.mapped_column(default=72)
     sender_name: so.Mapped[str | None] = so.mapped_column(sa.String(120))
 

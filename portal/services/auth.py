@@ -1,5 +1,6 @@
 """Sign-in on server-side device sessions: authenticate, sign in, check, sign out, reset."""
 import secrets
+from dataclasses import asdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ from portal.services import audit
 from portal.services import mail
 from portal.services import passwords
 from portal.services import people
+from portal.services import second_factors
 from portal.services import tokens
 from portal.services.errors import ServiceError
 
@@ -160,7 +162,11 @@ def authenticate(email: str, password: str) -> User:
         raise ServiceError(GENERIC_FAILURE)
     # Core updates: sign-in bookkeeping must not bump the optimistic-lock version of the person.
     changes = {}
-    if user.failed_logins or user.throttled_until is not None:
+    # With a second factor the count goes on until that step is passed too (services.second_step):
+    # a right password must not wipe out the wrong codes guessed after it.
+    if (user.failed_logins or user.throttled_until is not None) and not second_factors.has_factor(
+        user.id
+    ):
         changes.update(failed_logins=0, failed_login_at=None, throttled_until=None)
     if rehashed is not None:
         changes.update(password_hash=rehashed)
@@ -193,6 +199,17 @@ def log_in(email: str, password: str, client: Client) -> SignedIn:
         raise PasswordChangeRequired(
             "Your organisation's password policy changed. Sign in to the portal in a browser "
             "and choose a new password, then sign in here again."
+        )
+    if second_factors.has_factor(user.id):
+        # The device is created only after the second step (services.second_step).
+        raise second_factors.SecondFactorRequired(
+            second_factors.start_challenge(user, asdict(client))
+        )
+    if client.kind != "web" and second_factors.setup_required(user.id):
+        db.session.commit()
+        raise second_factors.SecondFactorSetupRequired(
+            "Your organisation requires a second factor. Sign in to the portal in a browser "
+            "and add one under Your account › Security, then sign in here again."
         )
     memberships = accounts.live_memberships(user)
     only = memberships[0].account_id if len(memberships) == 1 else None

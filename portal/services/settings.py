@@ -1,9 +1,10 @@
-"""Account settings that admins change: password policy, invitation validity, sender name."""
+"""Account settings that admins change: password policy, second factors, invitations, sender."""
 import re
 from typing import Any
 
 from portal.extensions import db
 from portal.models import Account
+from portal.models.second_factor import SECOND_FACTOR_RULES
 from portal.services import audit
 from portal.services import passwords
 from portal.services.errors import Forbidden
@@ -39,6 +40,7 @@ def update_settings(
     password_require_classes: bool,
     invite_valid_hours: int,
     sender_name: str | None,
+    second_factor_rule: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Change the account's settings; the audit event keeps each old and new value.
 
@@ -59,6 +61,10 @@ def update_settings(
         "sender_name": _sender_name(sender_name),
     }
     account: Account = db.session.get(Account, actor.account_id)
+    if second_factor_rule is not None:
+        if second_factor_rule not in SECOND_FACTOR_RULES:
+            raise ServiceError("Choose who must use a second factor.", "second_factor_rule")
+        new["second_factor_rule"] = second_factor_rule
     changes = {
         key: {"old": getattr(account, key), "new": value}
         for key, value in new.items()

@@ -2,8 +2,10 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms import IntegerField
+from wtforms import RadioField
 from wtforms import StringField
 from wtforms import SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
@@ -15,6 +17,13 @@ class SettingsForm(FlaskForm):
     )
     password_require_classes = BooleanField(
         "Also require an upper-case letter, a lower-case letter, a digit and a symbol"
+    )
+    second_factor_rule = RadioField(
+        "Second factor",
+        choices=[SelectChoice("off", "Optional for everyone"),
+                 SelectChoice("admins", "Admins must use a second factor"),
+                 SelectChoice("everyone", "Everyone must use a second factor")],
+        validate_choice=False,  # services.settings checks it (and says so on the field)
     )
     invite_valid_hours = IntegerField(
         "Invitation links stay valid for (hours)", validators=[InputRequired("Enter a number.")]

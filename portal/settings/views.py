@@ -30,6 +30,7 @@ def edit():
                 password_require_classes=form.password_require_classes.data,
                 invite_valid_hours=form.invite_valid_hours.data,
                 sender_name=form.sender_name.data,
+                second_factor_rule=form.second_factor_rule.data,
             )
         except ServiceError as error:
             apply_error(form, error)

@@ -26,6 +26,7 @@ from portal.auth.session import admin_required
 from portal.auth.session import current_actor
 from portal.services import invitations
 from portal.services import profiles
+from portal.services import second_factor_admin
 from portal.services import users
 from portal.services.errors import Conflict
 from portal.services.errors import ServiceError
@@ -181,6 +182,7 @@ def _detail_context(membership_id: int, **forms) -> dict:
         "profile_form": ProfileForm(formdata=None, obj=user, version=user.version),
         "role_form": RoleForm(formdata=None, role=membership.role),
         "report_form": ActivityReportForm(formdata=None),
+        "second_factor": second_factor_admin.summary(actor, user),
         "editing": False,
     }
     context.update(forms)
