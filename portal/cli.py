@@ -11,10 +11,12 @@ from flask import current_app
 from portal.extensions import db
 from portal.models import Account
 from portal.services import accounts
+from portal.services import csv_check
 from portal.services import csv_export
 from portal.services import csv_import
 from portal.services import deletion
 from portal.services import outbox
+from portal.services import purge
 from portal.services.errors import ServiceError
 
 
@@ -124,12 +126,12 @@ def users_restore_command(email, account_name):
     default=None,
     help="Act as if it were this moment (UTC); the default is the current time.",
 )
-@click.option("--batch", type=click.IntRange(min=1), default=deletion.PURGE_BATCH,
+@click.option("--batch", type=click.IntRange(min=1), default=purge.PURGE_BATCH,
               show_default=True, help="Memberships per transaction.")
 @service_errors
 def purge_command(dry_run, now, batch):
     """Hard-delete what is past retention, erase people left with no account, anonymise audit."""
-    click.echo(str(deletion.purge_expired(now=now, dry_run=dry_run, batch=batch)))
+    click.echo(str(purge.purge_expired(now=now, dry_run=dry_run, batch=batch)))
 @users_group.command("import")
 @click.argument("file", type=click.File("rb"))
 @click.option("--account", "account_name", required=True, help="Name of the account.")
@@ -140,7 +142,7 @@ def users_import_command(file, account_name, dry_run, no_invite):
     """Import users from a CSV file: Full Name, Email and optionally Groups."""
     actor = accounts.operator(account_name)
     data = file.read()
-    preview = csv_import.preview_csv(actor, data)
+    preview = csv_check.preview_csv(actor, data)
     click.echo(f"Read as {preview.format}.")
     if preview.ignored:
         click.echo(f"Ignored columns: {', '.join(preview.ignored)}.")
@@ -148,7 +150,7 @@ def users_import_command(file, account_name, dry_run, no_invite):
     if preview.new_groups:
         click.echo(f"Groups that will be created: {', '.join(preview.new_groups)}.")
     for row in preview.rows:
-        if row.status == csv_import.INVALID:
+        if row.status == csv_check.INVALID:
             click.echo(f"  line {row.line}: {row.email or row.name or '(empty)'}: {row.reason}")
     if dry_run:
         click.echo("Dry run: nothing was written.")

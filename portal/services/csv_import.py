@@ -1,29 +1,19 @@
-"""CSV import: read an upload (charset, dialect), preview every row, import set-wise.
+"""CSV import: write the valid rows of a checked file set-wise, in one transaction.
 
-The same two functions serve the page (through ``import_jobs``) and ``flask users import``:
-``preview_csv`` writes nothing; ``import_csv`` checks the file again against the database as
-it is now and writes users, memberships, groups, group memberships, invitation links and
-their e-mails in one transaction, in bulk SQL (a staging table and INSERT ... SELECT).
+The page (through ``import_jobs``) and ``flask users import`` call ``import_csv``. It reads
+(csv_read) and checks (csv_check) the file again against the database as it is now, then writes
+users, memberships, groups, group memberships, invitation links and their e-mails in bulk SQL
+(a staging table and INSERT ... SELECT).
 """
-import codecs
-import csv
-import gc
-import io
 import json
-import re
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Collection
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import timedelta
 
-import charset_normalizer
-import filetype
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from flask import current_app
 
 from portal.extensions import db
@@ -37,105 +27,21 @@ from portal.models import User
 from portal.models import utcnow
 from portal.services import audit
 from portal.services import mail
-from portal.services import people
-from portal.services import scope
 from portal.services import tokens
-from portal.services.csv_cells import restore
+from portal.services.csv_check import INVALID
+from portal.services.csv_check import LINK
+from portal.services.csv_check import NEW
+from portal.services.csv_check import SKIP
+from portal.services.csv_check import Row
+from portal.services.csv_check import check_table
+from portal.services.csv_check import groups_to_create
+from portal.services.csv_check import no_cyclic_gc
+from portal.services.csv_check import plural
+from portal.services.csv_read import read_table
 from portal.services.errors import ServiceError
-from portal.services.groups import clean_group_name
 from portal.services.passwords import stamp_of
 
-NEW = "new"
-LINK = "link"
-SKIP = "skip"
-INVALID = "invalid"
-STATUS_LABELS = {
-    NEW: "new",
-    LINK: "existing person, will be linked",
-    SKIP: "already in this account (skipped)",
-    INVALID: "invalid",
-}
-# Header spellings accepted for each column, compared lower-cased with spaces collapsed.
-COLUMNS = {
-    "name": ("full name", "name", "fullname", "full_name"),
-    "email": ("email", "e-mail", "email address", "e-mail address", "mail"),
-    "groups": ("groups", "group"),
-    "phone": ("phone", "phone number", "telephone", "mobile"),
-}
-HEADER_NAMES = {alias: column for column, aliases in COLUMNS.items() for alias in aliases}
-DELIMITERS = (",", ";", "\t", "|")
-DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "vertical bars"}
-SPREADSHEETS = {"xlsx", "xls", "ods"}
-# Share of control bytes in the first 8 KB above which a file is binary, not text; a stray
-# NUL in one cell stays a row-level error (T23), a PNG or a UTF-16 file without BOM does not.
-BINARY_SHARE = 0.1
-_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13)) + b"\x7f"
-# RFC 5322 dot-atom: email-validator's own rule for a plain ASCII local part.
-_ATEXT = r"a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~"
-_PLAIN_LOCAL = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*\Z")
-_CSV_ERRORS = {
-    "unexpected end of data": "a quoted value is never closed (a \" has no partner)",
-    "field larger than field limit": (
-        "a value is longer than {limit:,} characters (or a quote before it is never closed)"
-    ),
-    "expected after": "a quote appears in the middle of a quoted value (write it as \"\")",
-    "new-line character seen in unquoted field": "a line break appears inside a value",
-}
 STAGE_BATCH = 5000
-
-
-@dataclass(slots=True)
-class Row:
-    """One data line of the file and what importing it would do."""
-
-    line: int
-    name: str
-    email: str
-    groups: tuple[str, ...] = ()
-    phone: str | None = None
-    key: str | None = None
-    status: str = NEW
-    reason: str = ""
-    note: str = ""
-    has_password: bool = False
-
-    @property
-    def label(self) -> str:
-        return self.reason if self.status == INVALID else STATUS_LABELS[self.status]
-
-
-@dataclass
-class Preview:
-    """What an import of the file would do, row by row, before anything is written."""
-
-    encoding: str
-    delimiter: str
-    columns: list[str]
-    ignored: list[str]
-    rows: list[Row]
-    new_groups: list[str] = field(default_factory=list)
-
-    @property
-    def counts(self) -> Counter:
-        return Counter(row.status for row in self.rows)
-
-    @property
-    def importable(self) -> int:
-        counts = self.counts
-        return counts[NEW] + counts[LINK]
-
-    @property
-    def format(self) -> str:
-        return f"{self.encoding}, values separated by {DELIMITER_NAMES[self.delimiter]}"
-
-    def summary(self) -> str:
-        """Return the one-line count of what would happen."""
-        c = self.counts
-        return (
-            f"{_count(len(self.rows), 'row')}: {c[NEW]:,} new, "
-            f"{c[LINK]:,} existing {'person' if c[LINK] == 1 else 'people'} to link, "
-            f"{c[SKIP]:,} already in this account (skipped), {c[INVALID]:,} invalid."
-        )
 
 
 @dataclass
@@ -151,11 +57,11 @@ class ImportResult:
 
     def summary(self) -> str:
         text = (
-            f"{_count(self.imported, 'user')} imported, {self.linked:,} linked, "
+            f"{plural(self.imported, 'user')} imported, {self.linked:,} linked, "
             f"{self.skipped:,} skipped"
         )
         if self.invalid:
-            text += f", {_count(self.invalid, 'invalid row')} left out"
+            text += f", {plural(self.invalid, 'invalid row')} left out"
         return text + "."
 
     def as_dict(self) -> dict:
@@ -170,375 +76,7 @@ class ImportResult:
         }
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
-
-@dataclass
-class _Table:
-    encoding: str
-    delimiter: str
-    header: dict[str, int]
-    width: int
-    ignored: list[str]
-    records: list[tuple[int, list[str]]]
-
-
-def _file_error(message: str) -> ServiceError:
-    return ServiceError(message, "file")
-
-
-def decode(data: bytes) -> tuple[str, str]:
-    """Return (text, encoding name) of an upload, or refuse a file that is not CSV text.
-
-    A BOM decides (UTF-8, UTF-16); then strict UTF-8; then charset-normalizer, which is what
-    reads Excel's Windows-1252 files. Binary and spreadsheet files are told apart by bytes.
-    """
-    if not data.strip():
-        raise _file_error("The file is empty.")
-    kind = filetype.guess(data)
-    if kind is not None and kind.extension in SPREADSHEETS | {"zip"}:
-        raise _file_error(
-            "This is an Excel workbook, not a CSV file. In Excel choose File › Save As › "
-            "CSV UTF-8 (Comma delimited), then upload that file."
-        )
-    if kind is not None:
-        raise _file_error(f"This is a {kind.extension.upper()} file, not a CSV file.")
-    for bom, codec, label in (
-        (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
-        (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
-        (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
-    ):
-        if data.startswith(bom):
-            try:
-                return data.decode(codec), label
-            except UnicodeDecodeError:
-                raise _file_error(
-                    f"The file says it is {label} but is not; save it again as CSV UTF-8."
-                ) from None
-    head = data[:8192]
-    if sum(head.count(b) for b in _CONTROL_BYTES) > BINARY_SHARE * len(head):
-        raise _file_error("This is not a text file. Upload a CSV file saved as text.")
-    try:
-        return data.decode("utf-8"), "UTF-8"
-    except UnicodeDecodeError:
-        pass
-    matches = charset_normalizer.from_bytes(data)
-    best = matches.best()
-    # Ties are common (cp1250, cp1252 and cp1257 all read "Müller" alike, not "Ærø"); Excel
-    # on Western Windows saves cp1252, so it wins a tie. The preview shows the names read.
-    for match in matches:
-        if ("cp1252" in match.could_be_from_charset and best is not None
-                and (match.chaos, -match.coherence) <= (best.chaos, -best.coherence)):
-            best = match
-            break
-    if best is None:
-        raise _file_error(
-            "The characters of this file could not be read. Save it again as CSV UTF-8."
-        )
-    if "cp1252" in best.could_be_from_charset:
-        return data.decode("cp1252"), "Windows-1252"
-    return str(best), best.encoding
-
-
-def _header_key(cell: str) -> str:
-    return " ".join(restore(cell).replace("\ufeff", "").split()).lower()
-
-
-def _split_header(first_line: str, delimiter: str) -> list[str]:
-    return next(csv.reader([first_line], delimiter=delimiter), [])
-
-
-def _choose_delimiter(text: str) -> tuple[str, int]:
-    """Return the delimiter and how many lines precede the header.
-
-    Decided on the header line: the delimiter that splits it into the most known column
-    names wins (csv.Sniffer guesses from the data, and names like "Müller, Ana" fool it).
-    Excel's "sep=;" first line is honoured.
-    """
-    first, _, rest = text.partition("\n")
-    first = first.rstrip("\r")
-    if first.lower().startswith("sep=") and len(first) == 5 and first[4] in DELIMITERS:
-        return first[4], 1
-    best, best_score = ",", (-1, -1)
-    for delimiter in DELIMITERS:
-        cells = _split_header(first, delimiter)
-        known = sum(1 for c in cells if _header_key(c) in HEADER_NAMES)
-        if (known, len(cells)) > best_score:
-            best, best_score = delimiter, (known, len(cells))
-    return best, 0
-
-
-def _csv_error(exc: csv.Error, line: int) -> ServiceError:
-    text = str(exc)
-    for needle, message in _CSV_ERRORS.items():
-        if needle in text:
-            text = message.format(limit=csv.field_size_limit())
-            break
-    return _file_error(f"Line {line}: {text}. Nothing was imported; fix the file and try again.")
-
-
-def read_table(data: bytes, max_rows: int) -> _Table:
-    """Decode and parse the file strictly; raise ServiceError for problems of the whole file."""
-    text, encoding = decode(data)
-    delimiter, skip = _choose_delimiter(text)
-    # newline="" keeps quoted line breaks inside values; CR, LF and CRLF all end a line.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    records: list[tuple[int, list[str]]] = []
-    header_cells: list[str] | None = None
-    header_line = 0
-    last = 0  # the line the previous record ended on; a record starts on the next one
-    try:
-        for cells in reader:
-            start = last + 1
-            last = reader.line_num
-            if (not cells or not cells[0] or cells[0].isspace()) and not "".join(cells).strip():
-                continue  # a blank line
-            if header_cells is None:
-                if start > skip:
-                    header_cells, header_line = cells, start
-                continue
-            if len(records) == max_rows:
-                raise _file_error(
-                    f"The file has more than {max_rows:,} rows, the most one import takes. "
-                    "Split it into smaller files."
-                )
-            records.append((start, cells))
-    except csv.Error as exc:
-        raise _csv_error(exc, last + 1) from None
-    if header_cells is None:
-        raise _file_error("The file has no rows.")
-    header: dict[str, int] = {}
-    ignored: list[str] = []
-    for index, cell in enumerate(header_cells):
-        column = HEADER_NAMES.get(_header_key(cell))
-        if column is None:
-            if cell.strip():
-                ignored.append(cell.strip())
-            continue
-        if column in header:
-            raise _file_error(
-                f"Line {header_line}: the column {cell.strip()!r} appears twice "
-                f"(columns {header[column] + 1} and {index + 1})."
-            )
-        header[column] = index
-    missing = [label for column, label in (("name", "Full Name"), ("email", "Email"))
-               if column not in header]
-    if missing:
-        raise _file_error(
-            f"The first line must name the columns; {' and '.join(missing)} not found. "
-            "Expected Full Name, Email and optionally Groups (any order, any case)."
-        )
-    if not records:
-        raise _file_error("The file has a header line but no rows.")
-    return _Table(encoding, delimiter, header, len(header_cells), ignored, records)
-
-
-class EmailKeys:
-    """Canonical e-mail keys exactly as ``people.normalise_email`` makes them, at import speed.
-
-    email-validator takes about 26 µs an address (2.6 s for 100,000 rows). A plain ASCII local
-    part is checked with email-validator's own dot-atom rule and each distinct domain once
-    through the library; anything else goes through ``people.normalise_email`` as it is.
-    """
-
-    def __init__(self) -> None:
-        self.domains: dict[str, tuple[str, int] | None] = {}
-
-    def _domain(self, domain: str) -> tuple[str, int] | None:
-        try:
-            result = people.validate_address("a@" + domain)
-        except ServiceError:
-            return None
-        longest = max(len(domain.encode()), len(result.domain.encode()), len(result.ascii_domain))
-        return result.domain, longest
-
-    def key(self, value: str) -> str:
-        local, at, domain = value.rpartition("@")
-        if at and _PLAIN_LOCAL.match(local):
-            known = self.domains.get(domain, False)
-            if known is False:
-                known = self.domains[domain] = self._domain(domain)
-            if known is not None and len(local) + 1 + known[1] <= 254:
-                return (local + "@" + known[0]).lower()
-        return people.normalise_email(value)
-
-
-class _Checker:
-    """Validate rows one by one, remembering what earlier lines of the file held."""
-
-    def __init__(self, header: dict[str, int], width: int):
-        self.width = width
-        self.name_at = header["name"]
-        self.email_at = header["email"]
-        self.groups_at = header.get("groups")
-        self.phone_at = header.get("phone")
-        self.emails = EmailKeys()
-        self.seen: dict[str, tuple[int, str]] = {}
-        self.group_cells: dict[str, tuple[str, ...] | str] = {"": ()}
-        self.group_names: dict[str, str] = {}
-
-    def _group(self, part: str) -> str:
-        name = self.group_names.get(part)
-        if name is None:
-            name = self.group_names[part] = clean_group_name(part)
-        return name
-
-    def _groups(self, cell: str) -> tuple[str, ...] | str:
-        cached = self.group_cells.get(cell)
-        if cached is None:
-            names: dict[str, str] = {}
-            try:
-                for part in restore(cell).split(";"):
-                    if part and not part.isspace():
-                        name = self._group(part)
-                        names.setdefault(name.lower(), name)
-                cached = tuple(names.values())
-            except ServiceError as error:
-                cached = f"Groups: {error.message}"
-            self.group_cells[cell] = cached
-        return cached
-
-    def check(self, line: int, cells: list[str]) -> Row:
-        """Return the row with its status: new, or invalid with the reason."""
-        if len(cells) != self.width:
-            return self._ragged(line, cells)
-        name = cells[self.name_at]
-        raw = cells[self.email_at]
-        if name[:1] == "'":
-            name = restore(name)
-        if raw[:1] == "'":
-            raw = restore(raw)
-        raw = raw.strip()
-        try:
-            name = people.clean_name(name)
-        except ServiceError as error:
-            return _invalid(Row(line, name, raw), error.message if name.strip() else
-                            "Full Name is missing")
-        groups = self._groups(cells[self.groups_at]) if self.groups_at is not None else ()
-        if groups.__class__ is str:
-            return _invalid(Row(line, name, raw), groups)
-        phone = None
-        if self.phone_at is not None and cells[self.phone_at].strip():
-            try:
-                phone = people.normalise_phone(restore(cells[self.phone_at]))
-            except ServiceError as error:
-                return _invalid(Row(line, name, raw, groups), error.message)
-        if not raw:
-            return _invalid(Row(line, name, raw, groups), "Email is missing")
-        try:
-            key = self.emails.key(raw)
-        except ServiceError as error:
-            return _invalid(Row(line, name, raw, groups), error.message)
-        earlier = self.seen.get(key)
-        if earlier is not None:
-            first_line, first_raw = earlier
-            if first_raw != raw and first_raw.lower() == raw.lower():
-                reason = f"differs only in case from line {first_line}"
-            else:
-                reason = f"duplicate of line {first_line}"
-            return _invalid(Row(line, name, raw, groups), reason)
-        self.seen[key] = (line, raw)
-        row = Row(line, name, raw, groups, phone, key)
-        if not key.isascii():
-            row.note = "contains non-ASCII letters; check it is not a look-alike of another address"
-        return row
-
-    def _ragged(self, line: int, cells: list[str]) -> Row:
-        def cell(index: int) -> str:
-            return restore(cells[index]).strip() if index < len(cells) else ""
-
-        return _invalid(
-            Row(line, cell(self.name_at), cell(self.email_at)),
-            f"has {len(cells)} values but the header has {self.width} columns "
-            "(a value with a comma or semicolon in it needs quotes)",
-        )
-
-
-def _invalid(row: Row, reason: str) -> Row:
-    row.status = INVALID
-    row.reason = reason
-    return row
-
-
-def _one_of(column: sa.ColumnElement, values: list[str]) -> sa.ColumnElement:
-    """Return ``column IN values`` with the list sent as ONE parameter.
-
-    An expanding IN costs SQLAlchemy microseconds per value (0.4 s for 100,000) and SQLite
-    caps the number of parameters; a JSON array (SQLite) or an array (PostgreSQL) costs none.
-    """
-    if db.session.get_bind().dialect.name == "sqlite":
-        each = sa.func.json_each(json.dumps(values)).table_valued("value")
-        return column.in_(sa.select(each.c.value))
-    return column == sa.any_(sa.bindparam("values", values, type_=ARRAY(sa.String)))
-
-
-def _existing(actor, keys: list[str]) -> dict[str, tuple[bool, bool | None]]:
-    """Return {email: (has a password, membership here deleted?)} for people already known."""
-    stmt = (
-        sa.select(User.email, User.password_hash.is_not(None), Membership.id,
-                  Membership.deleted_at.is_not(None))
-        .outerjoin(
-            Membership,
-            sa.and_(Membership.user_id == User.id, Membership.account_id == actor.account_id),
-        )
-        .where(_one_of(User.email, keys))
-    )
-    return {
-        email: (bool(has_password), None if membership_id is None else bool(deleted))
-        for email, has_password, membership_id, deleted in db.session.execute(stmt)
-    }
-
-
-def _analyse(actor, table: _Table) -> Preview:
-    checker = _Checker(table.header, table.width)
-    rows = [checker.check(line, cells) for line, cells in table.records]
-    valid = [row for row in rows if row.status != INVALID]
-    existing = _existing(actor, [row.key for row in valid])
-    for row in valid:
-        known = existing.get(row.key)
-        if known is None:
-            continue
-        row.has_password, deleted = known
-        if deleted is None:
-            row.status = LINK
-        else:
-            row.status = SKIP
-            if deleted:
-                row.note = "deleted from this account; restore them from Deleted users instead"
-    columns = [c for c, _ in sorted(table.header.items(), key=lambda item: item[1])]
-    return Preview(table.encoding, table.delimiter, columns, table.ignored, rows)
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while 100,000s of rows are built.
-
-    Every 700 new container objects it walks all live ones, which grow by the row: that is
-    a third of the parsing time, for cycles these rows never form.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def preview_csv(actor, data: bytes) -> Preview:
-    """Return what importing the file would do, row by row; write nothing."""
-    with _no_cyclic_gc():
-        table = read_table(data, current_app.config["IMPORT_MAX_ROWS"])
-        preview = _analyse(actor, table)
-        preview.new_groups = _groups_to_create(
-            actor, [row for row in preview.rows if row.status in (NEW, LINK)]
-        )
-    db.session.rollback()
-    return preview
-
-
-# Staging tables: the rows to import, loaded in bulk, then moved with INSERT ... SELECT.
 _stage_metadata = sa.MetaData()
 STAGE = sa.Table(
     "import_stage",
@@ -651,7 +189,7 @@ def _write(actor, rows: list[Row], invite: bool, progress) -> ImportResult:
             pairs = []
         progress("Checking the rows", 0.5 + 0.2 * (start + len(batch)) / len(rows))
     _load(conn, STAGE_GROUPS, pairs)
-    created = _groups_to_create(actor, rows)
+    created = groups_to_create(actor, rows)
     _create_groups(actor, created, now)
     progress("Creating users", 0.72)
     conn.execute(
@@ -714,16 +252,6 @@ def _write(actor, rows: list[Row], invite: bool, progress) -> ImportResult:
         groups_created=created,
     )
 
-
-def _groups_to_create(actor, rows: list[Row]) -> list[str]:
-    """Return the group names these rows name that the account does not have yet."""
-    present = set(db.session.scalars(scope.in_account(sa.select(Group.name_key), Group, actor)))
-    wanted: dict[str, str] = {}
-    for names in {row.groups for row in rows}:
-        for name in names:
-            if name.lower() not in present:
-                wanted.setdefault(name.lower(), name)
-    return sorted(wanted.values(), key=str.lower)
 
 
 def _queue_mails(account, mails: _Mails, staged_users, here, now) -> None:
@@ -811,10 +339,10 @@ def import_csv(
     db.session.rollback()
     token = sqlite_foreign_keys.set(False)
     try:
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             table = read_table(data, current_app.config["IMPORT_MAX_ROWS"])
             progress("Checking the rows", 0.3)
-            preview = _analyse(actor, table)
+            preview = check_table(actor, table)
             in_scope = [row for row in preview.rows if wanted is None or row.line in wanted]
             chosen = [row for row in in_scope if row.status in (NEW, LINK)]
             result = _write(actor, chosen, invite, progress) if chosen else ImportResult()

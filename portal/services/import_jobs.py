@@ -19,7 +19,9 @@ from portal.models import ImportJob
 from portal.models import Membership
 from portal.models import utcnow
 from portal.services import audit
+from portal.services import csv_check
 from portal.services import csv_import
+from portal.services import csv_read
 from portal.services import scope
 from portal.services.errors import Conflict
 from portal.services.errors import NotFound
@@ -42,7 +44,7 @@ def _display_name(filename: str | None) -> str:
 
 def upload(actor, filename: str | None, data: bytes) -> ImportJob:
     """Check the file as a whole and hold it for its preview; nothing else is written."""
-    csv_import.read_table(data, current_app.config["IMPORT_MAX_ROWS"])
+    csv_read.read_table(data, current_app.config["IMPORT_MAX_ROWS"])
     now = utcnow()
     db.session.execute(sa.delete(ImportJob).where(ImportJob.expires_at < now))
     job = ImportJob(
@@ -81,12 +83,12 @@ def progress(job: ImportJob) -> tuple[str, float] | None:
     return PROGRESS.get(job.id)
 
 
-def preview(actor, job_id) -> tuple[ImportJob, csv_import.Preview | None]:
+def preview(actor, job_id) -> tuple[ImportJob, csv_check.Preview | None]:
     """Return the job and, while it waits for the admin, what importing it would do."""
     job = get_job(actor, job_id)
     if state(job) not in ("uploaded", "failed") or job.data is None:
         return job, None
-    return job, csv_import.preview_csv(actor, job.data)
+    return job, csv_check.preview_csv(actor, job.data)
 
 
 def start(actor, job_id, *, lines: list[int] | None, invite: bool) -> ImportJob:

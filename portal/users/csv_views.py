@@ -16,7 +16,7 @@ from flask import url_for
 from portal.auth.session import admin_required
 from portal.auth.session import current_actor
 from portal.services import csv_export
-from portal.services import csv_import
+from portal.services import csv_check
 from portal.services import import_jobs
 from portal.services.errors import ServiceError
 from portal.users.csv_forms import RunForm
@@ -30,8 +30,8 @@ from portal.users.views import rows_response
 from portal.web import render
 
 PREVIEW_PAGE = 100
-STATUS_FILTERS = {"all": "All", csv_import.NEW: "New", csv_import.LINK: "To link",
-                  csv_import.SKIP: "Skipped", csv_import.INVALID: "Invalid"}
+STATUS_FILTERS = {"all": "All", csv_check.NEW: "New", csv_check.LINK: "To link",
+                  csv_check.SKIP: "Skipped", csv_check.INVALID: "Invalid"}
 TEMPLATE_CSV = (
     "Full Name,Email,Groups\r\n"
     "Ada Lovelace,ada@example.com,Engineering; Reviewers\r\n"
@@ -83,7 +83,7 @@ def import_template():
     )
 
 
-def _page_of(preview: csv_import.Preview) -> dict:
+def _page_of(preview: csv_check.Preview) -> dict:
     """Return the rows of the preview page asked for (status filter, page number)."""
     shown = request.args.get("status", "all")
     if shown not in STATUS_FILTERS:

@@ -24,6 +24,7 @@ from portal.extensions import db  # noqa: E402
 from portal.models import Base  # noqa: E402
 from portal.services import accounts  # noqa: E402
 from portal.services import csv_export  # noqa: E402
+from portal.services import csv_check  # noqa: E402
 from portal.services import csv_import  # noqa: E402
 
 FIRST = ["Ana", "Björn", "Chloé", "Dmitri", "Emeka", "Fatima", "Grégoire", "Hana", "Iñaki",
@@ -109,10 +110,10 @@ def measure_preview(db_path: Path, data: bytes, profile: str | None) -> dict:
         actor = accounts.operator("Bench")
         start, cpu = time.perf_counter(), time.process_time()
         preview = profiled("preview", profile,
-                           lambda: csv_import.preview_csv(actor, data))
+                           lambda: csv_check.preview_csv(actor, data))
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         return {"preview_s": seconds, "preview_cpu_s": cpu, "preview_rows": len(preview.rows),
-                "preview_new": preview.counts[csv_import.NEW], "preview_peak_rss_mb": peak_rss_mb()}
+                "preview_new": preview.counts[csv_check.NEW], "preview_peak_rss_mb": peak_rss_mb()}
 
 
 def measure_import(db_path: Path, data: bytes, rows: int, profile: str | None) -> dict:

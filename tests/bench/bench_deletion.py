@@ -36,6 +36,7 @@ from portal.models import User
 from portal.models import utcnow
 from portal.services import accounts
 from portal.services import deletion
+from portal.services import purge
 from portal.services import taskstreams
 from portal.services.users import Selection
 from portal.services.users import UserFilter
@@ -251,18 +252,18 @@ def bench_purge(app, memberships: int, batch: int, profile: bool, *, shared: boo
     settle_disk()
     with app.app_context():
         start = time.perf_counter()
-        dry = deletion.purge_expired(dry_run=True)
+        dry = purge.purge_expired(dry_run=True)
         dry_s = time.perf_counter() - start
         db.session.remove()
     with app.app_context():
         start = time.perf_counter()
         with profiled(profile, "purge_shared" if shared else "purge"):
-            report = deletion.purge_expired(batch=batch)
+            report = purge.purge_expired(batch=batch)
         purge_s = time.perf_counter() - start
         erased = 0 if shared else memberships
         assert (report.memberships, report.people) == (memberships, erased), report
         assert report.audit_events == 2 * erased, report
-        again = deletion.purge_expired()
+        again = purge.purge_expired()
         assert again.memberships == 0 and again.people == 0
         assert (dry.memberships, dry.people) == (report.memberships, report.people)
     return {"purge_s": purge_s, "dry_run_s": dry_s}
@@ -305,7 +306,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--delete", type=int, default=10_000)
     parser.add_argument("--purge", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=deletion.PURGE_BATCH)
+    parser.add_argument("--batch", type=int, default=purge.PURGE_BATCH)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--profile", action="store_true", help="write pyinstrument HTML reports")
     args = parser.parse_args()

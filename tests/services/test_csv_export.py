@@ -9,6 +9,7 @@ from portal.extensions import db
 from portal.models import AuditEvent
 from portal.models import utcnow
 from portal.services import csv_export
+from portal.services import csv_check
 from portal.services import csv_import
 from portal.services import users
 from tests.builders import csv_bytes
@@ -104,7 +105,7 @@ def test_formula_cells_are_quoted_and_neutralised_and_read_back_unchanged(accoun
     assert {row[3] for row in rows} >= {"'=Group"}
     assert group.name == "=Group"
     # Back through the import preview: the original text, not the neutralised one.
-    preview = csv_import.preview_csv(make_account().admin, raw.encode())
+    preview = csv_check.preview_csv(make_account().admin, raw.encode())
     read_back = {row.email: row for row in preview.rows}
     for n, name in enumerate(HOSTILE_NAMES):
         assert read_back[f"n{n}@example.com"].name == " ".join(name.split()), name

@@ -16,6 +16,7 @@ from portal.models import GroupMember
 from portal.models import Membership
 from portal.models import OutboxMessage
 from portal.models import User
+from portal.services import csv_check
 from portal.services import csv_import
 from portal.services import invitations
 from portal.services import mail
@@ -42,7 +43,7 @@ def statuses(preview) -> list[tuple[int, str, str]]:
 def refused(actor, data: bytes) -> str:
     before = counts()
     with pytest.raises(ServiceError) as error:
-        csv_import.preview_csv(actor, data)
+        csv_check.preview_csv(actor, data)
     assert error.value.field == "file"
     with pytest.raises(ServiceError):
         csv_import.import_csv(actor, data)
@@ -57,7 +58,7 @@ def test_headers_match_in_any_order_and_case_and_unknown_columns_are_ignored(acc
         [("ana@example.com", "Team A", "admin", "1", "Ana Lima")],
         header=("E-MAIL", "groups", "role", "is_admin", "full NAME"),
     )
-    preview = csv_import.preview_csv(account.admin, data)
+    preview = csv_check.preview_csv(account.admin, data)
     assert statuses(preview) == [(2, "new", "")]
     assert preview.rows[0].name == "Ana Lima"
     assert preview.ignored == ["role", "is_admin"]
@@ -70,7 +71,7 @@ def test_headers_match_in_any_order_and_case_and_unknown_columns_are_ignored(acc
 
 def test_utf8_with_bom_is_read_and_the_bom_is_not_part_of_the_first_header(account):
     data = codecs.BOM_UTF8 + "Email,Full Name\nzoe@example.com,Zoë Ørsted\n".encode()
-    preview = csv_import.preview_csv(account.admin, data)
+    preview = csv_check.preview_csv(account.admin, data)
     assert preview.encoding == "UTF-8"
     assert [(r.email, r.name, r.status) for r in preview.rows] == [
         ("zoe@example.com", "Zoë Ørsted", "new")]
@@ -78,7 +79,7 @@ def test_utf8_with_bom_is_read_and_the_bom_is_not_part_of_the_first_header(accou
 
 def test_utf16_with_bom_is_read(account):
     data = "Full Name\tEmail\nŁucja Żak\tlucja@example.com\n".encode("utf-16")
-    preview = csv_import.preview_csv(account.admin, data)
+    preview = csv_check.preview_csv(account.admin, data)
     assert preview.encoding == "UTF-16"
     assert preview.delimiter == "\t"
     assert preview.rows[0].name == "Łucja Żak"
@@ -92,7 +93,7 @@ def test_an_excel_file_in_windows_1252_with_semicolons_is_read(account):
     data = text.encode("cp1252")
     with pytest.raises(UnicodeDecodeError):
         data.decode("utf-8")
-    preview = csv_import.preview_csv(account.admin, data)
+    preview = csv_check.preview_csv(account.admin, data)
     assert preview.delimiter == ";"
     assert preview.encoding == "Windows-1252"
     # "Küche; Café" unquoted in a ;-file is two cells: that row is ragged, the rest read right.
@@ -104,7 +105,7 @@ def test_an_excel_file_in_windows_1252_with_semicolons_is_read(account):
 def test_excel_sep_line_and_mixed_line_endings_are_read(account):
     data = (b"sep=|\r\nFull Name|Email\rAna|ana@example.com\nBo|bo@example.com\r\n\r\n"
             b"Cy|cy@example.com")
-    preview = csv_import.preview_csv(account.admin, data)
+    preview = csv_check.preview_csv(account.admin, data)
     assert preview.delimiter == "|"
     assert [(r.line, r.email) for r in preview.rows] == [
         (3, "ana@example.com"), (4, "bo@example.com"), (6, "cy@example.com")]
@@ -116,7 +117,7 @@ def test_quoted_values_may_hold_delimiters_quotes_and_line_breaks(account):
         ('Bo "the boss"\nBoss', "bo@example.com", ""),
         ("Cy", "cy@example.com", ""),
     ])
-    preview = csv_import.preview_csv(account.admin, data)
+    preview = csv_check.preview_csv(account.admin, data)
     assert [(r.line, r.name, r.groups) for r in preview.rows] == [
         (2, "Müller, Ana", ("Team A", "Team B")),
         (3, 'Bo "the boss" Boss', ()),
@@ -185,7 +186,7 @@ def test_a_huge_line_without_newline_is_refused(account):
 @pytest.mark.config(IMPORT_MAX_ROWS=3)
 def test_the_row_limit_is_exact(account):
     three = csv_bytes([(f"U {n}", f"u{n}@example.com", "") for n in range(3)])
-    assert len(csv_import.preview_csv(account.admin, three).rows) == 3
+    assert len(csv_check.preview_csv(account.admin, three).rows) == 3
     four = csv_bytes([(f"U {n}", f"u{n}@example.com", "") for n in range(4)])
     assert "more than 3 rows" in refused(account.admin, four)
 
@@ -210,7 +211,7 @@ def test_preview_gives_every_row_its_status_and_writes_nothing(account):
         ("Bad Mail", "bad@", ""),
     ])
     before = counts()
-    preview = csv_import.preview_csv(account.admin, data)
+    preview = csv_check.preview_csv(account.admin, data)
     assert counts() == before
     assert [(r.line, r.status) for r in preview.rows] == [
         (2, "new"), (3, "link"), (4, "skip"), (5, "skip"), (6, "invalid"), (7, "invalid"),
@@ -230,7 +231,7 @@ def test_preview_gives_every_row_its_status_and_writes_nothing(account):
 def test_ragged_rows_are_invalid_and_do_not_block_the_others(account):
     data = (b"Full Name,Email,Groups\nAna,ana@example.com,A,extra\nBo,bo@example.com\n"
             b"Cy,cy@example.com,\n")
-    preview = csv_import.preview_csv(account.admin, data)
+    preview = csv_check.preview_csv(account.admin, data)
     assert [(r.status, r.email) for r in preview.rows] == [
         ("invalid", "ana@example.com"), ("invalid", "bo@example.com"), ("new", "cy@example.com")]
     assert preview.rows[0].reason.startswith("has 4 values but the header has 3 columns")
@@ -245,7 +246,7 @@ def test_ragged_rows_are_invalid_and_do_not_block_the_others(account):
     ("Bob", "bob@example.com\r\nBcc: x@example.com"),
 ])
 def test_nul_and_control_characters_make_the_row_invalid(account, name, email):
-    preview = csv_import.preview_csv(account.admin, csv_bytes([(name, email, "")]))
+    preview = csv_check.preview_csv(account.admin, csv_bytes([(name, email, "")]))
     assert preview.rows[0].status == "invalid"
     assert "control characters" in preview.rows[0].reason or "not valid" in preview.rows[0].reason
     assert csv_import.import_csv(account.admin, csv_bytes([(name, email, "")])).imported == 0
@@ -262,7 +263,7 @@ def test_duplicates_and_look_alikes_are_reported_and_one_user_is_made(account):
         ("Fullwidth", "alice＠example.com", ""),
         ("Cyrillic", "аlice@example.com", ""),
     ])
-    preview = csv_import.preview_csv(account.admin, data)
+    preview = csv_check.preview_csv(account.admin, data)
     assert statuses(preview) == [
         (2, "new", ""),
         (3, "invalid", "differs only in case from line 2"),
@@ -283,7 +284,7 @@ def test_duplicates_and_look_alikes_are_reported_and_one_user_is_made(account):
 def test_group_names_are_checked_and_deduplicated(account):
     data = csv_bytes([("Ana", "ana@example.com", "Team A; team a ;  Team   B;;"),
                       ("Bo", "bo@example.com", "x" * 121)])
-    preview = csv_import.preview_csv(account.admin, data)
+    preview = csv_check.preview_csv(account.admin, data)
     assert preview.rows[0].groups == ("Team A", "Team B")
     assert preview.rows[1].reason.startswith("Groups: The group name is longer")
 

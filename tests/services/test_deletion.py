@@ -17,6 +17,7 @@ from portal.models import utcnow
 from portal.services import accounts
 from portal.services import auth
 from portal.services import deletion
+from portal.services import purge
 from portal.services import outbox
 from portal.services import tokens
 from portal.services import users
@@ -342,7 +343,7 @@ def test_restore_after_the_purge_says_no_longer_recoverable(account):
     alice = make_user(account)
     alice_id, email = alice.id, alice.user.email
     delete_users(account, alice)
-    deletion.purge_expired(now=utcnow() + 31 * DAY)
+    purge.purge_expired(now=utcnow() + 31 * DAY)
 
     report = deletion.restore_users(account.admin, [alice_id])
     assert report.restored == 0 and report.unrecoverable == 1
@@ -411,7 +412,7 @@ def test_the_retention_period_is_a_setting(account):
     deleted_at = fresh(alice).deleted_at
 
     assert deletion.list_deleted(account.admin).rows[0].purge_at == deleted_at + 7 * DAY
-    assert deletion.purge_expired(now=deleted_at + 7 * DAY + timedelta(seconds=1)).memberships == 1
+    assert purge.purge_expired(now=deleted_at + 7 * DAY + timedelta(seconds=1)).memberships == 1
 
 
 # --- purge ----------------------------------------------------------------------------------
@@ -423,11 +424,11 @@ def test_purge_keeps_a_deletion_until_its_retention_ends_to_the_second(account):
     deleted_at = fresh(alice).deleted_at
     limit = deleted_at + timedelta(days=30)
 
-    early = deletion.purge_expired(now=limit - timedelta(seconds=1))
+    early = purge.purge_expired(now=limit - timedelta(seconds=1))
     assert early.memberships == 0 and early.people == 0
     assert fresh(alice) is not None
 
-    late = deletion.purge_expired(now=limit + timedelta(seconds=1))
+    late = purge.purge_expired(now=limit + timedelta(seconds=1))
     assert late.memberships == 1 and late.people == 1
     assert fresh(alice) is None
 
@@ -441,7 +442,7 @@ def test_purge_erases_a_person_left_with_no_membership_and_everything_of_theirs(
     user_id = alice.user_id
     delete_users(account, alice)
 
-    report = deletion.purge_expired(now=utcnow() + 31 * DAY)
+    report = purge.purge_expired(now=utcnow() + 31 * DAY)
 
     assert (report.memberships, report.group_memberships, report.people) == (1, 1, 1)
     assert report.devices == 1 and report.tokens >= 1 and report.mails >= 1
@@ -460,7 +461,7 @@ def test_purge_removes_only_the_membership_of_someone_in_another_account(account
     auth.sign_in(here.user, auth.Client(kind="web"), other.id)
     delete_users(account, here)
 
-    report = deletion.purge_expired(now=utcnow() + 31 * DAY)
+    report = purge.purge_expired(now=utcnow() + 31 * DAY)
 
     assert (report.memberships, report.people) == (1, 0)
     assert fresh(here) is None and fresh(there).deleted_at is None
@@ -480,7 +481,7 @@ def test_a_live_membership_inside_a_purge_batch_keeps_its_person(account):
     assert first.id < alice_there.id < last.id  # the batch's id range spans the live one
     delete_users(account, first, alice_here, last)
 
-    report = deletion.purge_expired(now=utcnow() + 31 * DAY)
+    report = purge.purge_expired(now=utcnow() + 31 * DAY)
 
     assert (report.memberships, report.people) == (3, 2)
     assert fresh(alice_there).deleted_at is None
@@ -493,7 +494,7 @@ def test_purged_audit_events_keep_their_count_under_a_pseudonym(account):
     delete_users(account, alice)
     before = db.session.scalar(sa.select(sa.func.count(AuditEvent.id)))
 
-    deletion.purge_expired(now=utcnow() + 31 * DAY)
+    purge.purge_expired(now=utcnow() + 31 * DAY)
 
     assert db.session.scalar(sa.select(sa.func.count(AuditEvent.id))) == before
     label = f"deleted user #{user_id}"
@@ -543,7 +544,7 @@ def test_a_purged_person_leaves_no_email_name_or_address_in_any_table(app, accou
     user_id = zoe.user_id
     delete_users(account, zoe)
 
-    deletion.purge_expired(now=utcnow() + 31 * DAY)
+    purge.purge_expired(now=utcnow() + 31 * DAY)
 
     assert occurrences(name, email, ip) == []
     assert db.session.scalar(sa.select(sa.func.count(AuditEvent.id)).where(
@@ -555,8 +556,8 @@ def test_purge_is_idempotent(account):
         delete_users(account, make_user(account))
     later = utcnow() + 31 * DAY
 
-    first = deletion.purge_expired(now=later)
-    second = deletion.purge_expired(now=later)
+    first = purge.purge_expired(now=later)
+    second = purge.purge_expired(now=later)
 
     assert (first.memberships, first.people) == (3, 3)
     assert (second.memberships, second.people, second.audit_events) == (0, 0, 0)
@@ -572,10 +573,10 @@ def test_a_dry_run_counts_exactly_what_the_purge_then_does(account):
     later = utcnow() + 31 * DAY
     before = db.session.scalar(sa.select(sa.func.count(Membership.id)))
 
-    dry = deletion.purge_expired(now=later, dry_run=True)
+    dry = purge.purge_expired(now=later, dry_run=True)
 
     assert db.session.scalar(sa.select(sa.func.count(Membership.id))) == before
-    real = deletion.purge_expired(now=later)
+    real = purge.purge_expired(now=later)
     assert dry.dry_run and not real.dry_run
     counted = ("memberships", "group_memberships", "people", "audit_events", "devices",
                "tokens", "mails")
@@ -589,7 +590,7 @@ def test_a_purge_killed_half_way_is_finished_by_running_it_again(account, monkey
     user_ids = [m.user_id for m in people]
     delete_users(account, *people)
     later = utcnow() + 31 * DAY
-    real_erase = deletion._erase_people
+    real_erase = purge._erase_people
     calls = []
 
     def dies_in_the_third_batch(candidates, report):
@@ -598,9 +599,9 @@ def test_a_purge_killed_half_way_is_finished_by_running_it_again(account, monkey
         if len(calls) == 3:
             raise KeyboardInterrupt  # killed mid-transaction, after the work, before commit
 
-    monkeypatch.setattr(deletion, "_erase_people", dies_in_the_third_batch)
+    monkeypatch.setattr(purge, "_erase_people", dies_in_the_third_batch)
     with pytest.raises(KeyboardInterrupt):
-        deletion.purge_expired(now=later, batch=2)
+        purge.purge_expired(now=later, batch=2)
     db.session.rollback()
     monkeypatch.undo()
 
@@ -608,7 +609,7 @@ def test_a_purge_killed_half_way_is_finished_by_running_it_again(account, monkey
         Membership.deleted_at.is_not(None))))
     assert len(left) == 1  # two batches of two committed whole; the third rolled back whole
     assert db.session.get(User, left[0]) is not None
-    report = deletion.purge_expired(now=later)
+    report = purge.purge_expired(now=later)
     assert (report.memberships, report.people) == (1, 1)
     assert all(db.session.get(User, user_id) is None for user_id in user_ids)
 
@@ -617,7 +618,7 @@ def test_purge_erases_people_who_have_no_membership_for_any_other_reason(account
     db.session.add(User(email="stray@example.com", name="Stray Person"))
     db.session.commit()
 
-    report = deletion.purge_expired()
+    report = purge.purge_expired()
 
     assert report.people == 1
     assert db.session.scalar(sa.select(User.id).where(User.email == "stray@example.com")) is None
@@ -628,11 +629,11 @@ def test_a_restore_before_the_purge_wins_and_the_purge_leaves_it(account):
     delete_users(account, alice)
     deletion.restore_users(account.admin, [alice.id])
 
-    report = deletion.purge_expired(now=utcnow() + 31 * DAY)
+    report = purge.purge_expired(now=utcnow() + 31 * DAY)
 
     assert report.memberships == 0 and fresh(alice).deleted_at is None
 
 
 def test_purge_rejects_a_batch_size_below_one(app):
     with pytest.raises(ServiceError):
-        deletion.purge_expired(batch=0)
+        purge.purge_expired(batch=0)

@@ -2,7 +2,7 @@
 import pytest
 
 from portal import create_app
-from portal.services import csv_import
+from portal.services import csv_check
 from portal.services import invitations
 from portal.services import people
 from portal.services.errors import ServiceError
@@ -17,7 +17,7 @@ def test_a_local_intranet_address_is_accepted_by_default(account):
 
 def test_the_import_accepts_local_addresses_by_default(account):
     data = csv_bytes([("Ana Lima", "ana@corp.local", ""), ("Bo", "bo@host.localhost", "")])
-    preview = csv_import.preview_csv(account.admin, data)
+    preview = csv_check.preview_csv(account.admin, data)
     assert [(row.email, row.status) for row in preview.rows] == [
         ("ana@corp.local", "new"), ("bo@host.localhost", "invalid")]
     assert "PORTAL_EMAIL_SPECIAL_USE_DOMAINS" in preview.rows[1].reason
@@ -30,7 +30,7 @@ def test_with_none_accepted_the_refusal_names_the_setting(account):
     assert "special-use" in error.value.message
     assert "PORTAL_EMAIL_SPECIAL_USE_DOMAINS" in error.value.message
     assert error.value.field == "email"
-    preview = csv_import.preview_csv(account.admin, csv_bytes([("Ana", "ana@corp.local", "")]))
+    preview = csv_check.preview_csv(account.admin, csv_bytes([("Ana", "ana@corp.local", "")]))
     assert preview.rows[0].status == "invalid"
 
 

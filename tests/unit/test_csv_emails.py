@@ -2,7 +2,7 @@
 import pytest
 
 from portal.services import people
-from portal.services.csv_import import EmailKeys
+from portal.services.csv_check import EmailKeys
 from portal.services.errors import ServiceError
 
 ADDRESSES = [
