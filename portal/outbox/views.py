@@ -26,6 +26,6 @@ def index():
 @bp.route("/<message_id>")
 @admin_required
 def detail(message_id):
-    """Show one e-mail as it was (or will be) sent."""
+    """Show one e-mail as it was (or will be) sent, links that grant a credential hidden."""
     message = scope.get_in_account(OutboxMessage, message_id, current_actor())
-    return render("outbox/detail.html", message=message, body=mail.bodies(message)[0])
+    return render("outbox/detail.html", message=message, body=mail.preview(message))

@@ -421,7 +421,7 @@ def mail_reset_link(user: User, account: Account | None = None) -> None:
         account=account,
         user_id=user.id,
         name=user.name,
-        url=mail.link(f"/reset-password/{raw}"),
+        sealed_link=mail.sealed("/reset-password/", raw),
         valid_minutes=minutes,
         requested_by=account.name if account is not None else None,
     )

@@ -28,6 +28,12 @@ def send_invitation(actor, membership: Membership) -> OutboxMessage:
     )
     membership.invite_state = "invited"
     membership.invite_error = None
+    # Someone who has a password could be taken over through the link: it is sealed (only
+    # the recipient gets it). A new person's link may be handed over by this account's admins.
+    if user.password_hash is not None:
+        link = {"sealed_link": mail.sealed("/invite/", raw)}
+    else:
+        link = {"url": mail.link(f"/invite/{raw}")}
     return mail.enqueue(
         "invite",
         user.email,
@@ -37,8 +43,8 @@ def send_invitation(actor, membership: Membership) -> OutboxMessage:
         membership_id=membership.id,
         name=user.name,
         inviter=actor.user.name if actor is not None and actor.user is not None else None,
-        url=mail.link(f"/invite/{raw}"),
         valid_hours=account.invite_valid_hours,
+        **link,
     )
 
 
@@ -92,9 +98,13 @@ def resend_invites(actor, selection: users.Selection) -> ResendReport:
                 "user_id": user_id,
                 "membership_id": membership_id,
                 "name": name,
-                "url": invite_base + links[user_id],
+                **(
+                    {mail.SEALED: mail.sealed("/invite/", links[user_id])}
+                    if password_hash is not None
+                    else {"url": invite_base + links[user_id]}
+                ),
             }
-            for membership_id, user_id, email, name, _hash in people
+            for membership_id, user_id, email, name, password_hash in people
         ),
         account=account,
         inviter=actor.user.name if actor.user is not None else None,

@@ -1,4 +1,12 @@
-"""E-mail composition: templates in templates/email, links from BASE_URL only."""
+"""E-mail composition: templates in templates/email, links from BASE_URL only.
+
+No admin ever reads a secret meant for someone else (DESIGN §1). A message that carries a
+sealed link (a reset link, an invitation of someone who has a password) is stored as its
+template context plus the SHA-256 of a placeholder token, never the link: the deliverer
+gives the token a fresh random value (``delivery_bodies``) and puts the link into the mail
+it sends, and pages render such a message with ``HIDDEN_LINK`` in its place (``preview``).
+"""
+import re
 from collections.abc import Iterable
 from collections.abc import Mapping
 
@@ -8,13 +16,31 @@ from flask import render_template
 
 from portal.extensions import db
 from portal.models import Account
+from portal.models import Membership
 from portal.models import OutboxMessage
+from portal.models import User
 from portal.models import utcnow
+from portal.services import tokens
+
+HIDDEN_LINK = "link hidden: only the recipient can use it"
+# The context key of a sealed link: {"path": "/reset-password/", "token": <sha-256 hex>}.
+SEALED = "sealed_link"
+# Paths whose links grant a credential: never shown on a page unless ``_may_show`` says so.
+SECRET_PATHS = ("/invite/", "/reset-password/")
+
+
+class LinkGone(Exception):
+    """The sealed link of a queued message was used, replaced or expired before delivery."""
 
 
 def link(path: str) -> str:
     """Return an absolute link built from the configured base URL, never the Host header."""
     return current_app.config["BASE_URL"].rstrip("/") + path
+
+
+def sealed(path: str, raw: str) -> dict:
+    """Return the stored form of a link to ``path + raw``: the path and the token's digest only."""
+    return {"path": path, "token": tokens.digest(raw)}
 
 
 def enqueue(
@@ -25,10 +51,20 @@ def enqueue(
     account: Account | None = None,
     user_id: int | None = None,
     membership_id: int | None = None,
+    sealed_link: dict | None = None,
     **context,
 ) -> OutboxMessage:
-    """Render templates/email/<kind>.txt/.html and add the message to the outbox."""
-    body_text, body_html = render(kind, account, subject, context)
+    """Render templates/email/<kind>.txt/.html and add the message to the outbox.
+
+    With ``sealed_link`` (from ``sealed``) only the context is stored and the link is
+    rendered when the message is delivered; ``context`` must then be JSON.
+    """
+    if sealed_link is not None:
+        body_text = body_html = None
+        stored = dict(context, **{SEALED: sealed_link})
+    else:
+        body_text, body_html = render(kind, account, subject, context)
+        stored = None
     message = OutboxMessage(
         kind=kind,
         to_addr=to,
@@ -39,6 +75,7 @@ def enqueue(
         sender_name=account.sender_name or account.name if account is not None else None,
         body_text=body_text,
         body_html=body_html,
+        context=stored,
     )
     db.session.add(message)
     return message
@@ -95,9 +132,65 @@ def render(kind: str, account: Account | None, subject: str, context: dict) -> t
     )
 
 
-def bodies(message: OutboxMessage) -> tuple[str, str | None]:
-    """Return a message's bodies; one queued with only its context is rendered now."""
+def bodies(message: OutboxMessage, url: str | None = None) -> tuple[str, str | None]:
+    """Return a message's bodies; one queued with only its context is rendered now.
+
+    A sealed link shows as ``url`` when given (delivery), else as ``HIDDEN_LINK``.
+    """
     if message.body_text is not None:
         return message.body_text, message.body_html
+    context = dict(message.context or {})
+    if context.pop(SEALED, None) is not None:
+        context["url"] = url if url is not None else HIDDEN_LINK
     account = db.session.get(Account, message.account_id) if message.account_id else None
-    return render(message.kind, account, message.subject, message.context or {})
+    return render(message.kind, account, message.subject, context)
+
+
+def delivery_bodies(message: OutboxMessage) -> tuple[str, str | None]:
+    """Return the bodies to send; a sealed link gets its token now (no commit).
+
+    The placeholder token is given a fresh random value and the message keeps only the new
+    digest, so a retry can do it again. Raises LinkGone when the token was used, replaced
+    or expired meanwhile: the newer message carries the link that works.
+    """
+    seal = (message.context or {}).get(SEALED)
+    if seal is None:
+        return bodies(message)
+    raw = tokens.rekey(seal["token"])
+    if raw is None:
+        raise LinkGone("Not sent: its link was used, replaced by a newer one, or expired.")
+    message.context = dict(message.context, **{SEALED: sealed(seal["path"], raw)})
+    return bodies(message, url=link(seal["path"] + raw))
+
+
+_SECRET_LINK = re.compile(r"\S*(?:" + "|".join(re.escape(p) for p in SECRET_PATHS) + r")[\w.~-]+")
+
+
+def preview(message: OutboxMessage) -> str:
+    """Return the text body as a page may show it: links that grant a credential hidden.
+
+    Sealed links are not stored at all. Any other invitation or reset link (a message
+    stored before links were sealed) is hidden too, except an invitation of a person who has
+    no password and belongs to no other account: the inviting account's admins may hand
+    that one over where there is no mail server (README, "Outgoing mail").
+    """
+    text = bodies(message)[0]
+    if message.kind == "invite" and _may_show(message):
+        return text
+    return _SECRET_LINK.sub(HIDDEN_LINK, text)
+
+
+def _may_show(message: OutboxMessage) -> bool:
+    """Tell whether the invitation's link may be shown to the admins of its account."""
+    if message.user_id is None or message.account_id is None:
+        return False
+    if db.session.scalar(sa.select(User.password_hash).where(User.id == message.user_id)):
+        return False
+    elsewhere = db.session.scalar(
+        sa.select(sa.func.count(Membership.id)).where(
+            Membership.user_id == message.user_id,
+            Membership.account_id != message.account_id,
+            Membership.deleted_at.is_(None),
+        )
+    )
+    return not elsewhere

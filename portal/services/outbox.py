@@ -101,7 +101,7 @@ def _reply_text(exc: Exception) -> tuple[bool, str]:
 
 
 def _send(message: OutboxMessage) -> None:
-    body_text, body_html = mail.bodies(message)
+    body_text, body_html = mail.delivery_bodies(message)
     sender_addr = current_app.config["MAIL_DEFAULT_SENDER"]
     sender = (message.sender_name, sender_addr) if message.sender_name else sender_addr
     mail_message = Message(
@@ -134,6 +134,12 @@ def deliver_due(worker: str | None = None, limit: int = 50) -> DeliveryReport:
         socket.setdefaulttimeout(timeout)
         try:
             _send(message)
+        except mail.LinkGone as gone:
+            # Nothing to retry: a newer message carries the link that works.
+            message.state = "failed"
+            message.last_error = str(gone)
+            message.claimed_by = None
+            report.failed += 1
         except (smtplib.SMTPException, OSError) as exc:
             permanent, reply = _reply_text(exc)
             message.last_error = reply

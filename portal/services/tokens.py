@@ -90,6 +90,27 @@ def supersede(user_ids, purpose: str, account_id: int | None = None) -> None:
     )
 
 
+def rekey(stored: str) -> str | None:
+    """Give the live token stored as ``stored`` a fresh random value; return it, or None.
+
+    How a sealed link gets its secret only when its e-mail is delivered (services/mail): the
+    token row (person, purpose, expiry, password stamp) was written when the link was asked
+    for, under the digest of a value nobody kept. No commit.
+    """
+    raw = secrets.token_urlsafe(32)
+    result = db.session.execute(
+        sa.update(ActionToken)
+        .where(
+            ActionToken.token_hash == stored,
+            ActionToken.used_at.is_(None),
+            ActionToken.expires_at > utcnow(),
+        )
+        .values(token_hash=digest(raw)),
+        execution_options={"synchronize_session": False},
+    )
+    return raw if result.rowcount == 1 else None
+
+
 def new_pairs(count: int) -> list[tuple[str, str]]:
     """Return ``count`` fresh (raw token, stored digest) pairs for issuing links set-wise.
 

@@ -12,6 +12,7 @@ from portal.services import auth
 from tests.builders import PASSWORD
 from tests.builders import make_account
 from tests.builders import make_user
+from tests.mailbox import delivered_link
 
 NEW_PASSWORD = "purple elephant juggling oranges"
 
@@ -133,9 +134,9 @@ def test_forgot_password_answers_the_same_for_known_and_unknown_emails(client, a
     assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id))) == 1
 
 
-def test_reset_password_page_flow(client, account):
+def test_reset_password_page_flow(client, account, smtp):
     client.post("/forgot-password", data={"email": account.admin.user.email})
-    path = link_in_latest("reset_password")
+    path = delivered_link(smtp, account.admin.user.email, "/reset-password/")
     page = client.get(path)
     assert page.status_code == 200 and "At least 12 characters" in page.get_data(as_text=True)
     weak = client.post(path, data={"password": "password1234", "confirm": "password1234"})
