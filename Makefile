@@ -1,10 +1,11 @@
 # Participants Portal — the set-up contract.
 #
 #   make run     create a venv, install, migrate, create a demo account on first start,
-#                serve on http://127.0.0.1:5000 (and deliver mail in the background when
-#                PORTAL_MAIL_SERVER is set)
-#   make test    install the test extras and Debian's chromium, run the whole pytest suite
-#                (pass extra arguments with PYTEST_ARGS='-k login -v')
+#                serve on http://127.0.0.1:5000 with gunicorn (gunicorn.conf.py) and run the
+#                background worker beside it (scripts/serve.sh; Ctrl-C or TERM stops both)
+#   make test    install the test extras, Debian's chromium and systemd, run the whole
+#                pytest suite (pass extra arguments with PYTEST_ARGS='-k login -v')
+#   make dev     the same with Flask's development server and its reloader, no worker
 #   make bench   run every tests/bench/bench_*.py script
 #   make lock    refresh requirements.lock and requirements-test.lock after editing
 #                pyproject.toml (UPGRADE=1 moves every package to its newest allowed release)
@@ -37,7 +38,7 @@ UV_VERSION := 0.13.9
 # apt-get needs root; use sudo only when we are not root already.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-deps deps bench lock check-python clean-venv
+.PHONY: run dev test test-deps deps bench lock check-python clean-venv
 
 # --- environment -------------------------------------------------------------------------
 
@@ -78,10 +79,20 @@ $(VENV)/.installed-test: $(TEST_LOCK) pyproject.toml | $(PY)
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
+# tests/deploy checks the systemd units with systemd-analyze.
+/usr/bin/systemd-analyze:
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd
+
 deps: $(VENV)/.installed
 	$(link_venv)
 
-test-deps: $(VENV)/.installed-test /usr/bin/chromium
+test-# tests/deploy checks the systemd units with systemd-analyze.
+/usr/bin/systemd-analyze:
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd
+
+deps: $(VENV)/.installed-test /usr/bin/chromium
 	$(link_venv)
 
 # One lock for every supported Python (markers where they differ), every file's hash; the
@@ -99,17 +110,16 @@ lock: | $(PY)
 # --- targets -----------------------------------------------------------------------------
 
 # Links in e-mails point at this server unless PORTAL_BASE_URL says otherwise.
-run: export PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
+run dev: export PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
 run: deps
 	$(FLASK) db upgrade
 	$(FLASK) bootstrap
-	@if [ -n "$$PORTAL_MAIL_SERVER" ]; then \
-	    echo "PORTAL_MAIL_SERVER is set: delivering the outbox in the background."; \
-	    $(FLASK) outbox deliver --loop & deliverer=$$!; \
-	    trap 'kill $$deliverer 2>/dev/null; wait $$deliverer 2>/dev/null' EXIT; \
-	    trap 'exit 130' INT; trap 'exit 143' TERM; \
-	fi; \
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	@exec scripts/serve.sh $(VENV) $(HOST) $(PORT)
+
+dev: deps
+	$(FLASK) db upgrade
+	$(FLASK) bootstrap
+	$(FLASK) run --debug --host $(HOST) --port $(PORT)
 
 # pytest's exit code 5 ("no tests collected") is not a failure.
 test: test-deps

@@ -1,6 +1,7 @@
 """Operator commands: thin wrappers that call services and report with click.echo."""
 import secrets
-import time
+import signal
+import threading
 from functools import wraps
 
 import click
@@ -194,6 +195,10 @@ def outbox_deliver_command(loop, interval):
             "messages stay in the outbox, readable by admins at /admin/outbox."
         )
         return
+    stop = threading.Event()
+    if loop:
+        stop = stop_on_signals()
+        click.echo(f"Outbox: delivering every {interval:g} s until TERM or Ctrl-C.")
     while True:
         report = outbox.deliver_all_due()
         if not loop or report.sent or report.failed or report.retrying:
@@ -201,7 +206,17 @@ def outbox_deliver_command(loop, interval):
         if not loop:
             return
         db.session.remove()
-        time.sleep(interval)
+        if stop.wait(interval):
+            click.echo("Outbox: stopped.")
+            return
+
+
+def stop_on_signals() -> threading.Event:
+    """An event that TERM or INT sets: the loop ends between rounds, never in the middle of one."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
 
 
 @outbox_group.command("list")

@@ -1,0 +1,133 @@
+"""`make run`'s scripts/serve.sh: gunicorn and the background worker side by side, stopped together."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def alive(pid: int) -> bool:
+    """Running and not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def wait_for(predicate, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} within {seconds} s")
+
+
+class Served:
+    """scripts/serve.sh running in its own process group, its output in a file."""
+
+    def __init__(self, tmp_path, database_url, mail_port):
+        self.port = free_port()
+        self.log = tmp_path / "serve.log"
+        env = dict(
+            os.environ,
+            PORTAL_DATABASE_URL=database_url,
+            PORTAL_SECRET_KEY="serve test key",
+            PORTAL_BASE_URL=f"http://127.0.0.1:{self.port}",
+            WEB_CONCURRENCY="1",
+            GUNICORN_THREADS="2",
+        )
+        env.pop("PORTAL_MAIL_SERVER", None)
+        if mail_port:
+            env.update(PORTAL_MAIL_SERVER="127.0.0.1", PORTAL_MAIL_PORT=str(mail_port))
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                ["bash", "scripts/serve.sh", sys.prefix, "127.0.0.1", str(self.port)],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        first = wait_for(lambda: re.search(r"gunicorn \(pid (\d+)\).*worker \(pid (\d+)\)",
+                                           self.output()), 20, "serve.sh names its processes")
+        self.server, self.worker = int(first[1]), int(first[2])
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def healthz(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                return json.load(r)
+        except OSError:
+            return None
+
+    def finish(self, seconds: float = 40) -> int:
+        try:
+            return self.process.wait(seconds)
+        finally:
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@pytest.fixture
+def served(tmp_path, test_databases, smtp_session):
+    started = []
+
+    def start(mail: bool) -> Served:
+        started.append(Served(tmp_path, test_databases.fresh(tmp_path),
+                              smtp_session[0].port if mail else None))
+        return started[-1]
+
+    yield start
+    for s in started:
+        if s.process.poll() is None:
+            os.killpg(s.process.pid, signal.SIGKILL)
+            s.process.wait()
+
+
+def test_ctrl_c_stops_gunicorn_and_the_worker_cleanly(served):
+    s = served(mail=True)
+    assert wait_for(s.healthz, 30, "/healthz answers") == {"database": "ok", "status": "ok"}
+    wait_for(lambda: "Outbox: delivering every" in s.output(), 30, "the worker is in its loop")
+    assert alive(s.worker), s.output()
+
+    os.killpg(s.process.pid, signal.SIGINT)  # what the terminal sends the whole group on Ctrl-C
+
+    assert s.finish() == 0, s.output()
+    assert not alive(s.server) and not alive(s.worker)
+    out = s.output()
+    assert "Using worker: gthread" in out
+    assert "Shutting down: Master" in out
+    assert "Outbox: stopped." in out  # the worker left between rounds, not killed in one
+    assert out.rstrip().endswith("serve.sh: stopped")
+    assert "Traceback" not in out
+
+
+def test_term_stops_the_server_when_the_worker_had_nothing_to_do(served):
+    s = served(mail=False)
+    wait_for(lambda: not alive(s.worker), 30, "the worker with no mail server ends")
+    assert "No SMTP server configured" in s.output()
+    assert wait_for(s.healthz, 30, "/healthz answers")["status"] == "ok"  # still serving
+
+    s.process.send_signal(signal.SIGTERM)  # systemd or `kill`: the script alone
+
+    assert s.finish() == 0, s.output()
+    assert not alive(s.server)
+    assert "Shutting down: Master" in s.output()
+    assert "Traceback" not in s.output()
