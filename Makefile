@@ -87,12 +87,7 @@ $(VENV)/.installed-test: $(TEST_LOCK) pyproject.toml | $(PY)
 deps: $(VENV)/.installed
 	$(link_venv)
 
-test-# tests/deploy checks the systemd units with systemd-analyze.
-/usr/bin/systemd-analyze:
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd
-
-deps: $(VENV)/.installed-test /usr/bin/chromium
+test-deps: $(VENV)/.installed-test /usr/bin/chromium /usr/bin/systemd-analyze
 	$(link_venv)
 
 # One lock for every supported Python (markers where they differ), every file's hash; the
