@@ -119,7 +119,6 @@ def _security_page(status: int = 200, **context):
     return render(
         "auth/security.html",
         overview=second_factors.overview(current_user),
-        rules=second_factors.RULE_LABELS,
         plain_form=PlainForm(),
         status=status,
         **context,

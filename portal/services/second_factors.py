@@ -10,7 +10,6 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from dataclasses import field
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
@@ -50,11 +49,6 @@ _ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 TOTP_WINDOW = 1  # one 30-second step either side of now (clock drift)
 NAME_MAX = 120
 KIND_LABELS = {"totp": "Authenticator app", "passkey": "Passkey"}
-RULE_LABELS = {
-    "off": "No: a second factor is optional",
-    "admins": "Admins must use a second factor",
-    "everyone": "Everyone must use a second factor",
-}
 WRONG_CODE = (
     "That code is not right (or there were too many attempts: wait a few minutes and try again)."
 )
@@ -518,10 +512,10 @@ class StepInfo:
     has_totp: bool
     has_passkey: bool
     has_recovery: bool
-    methods: list[str] = field(default_factory=list)
 
 
 def step_info(raw: str | None) -> StepInfo:
+    """Return which kinds of factor the person signing in can use (ChallengeInvalid if none)."""
     challenge = live_challenge(raw)
     kinds = set(db.session.scalars(
         sa.select(SecondFactor.kind).where(_confirmed(challenge.user_id))

@@ -1,0 +1,98 @@
+"""Second factors at the service level: the TOTP window, purge, the activity e-mail, settings."""
+import time
+from datetime import timedelta
+
+import pyotp
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import OutboxMessage
+from portal.models import RecoveryCode
+from portal.models import SecondFactor
+from portal.models import SignInChallenge
+from portal.models import utcnow
+from portal.services import auth
+from portal.services import deletion
+from portal.services import profiles
+from portal.services import second_factors
+from portal.services import second_step
+from portal.services import settings
+from portal.services.errors import ServiceError
+from tests.builders import PASSWORD
+from tests.builders import delete_users
+from tests.builders import make_user
+
+
+def add_app(user) -> pyotp.TOTP:
+    enrolment = second_factors.start_totp(user)
+    totp = pyotp.TOTP(enrolment.secret)
+    second_factors.confirm_totp(user, enrolment.factor_id, totp.now(), "Phone")
+    return totp
+
+
+def challenge_for(user) -> str:
+    with pytest.raises(second_factors.SecondFactorRequired) as pending:
+        auth.log_in(user.email, PASSWORD, auth.Client(kind="web"))
+    return pending.value.challenge
+
+
+def test_codes_outside_the_one_step_window_are_refused(account):
+    user = make_user(account).user
+    totp = add_app(user)
+    raw = challenge_for(user)
+    with pytest.raises(ServiceError):
+        second_step.complete(raw, code=totp.at(time.time() + 90))  # three steps ahead
+    with pytest.raises(ServiceError):
+        second_step.complete(raw, code=totp.at(time.time() - 90))
+    signed = second_step.complete(raw, code=totp.at(time.time() + 30))
+    assert signed.device.user_id == user.id
+
+
+def test_an_expired_second_step_is_refused(account):
+    user = make_user(account).user
+    totp = add_app(user)
+    raw = challenge_for(user)
+    db.session.execute(sa.update(SignInChallenge).values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    with pytest.raises(second_factors.ChallengeInvalid):
+        second_step.complete(raw, code=totp.at(time.time() + 30))
+
+
+def test_the_purge_leaves_no_factor_code_or_challenge_behind(account):
+    member = make_user(account)
+    user_id = member.user_id
+    add_app(member.user)
+    second_factors.new_recovery_codes(member.user)
+    challenge_for(member.user)
+    delete_users(account, member)
+    report = deletion.purge_expired(now=utcnow() + timedelta(days=31))
+    assert report.people == 1
+    for model in (SecondFactor, RecoveryCode, SignInChallenge):
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(model).where(
+            model.user_id == user_id)) == 0
+
+
+def test_second_factor_events_are_in_the_activity_email(account, smtp):
+    member = make_user(account)
+    totp = add_app(member.user)
+    raw = challenge_for(member.user)
+    with pytest.raises(ServiceError):
+        second_step.complete(raw, code="000000")
+    second_step.complete(raw, code=totp.at(time.time() + 30))
+    profiles.send_activity_report(account.admin, member.id, 7)
+    mail = db.session.scalar(sa.select(OutboxMessage).where(OutboxMessage.kind == "activity_report"))
+    for line in ("second factor added", "second factor failed", "second factor used"):
+        assert line in mail.body_text
+
+
+def test_settings_take_only_the_three_rules(account):
+    base = dict(password_min_length=12, password_require_classes=False, invite_valid_hours=72,
+                sender_name=None)
+    with pytest.raises(ServiceError) as refused:
+        settings.update_settings(account.admin, second_factor_rule="sometimes", **base)
+    assert refused.value.field == "second_factor_rule"
+    changes = settings.update_settings(account.admin, second_factor_rule="everyone", **base)
+    assert changes == {"second_factor_rule": {"old": "off", "new": "everyone"}}
+    # Left out, the rule stays as it is.
+    assert settings.update_settings(account.admin, **base) == {}
