@@ -13,7 +13,7 @@ from portal.models import SecondFactor
 from portal.models import SignInChallenge
 from portal.models import utcnow
 from portal.services import auth
-from portal.services import deletion
+from portal.services import purge
 from portal.services import profiles
 from portal.services import second_factors
 from portal.services import second_step
@@ -66,7 +66,7 @@ def test_the_purge_leaves_no_factor_code_or_challenge_behind(account):
     second_factors.new_recovery_codes(member.user)
     challenge_for(member.user)
     delete_users(account, member)
-    report = deletion.purge_expired(now=utcnow() + timedelta(days=31))
+    report = purge.purge_expired(now=utcnow() + timedelta(days=31))
     assert report.people == 1
     for model in (SecondFactor, RecoveryCode, SignInChallenge):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(model).where(
