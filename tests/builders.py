@@ -67,12 +67,20 @@ CHROME_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.3
 
 
 def make_device(user, *, kind: str = "web", name: str | None = None, app_version=None,
-                user_agent: str = CHROME_MAC):
-    """Sign the person in on one more device (the device limit applies); returns (device, token)."""
+                user_agent: str = CHROME_MAC, account=None):
+    """Sign the person in on one more device (the device limit applies); returns (device, token).
+
+    The session acts in ``account``, or, like a sign-in, in the person's only account.
+    """
     from portal.services import auth
 
+    if account is None:
+        memberships = accounts.live_memberships(user)
+        account_id = memberships[0].account_id if len(memberships) == 1 else None
+    else:
+        account_id = account.id
     client = auth.Client(kind=kind, name=name, app_version=app_version, user_agent=user_agent)
-    return auth.sign_in(user, client)
+    return auth.sign_in(user, client, account_id=account_id)
 
 
 def delete_users(account, *members, actor=None):

@@ -54,6 +54,8 @@ class Membership(Timestamped, Base):
     # triggers (portal/models/search.py) so one account's list pages through its own index.
     sort_name: so.Mapped[str | None] = so.mapped_column(sa.String(200))
     sort_email: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    # The person's last activity in this account (never another's): shown and sorted as
+    # "Last seen"; written by the sign-in service (portal/services/auth.py).
     sort_last_seen: so.Mapped[datetime | None]
 
     account: so.Mapped[Account] = so.relationship(lazy="joined", innerjoin=True)

@@ -1,9 +1,11 @@
 """Database-side helpers of the Users list: sort keys copied onto memberships, and search.
 
 The list of one account can hold 100,000 people, so it must page through an index of that
-account alone: ``memberships.sort_name / sort_email / sort_last_seen`` copy the person's name
-(lower-cased), e-mail and last-seen time onto each membership, and triggers keep the copies
-current whoever writes ``users`` or ``memberships`` (services, CSV import, raw SQL alike).
+account alone: ``memberships.sort_name / sort_email`` copy the person's name (lower-cased) and
+e-mail onto each membership, and triggers keep the copies current whoever writes ``users`` or
+``memberships`` (services, CSV import, raw SQL alike). ``memberships.sort_last_seen`` is no
+copy: it is the person's last activity in that account, written by the sign-in service
+(another account's activity never shows, nor sorts, in this one).
 
 Substring search ("%q%") uses a trigram index: an FTS5 table with the trigram tokenizer on
 SQLite, a pg_trgm GIN index on PostgreSQL. Both are named ``user_search`` (rowid/user_id →
@@ -40,21 +42,18 @@ SQLITE = [
         WHEN NEW.sort_name IS NULL BEGIN
         UPDATE memberships SET
             sort_name = (SELECT lower(name) FROM users WHERE id = NEW.user_id),
-            sort_email = (SELECT email FROM users WHERE id = NEW.user_id),
-            sort_last_seen = (SELECT last_seen_at FROM users WHERE id = NEW.user_id)
+            sort_email = (SELECT email FROM users WHERE id = NEW.user_id)
         WHERE id = NEW.id;
     END""",
-    """CREATE TRIGGER users_sort_keys AFTER UPDATE OF name, email, last_seen_at ON users BEGIN
-        UPDATE memberships SET sort_name = lower(NEW.name), sort_email = NEW.email,
-            sort_last_seen = NEW.last_seen_at
+    """CREATE TRIGGER users_sort_keys AFTER UPDATE OF name, email ON users BEGIN
+        UPDATE memberships SET sort_name = lower(NEW.name), sort_email = NEW.email
         WHERE user_id = NEW.id;
     END""",
     # Rows that existed before the triggers (migrating a filled database).
     "INSERT INTO user_search (user_search) VALUES ('rebuild')",
     """UPDATE memberships SET
         sort_name = (SELECT lower(name) FROM users WHERE users.id = memberships.user_id),
-        sort_email = (SELECT email FROM users WHERE users.id = memberships.user_id),
-        sort_last_seen = (SELECT last_seen_at FROM users WHERE users.id = memberships.user_id)""",
+        sort_email = (SELECT email FROM users WHERE users.id = memberships.user_id)""",
 ]
 
 SQLITE_DROP = [
@@ -88,26 +87,23 @@ POSTGRESQL = [
     """CREATE TRIGGER user_search_insert AFTER INSERT ON users
         REFERENCING NEW TABLE AS new_users FOR EACH STATEMENT
         EXECUTE FUNCTION user_search_insert()""",
-    """CREATE FUNCTION user_search_update() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE OR REPLACE FUNCTION user_search_update() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         UPDATE user_search s SET body = lower(n.name) || ' ' || n.email
         FROM new_users n
         WHERE s.user_id = n.id AND s.body IS DISTINCT FROM lower(n.name) || ' ' || n.email;
-        UPDATE memberships m SET sort_name = lower(n.name), sort_email = n.email,
-            sort_last_seen = n.last_seen_at
+        UPDATE memberships m SET sort_name = lower(n.name), sort_email = n.email
         FROM new_users n
         WHERE m.user_id = n.id AND (m.sort_name IS DISTINCT FROM lower(n.name)
-            OR m.sort_email IS DISTINCT FROM n.email
-            OR m.sort_last_seen IS DISTINCT FROM n.last_seen_at);
+            OR m.sort_email IS DISTINCT FROM n.email);
         RETURN NULL;
     END $$""",
     """CREATE TRIGGER user_search_update AFTER UPDATE ON users
         REFERENCING NEW TABLE AS new_users FOR EACH STATEMENT
         EXECUTE FUNCTION user_search_update()""",
-    """CREATE FUNCTION memberships_sort_keys() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE OR REPLACE FUNCTION memberships_sort_keys() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        SELECT lower(name), email, last_seen_at
-        INTO NEW.sort_name, NEW.sort_email, NEW.sort_last_seen
+        SELECT lower(name), email INTO NEW.sort_name, NEW.sort_email
         FROM users WHERE id = NEW.user_id;
         RETURN NEW;
     END $$""",
@@ -117,8 +113,8 @@ POSTGRESQL = [
     # Rows that existed before the triggers (migrating a filled database).
     """INSERT INTO user_search (user_id, body)
         SELECT id, lower(name) || ' ' || email FROM users ON CONFLICT (user_id) DO NOTHING""",
-    """UPDATE memberships m SET sort_name = lower(u.name), sort_email = u.email,
-        sort_last_seen = u.last_seen_at FROM users u WHERE u.id = m.user_id""",
+    """UPDATE memberships m SET sort_name = lower(u.name), sort_email = u.email
+        FROM users u WHERE u.id = m.user_id""",
 ]
 
 POSTGRESQL_DROP = [

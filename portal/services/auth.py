@@ -276,6 +276,7 @@ def sign_in(user: User, client: Client, account_id: int | None = None) -> tuple[
         sa.update(User).where(User.id == user.id).values(last_seen_at=now),
         execution_options={"synchronize_session": False},
     )
+    _seen_in_account(user.id, account_id, now)
     db.session.flush()
     audit.record(None, "login", subject=user, actor_user=user, account_id=account_id,
                  device=device.name, kind=client.kind)
@@ -305,8 +306,20 @@ def load_session(raw: str | None) -> Device | None:
     if now - device.last_seen_at >= TOUCH_EVERY:
         device.last_seen_at = now
         db.session.execute(sa.update(User).where(User.id == device.user_id).values(last_seen_at=now))
+        _seen_in_account(device.user_id, device.account_id, now)
         db.session.commit()
     return device
+
+
+def _seen_in_account(user_id: int, account_id: int | None, now) -> None:
+    """Record activity in one account: its "last seen" shows only what happened in it."""
+    if account_id is not None:
+        db.session.execute(
+            sa.update(Membership)
+            .where(Membership.user_id == user_id, Membership.account_id == account_id)
+            .values(sort_last_seen=now),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def ended_reason(raw: str | None) -> str | None:
@@ -373,7 +386,9 @@ def choose_account(device: Device, account_id) -> Membership:
     if membership is None:
         raise ServiceError("You are not a member of that account.", "account")
     device.account_id = membership.account_id
+    _seen_in_account(device.user_id, membership.account_id, utcnow())
     db.session.commit()
+    db.session.refresh(membership)
     return membership
 
 

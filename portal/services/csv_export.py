@@ -55,7 +55,7 @@ def _rows_query(ids: sa.Select) -> sa.Select:
     )
     return (
         sa.select(Membership.id, User.name, User.email, User.phone, state,
-                  _minutes(User.last_seen_at), _minutes(Membership.created_at))
+                  _minutes(Membership.sort_last_seen), _minutes(Membership.created_at))
         .join(User, User.id == Membership.user_id)
         .where(Membership.id.in_(ids))
         .order_by(Membership.id)

@@ -205,7 +205,7 @@ def _write(actor, rows: list[Row], invite: bool, progress) -> ImportResult:
     conn.execute(
         sa.insert(memberships).from_select(
             ["account_id", "user_id", "role", "invite_state", "invited_by_id", "created_at",
-             "sort_name", "sort_email", "sort_last_seen"],
+             "sort_name", "sort_email"],
             sa.select(
                 sa.literal(account.id),
                 users.c.id,
@@ -217,7 +217,6 @@ def _write(actor, rows: list[Row], invite: bool, progress) -> ImportResult:
                 # but in this one statement instead of one UPDATE per row.
                 sa.func.lower(users.c.name),
                 users.c.email,
-                users.c.last_seen_at,
             ).select_from(staged_users),
         )
     )

@@ -53,23 +53,32 @@ class DeviceRow:
 
 @dataclass(frozen=True)
 class DeviceList:
-    """A person's live devices (most recently used first) and recently ended ones."""
+    """A person's live devices (most recently used first) and recently ended ones.
+
+    For an admin, only the sessions signed in to the admin's account; the person's live
+    sessions anywhere else are only counted (``elsewhere``).
+    """
 
     user: User
     live: list[DeviceRow]
     ended: list[DeviceRow]
     history_days: int
+    elsewhere: int = 0
 
 
-def _list(user: User, current_id: int | None = None) -> DeviceList:
+def _list(user: User, current_id: int | None = None,
+          account_id: int | None = None) -> DeviceList:
+    """List the person's devices; with ``account_id`` only those signed in to that account."""
     days = current_app.config["DEVICE_HISTORY_DAYS"]
     since = utcnow() - timedelta(days=days)
     ender = so.aliased(User)
+    in_account = Device.account_id == account_id if account_id is not None else sa.true()
     rows = db.session.execute(
         sa.select(Device, ender.name)
         .outerjoin(ender, ender.id == Device.revoked_by_id)
         .where(
             Device.user_id == user.id,
+            in_account,
             sa.or_(Device.revoked_at.is_(None), Device.revoked_at >= since),
         )
         .order_by(Device.revoked_at.is_not(None), Device.revoked_at.desc(),
@@ -77,25 +86,38 @@ def _list(user: User, current_id: int | None = None) -> DeviceList:
         .limit(LIST_LIMIT)
     ).all()
     items = [DeviceRow(d, ended_by=name, current=d.id == current_id) for d, name in rows]
+    elsewhere = 0
+    if account_id is not None:
+        elsewhere = db.session.scalar(
+            sa.select(sa.func.count(Device.id)).where(
+                Device.user_id == user.id,
+                Device.revoked_at.is_(None),
+                sa.or_(Device.account_id.is_(None), Device.account_id != account_id),
+            )
+        )
     return DeviceList(
         user=user,
         live=[r for r in items if r.device.revoked_at is None],
         ended=[r for r in items if r.device.revoked_at is not None],
         history_days=days,
+        elsewhere=elsewhere,
     )
 
 
 def devices_of(actor, membership_id, current_device_id: int | None = None) -> DeviceList:
-    """List the devices of a user of the actor's account (NotFound for anyone else)."""
+    """List a user's sessions signed in to the actor's account (NotFound for anyone else);
+    their sessions in other accounts are only counted."""
     membership = scope.get_in_account(Membership, membership_id, actor)
-    return _list(membership.user, current_device_id)
+    return _list(membership.user, current_device_id, account_id=actor.account_id)
 
 
-def _live_device(user_id: int, device_id) -> Device:
+def _live_device(user_id: int, device_id, account_id: int | None = None) -> Device:
     number = scope.parse_id(device_id)
+    in_account = Device.account_id == account_id if account_id is not None else sa.true()
     device = db.session.scalar(
         sa.select(Device).where(
-            Device.id == number, Device.user_id == user_id, Device.revoked_at.is_(None)
+            Device.id == number, Device.user_id == user_id, Device.revoked_at.is_(None),
+            in_account,
         )
     ) if number is not None else None
     if device is None:
@@ -104,9 +126,9 @@ def _live_device(user_id: int, device_id) -> Device:
 
 
 def revoke_device(actor, membership_id, device_id) -> Device:
-    """Log out one device of a user of the actor's account, at once; audited."""
+    """Log out one session of a user signed in to the actor's account, at once; audited."""
     membership = scope.get_in_account(Membership, membership_id, actor)
-    device = _live_device(membership.user_id, device_id)
+    device = _live_device(membership.user_id, device_id, actor.account_id)
     device.revoked_at = utcnow()
     device.revoked_reason = "admin"
     device.revoked_by_id = actor.user_id

@@ -238,7 +238,7 @@ def list_users(
         for row in db.session.execute(
             sa.select(
                 Membership.id, User.name, User.email, Membership.role, Membership.invite_state,
-                Membership.invite_error, User.last_seen_at,
+                Membership.invite_error, Membership.sort_last_seen,
             )
             .join(User, User.id == Membership.user_id)
             .where(Membership.id.in_(ids))

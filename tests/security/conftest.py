@@ -128,9 +128,7 @@ def build_world(app) -> World:
     taskstream = builders.make_taskstream(beta, "Beta Secret Stream", [("Beta step", group.id)])
     x_beta = builders.make_user(beta, name="Xavier Shared", email="x@shared.example", role="admin")
     x_acme = join(acme, x_beta.user)
-    bob_device, _token = builders.make_device(bob.user, name="Bob's Beta phone")
-    bob_device.account_id = beta.id
-    db.session.commit()
+    bob_device, _token = builders.make_device(bob.user, name="Bob's Beta phone", account=beta)
     beta_admin = signed_in(app, beta.admin.user.email)
     upload = beta_admin.post(f"{USERS}/import", data={"file": (io.BytesIO(csv_bytes(
         [("Eve Betaimport", "eve@beta.example", "")])), "people.csv")},

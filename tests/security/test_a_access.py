@@ -2,16 +2,19 @@
 
 Acme's admin (``world.admin``) attacks Beta's objects; X is a user of Acme and an admin of Beta.
 """
+import csv
 import io
 from urllib.parse import quote_plus
 
 import sqlalchemy as sa
 
 from portal.extensions import db
+from portal.models import Device
 from portal.models import GroupMember
 from portal.models import Membership
 from portal.models import Step
 from portal.models import User
+from portal.models import utcnow
 from tests import builders
 from tests.builders import csv_bytes
 from tests.security.conftest import GROUPS
@@ -55,6 +58,65 @@ def test_t01_another_accounts_pages_and_fragments_are_404_like_a_missing_id(worl
             html = response.get_data(as_text=True)
             assert without_tokens(html) == without_tokens(absent.get_data(as_text=True)), template
             assert_no_beta_data(html)
+
+
+def test_t01_sessions_in_another_account_show_only_as_a_count(world):
+    """Finding 3: X's Acme details list X's Acme sessions only; Beta's are a count."""
+    x = world.x_acme.user
+    beta = choose(signed_in(world.app, x.email), world.beta.id)
+    db.session.execute(sa.update(Device).where(Device.user_id == x.id)
+                       .values(name="X's Beta laptop"))
+    db.session.commit()
+    for url in (f"{USERS}/{world.x_acme.id}/devices", f"{USERS}/{world.x_acme.id}"):
+        for headers in ({}, HX):
+            html = world.admin.get(url, headers=headers).get_data(as_text=True)
+            assert "X&#39;s Beta laptop" not in html and "Beta laptop" not in html, url
+            assert "1 session in other organisations" in html, url
+    acme = choose(signed_in(world.app, x.email), world.acme.id)
+    acme_device = live_devices(x.id)[-1]
+    html = world.admin.get(f"{USERS}/{world.x_acme.id}/devices").get_data(as_text=True)
+    assert acme_device.name in html and '<span class="badge">this device' not in html
+    assert "1 session in other organisations" in html
+    assert beta.get("/account").status_code == acme.get("/account").status_code == 200
+
+
+def test_t01_last_seen_in_another_account_does_not_show(world):
+    """Finding 3: "last seen" on Acme's pages is X's last activity in Acme, not in Beta."""
+    x = world.x_acme.user
+    choose(signed_in(world.app, x.email), world.beta.id)
+    db.session.refresh(world.x_acme)
+    assert db.session.get(User, x.id).last_seen_at is not None
+    detail = world.admin.get(f"{USERS}/{world.x_acme.id}").get_data(as_text=True)
+    assert "<dt>Last seen</dt><dd>never</dd>" in detail
+    rows = world.admin.get(f"{USERS}/?q=xavier", headers=HX).get_data(as_text=True)
+    assert "Xavier Shared" in rows and utcnow().strftime("%Y-%m-%d") not in rows
+    export = world.admin.get(f"{USERS}/export").get_data(as_text=True)
+    (row,) = [r for r in csv.DictReader(io.StringIO(export)) if r["Email"] == x.email]
+    assert not any(row[key] for key in row if "seen" in key.lower()), row
+    choose(signed_in(world.app, x.email), world.acme.id)
+    detail = world.admin.get(f"{USERS}/{world.x_acme.id}").get_data(as_text=True)
+    assert "<dt>Last seen</dt><dd>never</dd>" not in detail and " UTC</dd>" in detail
+
+
+def test_t02_an_admin_cannot_end_a_session_signed_in_to_another_account(world):
+    """Finding 3: X's session in Beta is not Acme's to end (404, like a missing device)."""
+    x = world.x_acme.user
+    beta = choose(signed_in(world.app, x.email), world.beta.id)
+    (device,) = live_devices(x.id)
+    url = f"{USERS}/{world.x_acme.id}/devices/{device.id}/logout"
+    for headers in ({}, HX):
+        response = world.admin.post(url, headers=headers)
+        absent = world.admin.post(f"{USERS}/{world.x_acme.id}/devices/{MISSING}/logout",
+                                  headers=headers)
+        assert response.status_code == absent.status_code == 404
+    assert [d.id for d in live_devices(x.id)] == [device.id]
+    assert beta.get(f"{USERS}/").status_code == 200
+    acme = choose(signed_in(world.app, x.email), world.acme.id)
+    acme_device = live_devices(x.id)[-1]
+    ended = world.admin.post(f"{USERS}/{world.x_acme.id}/devices/{acme_device.id}/logout")
+    assert ended.status_code == 302
+    assert acme.get("/account").status_code == 302
+    assert beta.get(f"{USERS}/").status_code == 200
 
 
 # Writes on Beta's objects with a valid CSRF token: (path template, form data).

@@ -87,7 +87,8 @@ def test_pages_from_either_end_follow_one_order(account):
 def test_sorting_by_last_seen_puts_people_never_seen_last_when_newest_first(account):
     seen = make_user(account, name="Seen")
     make_user(account, name="Never", password=None)
-    db.session.execute(sa.update(User).where(User.id == seen.user_id).values(last_seen_at=utcnow()))
+    db.session.execute(sa.update(Membership).where(Membership.id == seen.id)
+                       .values(sort_last_seen=utcnow()))
     db.session.commit()
     newest_first = names(users.list_users(account.admin, sort="-last_seen"))
     oldest_first = names(users.list_users(account.admin, sort="last_seen"))
