@@ -54,37 +54,35 @@
     return o;
   }
 
-  function registrationJSON(credential) {
-    var r = credential.response;
+  // A PublicKeyCredential as the JSON py_webauthn reads (binary fields in base64url).
+  function credentialJSON(credential, response) {
     return {
       id: credential.id,
       rawId: toText(credential.rawId),
       type: credential.type,
-      response: {
-        clientDataJSON: toText(r.clientDataJSON),
-        attestationObject: toText(r.attestationObject),
-        transports: r.getTransports ? r.getTransports() : []
-      },
+      response: response,
       clientExtensionResults: credential.getClientExtensionResults(),
       authenticatorAttachment: credential.authenticatorAttachment || undefined
     };
   }
 
+  function registrationJSON(credential) {
+    var r = credential.response;
+    return credentialJSON(credential, {
+      clientDataJSON: toText(r.clientDataJSON),
+      attestationObject: toText(r.attestationObject),
+      transports: r.getTransports ? r.getTransports() : []
+    });
+  }
+
   function assertionJSON(credential) {
     var r = credential.response;
-    return {
-      id: credential.id,
-      rawId: toText(credential.rawId),
-      type: credential.type,
-      response: {
-        clientDataJSON: toText(r.clientDataJSON),
-        authenticatorData: toText(r.authenticatorData),
-        signature: toText(r.signature),
-        userHandle: toText(r.userHandle)
-      },
-      clientExtensionResults: credential.getClientExtensionResults(),
-      authenticatorAttachment: credential.authenticatorAttachment || undefined
-    };
+    return credentialJSON(credential, {
+      clientDataJSON: toText(r.clientDataJSON),
+      authenticatorData: toText(r.authenticatorData),
+      signature: toText(r.signature),
+      userHandle: toText(r.userHandle)
+    });
   }
 
   function wire(box, ceremony) {

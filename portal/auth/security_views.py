@@ -125,6 +125,11 @@ def _security_page(status: int = 200, **context):
     )
 
 
+def _expired():
+    flash("The form expired; please try again.", "error")
+    return redirect(url_for("auth.security"))
+
+
 @bp.route("/account/security")
 @login_required
 def security():
@@ -137,8 +142,7 @@ def security():
 def totp_start():
     """Add an authenticator app: a new secret, shown as a QR code and as text."""
     if not PlainForm().validate_on_submit():
-        flash("The form expired; please try again.", "error")
-        return redirect(url_for("auth.security"))
+        return _expired()
     enrolment = second_factors.start_totp(current_user)
     return render("auth/totp_new.html", enrolment=enrolment, form=ConfirmTotpForm())
 
@@ -167,8 +171,7 @@ def totp_confirm(factor_id: int):
 def recovery_codes():
     """Create ten new recovery codes (the old ones stop working); shown this once."""
     if not PlainForm().validate_on_submit():
-        flash("The form expired; please try again.", "error")
-        return redirect(url_for("auth.security"))
+        return _expired()
     try:
         codes = second_factors.new_recovery_codes(current_user)
     except ServiceError as error:

@@ -36,10 +36,12 @@ from portal.models import SignInChallenge
 from portal.models import User
 from portal.models import utcnow
 from portal.services import audit
+from portal.services import mail
 from portal.services import passwords
 from portal.services import tokens
 from portal.services.errors import NotFound
 from portal.services.errors import ServiceError
+from portal.services.scope import parse_id
 
 ISSUER = "Participants Portal"
 CHALLENGE_MINUTES = 5
@@ -133,6 +135,19 @@ def record(user: User, action: str, *, actor=None, **details: Any) -> None:
                          **details)
 
 
+def notify(user: User, change: str) -> None:
+    """Queue the "your second factors changed" e-mail (``change`` says what); no commit."""
+    mail.enqueue(
+        "second_factor_changed",
+        user.email,
+        "Your sign-in security changed",
+        user_id=user.id,
+        name=user.name,
+        change=change,
+        url=mail.link("/account/security"),
+    )
+
+
 # --- the person's own page ------------------------------------------------------------------
 
 
@@ -186,18 +201,19 @@ def overview(user: User) -> SecurityOverview:
                             any(f.kind == "passkey" for f in factors))
 
 
-def own_factor(user: User, factor_id) -> SecondFactor:
-    """Return one of the person's confirmed factors, or raise NotFound."""
-    try:
-        number = int(factor_id)
-    except (TypeError, ValueError):
-        raise NotFound() from None
+def _factor(factor_id, *conditions) -> SecondFactor:
+    """Return the factor with this id that meets ``conditions`` (the owner's), or NotFound."""
     factor = db.session.scalar(
-        sa.select(SecondFactor).where(SecondFactor.id == number, _confirmed(user.id))
+        sa.select(SecondFactor).where(SecondFactor.id == parse_id(factor_id), *conditions)
     )
     if factor is None:
         raise NotFound()
     return factor
+
+
+def own_factor(user: User, factor_id) -> SecondFactor:
+    """Return one of the person's confirmed factors, or raise NotFound."""
+    return _factor(factor_id, _confirmed(user.id))
 
 
 def _clean_name(name: str | None, default: str) -> str:
@@ -242,20 +258,8 @@ def start_totp(user: User) -> TotpEnrolment:
 
 def pending_totp(user: User, factor_id) -> TotpEnrolment:
     """Return the person's unconfirmed authenticator app (to show its QR code again)."""
-    try:
-        number = int(factor_id)
-    except (TypeError, ValueError):
-        raise NotFound() from None
-    factor = db.session.scalar(
-        sa.select(SecondFactor).where(
-            SecondFactor.id == number,
-            SecondFactor.user_id == user.id,
-            SecondFactor.kind == "totp",
-            SecondFactor.confirmed_at.is_(None),
-        )
-    )
-    if factor is None:
-        raise NotFound()
+    factor = _factor(factor_id, SecondFactor.user_id == user.id, SecondFactor.kind == "totp",
+                     SecondFactor.confirmed_at.is_(None))
     return _enrolment(factor, user)
 
 
@@ -302,6 +306,7 @@ def confirm_totp(user: User, factor_id, code: str, name: str | None) -> FactorVi
     factor.confirmed_at = utcnow()
     factor.name = _clean_name(name, KIND_LABELS["totp"])
     record(user, "second_factor.added", kind="totp", name=factor.name)
+    notify(user, f"The authenticator app {factor.name} was added.")
     db.session.commit()
     return _factor_view(factor)
 
@@ -382,6 +387,7 @@ def register_passkey(user: User, credential: Any, challenge: str | None,
     db.session.add(factor)
     db.session.flush()
     record(user, "second_factor.added", kind="passkey", name=factor.name)
+    notify(user, f"The passkey {factor.name} was added.")
     db.session.commit()
     return _factor_view(factor)
 
@@ -465,6 +471,7 @@ def remove_factor(user: User, factor_id, password: str) -> FactorView:
     db.session.flush()
     _drop_recovery_codes_if_no_factor(user.id)
     record(user, "second_factor.removed", kind=gone.kind, name=gone.name)
+    notify(user, f"The {gone.kind_label.lower()} {gone.name} was removed.")
     db.session.commit()
     return gone
 

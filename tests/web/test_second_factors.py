@@ -171,6 +171,10 @@ def test_removing_a_factor_needs_the_password(app, admin, account):
     assert db.session.scalar(sa.select(sa.func.count(SecondFactor.id))) == 0
     assert db.session.scalar(sa.select(sa.func.count(RecoveryCode.id))) == 0  # last factor gone
     assert "second_factor.removed" in actions(user.id)
+    notices = db.session.scalars(sa.select(OutboxMessage.body_text).where(
+        OutboxMessage.kind == "second_factor_changed", OutboxMessage.to_addr == user.email)).all()
+    assert ["Phone was added" in n for n in notices] == [True, False]
+    assert "Phone was removed" in notices[1]
     # Without a factor the password is enough again.
     assert app.test_client().login(user.email).location.endswith("/admin/participants/users/")
 
