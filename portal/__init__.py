@@ -61,6 +61,8 @@ def register_blueprints(app: Flask) -> None:
     from portal.groups.views import bp as groups_bp
     from portal.health import bp as health_bp
     from portal.outbox.views import bp as outbox_bp
+    from portal.provisioning.views import bp as provisioning_bp
+    from portal.scim.views import bp as scim_bp
     from portal.settings.views import bp as settings_bp
     from portal.taskstreams.views import bp as taskstreams_bp
     from portal.users import csv_views  # noqa: F401  (adds Import/Export to users_bp)
@@ -68,8 +70,8 @@ def register_blueprints(app: Flask) -> None:
     from portal.users import second_factor_views  # noqa: F401  (adds Reset second factors)
     from portal.users.views import bp as users_bp
 
-    for blueprint in (api_bp, auth_bp, devices_bp, groups_bp, health_bp, outbox_bp, settings_bp,
-                      taskstreams_bp, users_bp):
+    for blueprint in (api_bp, auth_bp, devices_bp, groups_bp, health_bp, outbox_bp,
+                      provisioning_bp, scim_bp, settings_bp, taskstreams_bp, users_bp):
         app.register_blueprint(blueprint)
 
 
@@ -104,6 +106,10 @@ def register_handlers(app: Flask) -> None:
             from portal.api.errors import http_error_response
 
             return http_error_response(error)
+        if request.path.startswith("/scim/"):
+            from portal.scim.views import http_error_response as scim_error_response
+
+            return scim_error_response(error)
         return render("errors/error.html", "main", error=error, status=error.code)
 
     @app.errorhandler(ServiceError)
@@ -120,7 +126,8 @@ def register_handlers(app: Flask) -> None:
     @app.before_request
     def refuse_cross_site_writes():
         # Defence in depth beside CSRF tokens (OWASP): browsers say where a request came from.
-        if request.method in ("GET", "HEAD", "OPTIONS") or request.path.startswith("/api/"):
+        if request.method in ("GET", "HEAD", "OPTIONS") or request.path.startswith(("/api/",
+                                                                                    "/scim/")):
             return None
         if request.headers.get("Sec-Fetch-Site") == "cross-site":
             abort(403)

@@ -233,6 +233,9 @@ def outbox_list_command(limit):
 
 def register(app: Flask) -> None:
     """Add every command to the app's ``flask`` CLI."""
+    from portal.cli_scim import scim_group
+
+    app.cli.add_command(scim_group)
     for command in (
         create_account_command,
         bootstrap_command,

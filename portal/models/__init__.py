@@ -12,6 +12,9 @@ from portal.models.outbox import OutboxMessage
 from portal.models.second_factor import RecoveryCode
 from portal.models.second_factor import SecondFactor
 from portal.models.second_factor import SignInChallenge
+from portal.models.scim import ScimGroupLink
+from portal.models.scim import ScimToken
+from portal.models.scim import ScimUserLink
 from portal.models.taskstream import Step
 from portal.models.taskstream import Taskstream
 from portal.models.token import ActionToken
@@ -32,6 +35,9 @@ __all__ = [
     "RecoveryCode",
     "SecondFactor",
     "SignInChallenge",
+    "ScimGroupLink",
+    "ScimToken",
+    "ScimUserLink",
     "Step",
     "Taskstream",
     "User",

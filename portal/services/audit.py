@@ -16,6 +16,11 @@ def label(user: User | None) -> str | None:
     return f"{user.name} <{user.email}>" if user is not None else None
 
 
+def acting_label(actor) -> str:
+    """Return how the trail names an actor with no person behind it (CLI, a SCIM token)."""
+    return getattr(actor, "audit_label", None) or "operator (CLI)"
+
+
 def record(
     actor,
     action: str,
@@ -33,7 +38,7 @@ def record(
         account_id=account_id,
         actor_user_id=actor_user.id if actor_user is not None else None,
         actor_label=label(actor_user) if actor_user is not None else (
-            "operator (CLI)" if actor is not None else None
+            acting_label(actor) if actor is not None else None
         ),
         subject_user_id=subject.id if subject is not None else None,
         subject_label=label(subject),
@@ -51,7 +56,7 @@ def record_many(actor, action: str, user_ids: sa.Select, **details: Any) -> int:
     subjects = sa.select(
         sa.literal(actor.account_id),
         sa.literal(actor_user.id if actor_user is not None else None, sa.Integer),
-        sa.literal(label(actor_user) if actor_user is not None else "operator (CLI)"),
+        sa.literal(label(actor_user) if actor_user is not None else acting_label(actor)),
         User.id,
         User.name + " <" + User.email + ">",
         sa.literal(action),

@@ -1,4 +1,5 @@
 """Invitations: add a person to an account, send and accept the invitation, handle refusals."""
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -129,8 +130,15 @@ def add_person(
     phone: str | None = None,
     role: str = "member",
     group_ids: Sequence[int] = (),
+    invite: bool = True,
+    before_commit: Callable[[Membership], None] | None = None,
 ) -> Membership:
-    """Add a person to the actor's account: invite a new one, or link an existing person."""
+    """Add a person to the actor's account: invite a new one, or link an existing person.
+
+    ``invite=False`` sends no e-mail (an identity provider doing single sign-on); the person
+    stays "invited" until they first sign in. ``before_commit`` is called with the new
+    membership inside the same transaction (SCIM stores the provider's externalId).
+    """
     from portal.services import groups
 
     email = people.normalise_email(email)
@@ -176,7 +184,7 @@ def add_person(
         raise ServiceError("This person is already a user of this account.", "email") from None
     if group_ids:
         groups.insert_members(actor, group_ids, [membership.id])
-    if linked and user.password_hash:
+    if invite and linked and user.password_hash:
         mail.enqueue(
             "added_to_account",
             user.email,
@@ -186,9 +194,12 @@ def add_person(
             name=user.name,
             url=mail.link(f"/login?login_hint={user.email}"),
         )
-    else:
+    elif invite:
         send_invitation(actor, membership)
-    audit.record(actor, "user.added", subject=user, role=role, linked=linked)
+    if before_commit is not None:
+        before_commit(membership)
+    audit.record(actor, "user.added", subject=user, role=role, linked=linked,
+                 **({} if invite else {"invited": False}))
     db.session.commit()
     return membership
 

@@ -22,6 +22,7 @@ from portal.services import auth
 from portal.services import invitations
 from portal.services import mail
 from portal.services import people
+from portal.services import scope
 from portal.services import users
 from portal.services.errors import Conflict
 from portal.services.errors import ServiceError
@@ -42,13 +43,13 @@ REPORT_MAX_EVENTS = 200
 
 def can_change_identity(actor, user: User) -> bool:
     """Tell whether every live membership of the person is in an account the actor administers."""
-    if actor.user_id is None:  # the operator (CLI) acts for the whole installation
-        return True
+    if actor.user_id is None and not getattr(actor, "scoped", False):
+        return True  # the operator (CLI) acts for the whole installation
     administered = sa.select(Membership.account_id).where(
         Membership.user_id == actor.user_id,
         Membership.role == "admin",
         Membership.deleted_at.is_(None),
-    )
+    ) if actor.user_id is not None else sa.select(sa.literal(actor.account_id))  # SCIM token
     elsewhere = db.session.scalar(
         sa.select(sa.func.count(Membership.id)).where(
             Membership.user_id == user.id,
@@ -74,15 +75,19 @@ class ProfileUpdate:
 
 
 def update_profile(
-    actor, membership_id, *, name: str, email: str, phone: str | None, version: int | None
+    actor, membership_id, *, name: str, email: str, phone: str | None, version: int | None,
+    include_deleted: bool = False,
 ) -> ProfileUpdate:
     """Change a user's name, e-mail and phone, if nobody changed them since ``version``.
 
     A changed e-mail of someone who never signed in sends a new invitation there (the old link
     stops working); of someone who has, a notice goes to the old address. The e-mail may only
-    change when the actor administers all of the person's accounts.
+    change when the actor administers all of the person's accounts. ``include_deleted`` lets
+    an identity provider keep a deactivated (deleted, restorable) user current; they get no
+    invitation while deleted.
     """
-    membership = users.get_user(actor, membership_id)
+    membership = scope.get_in_account(Membership, membership_id, actor,
+                                      include_deleted=include_deleted)
     user = membership.user
     name = people.clean_name(name)
     email = people.normalise_email(email)
@@ -116,8 +121,9 @@ def update_profile(
         raise ServiceError("Another person already uses this e-mail address.", "email") from None
     if "email" in changes:
         if membership.invite_state != "active":
-            invitations.send_invitation(actor, membership)
-            invited = True
+            if membership.deleted_at is None:  # a deletion withdrew the invitation
+                invitations.send_invitation(actor, membership)
+                invited = True
         else:
             mail.enqueue(
                 "email_changed",

@@ -1,0 +1,223 @@
+"""/scim/v2: SCIM 2.0 provisioning for identity providers (Entra ID, Okta, …).
+
+Authenticated by the account's bearer tokens only (Settings › Provisioning); the session
+cookie is never read, which is what makes the CSRF exemption safe. Every answer is
+``application/scim+json``; every refusal is a SCIM error (RFC 7644 §3.12), never a page.
+"""
+import json
+from functools import wraps
+
+from flask import Blueprint
+from flask import Response
+from flask import g
+from flask import request
+from werkzeug.exceptions import HTTPException
+
+from portal.auth.session import bearer_token
+from portal.extensions import csrf
+from portal.extensions import db
+from portal.services import scim
+from portal.services import scim_groups
+from portal.services import scim_tokens
+from portal.services import scim_users
+from portal.services.errors import ServiceError
+from portal.services.scim import ScimError
+
+bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
+csrf.exempt(bp)
+
+MEDIA_TYPE = "application/scim+json"
+
+
+def scim_response(body, status: int = 200, headers: dict | None = None) -> Response:
+    response = Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
+    if isinstance(body, dict) and isinstance(body.get("meta"), dict):
+        version = body["meta"].get("version")
+        if version:
+            response.headers["ETag"] = version
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def error_response(error: ScimError) -> Response:
+    response = scim_response(error.as_json(), error.status)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="scim"'
+    return response
+
+
+def http_error_response(error: HTTPException) -> Response:
+    """A routing or protocol error (404, 405, 413, …) under /scim/ as a SCIM error."""
+    return error_response(ScimError(error.description or error.name, error.code or 400))
+
+
+@bp.errorhandler(ServiceError)
+def service_error(error: ServiceError):
+    db.session.rollback()
+    return error_response(scim.service_error(error))
+
+
+@bp.before_request
+def authenticate():
+    """Let through only requests with a live token of an account (401 otherwise)."""
+    actor = scim_tokens.authenticate(bearer_token())
+    if actor is None:
+        return error_response(ScimError("A valid bearer token is required.", 401))
+    g.scim_actor = actor
+    return None
+
+
+def base_url() -> str:
+    return request.url_root.rstrip("/") + bp.url_prefix
+
+
+def body():
+    """Return the request's JSON document (400 invalidSyntax when it is not one)."""
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ScimError("The request body is not valid JSON.", 400, "invalidSyntax") from None
+
+
+def query() -> scim.Query:
+    args = request.args
+    return scim.make_query(
+        args.get("filter"), args.get("startIndex"), args.get("count"),
+        args.get("attributes"), args.get("excludedAttributes"),
+    )
+
+
+def resource_query() -> scim.Query:
+    args = request.args
+    return scim.make_query(attributes=args.get("attributes"),
+                           excluded=args.get("excludedAttributes"))
+
+
+def with_actor(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        return view(g.scim_actor, *args, **kwargs)
+
+    return wrapped
+
+
+# --- discovery -----------------------------------------------------------------------------
+
+
+@bp.get("/ServiceProviderConfig")
+def service_provider_config():
+    return scim_response(scim.service_provider_config(base_url()))
+
+
+@bp.get("/ResourceTypes")
+def resource_types():
+    found = scim.resource_types(base_url())
+    return scim_response(scim.list_response(found, len(found), 1))
+
+
+@bp.get("/ResourceTypes/<ident>")
+def resource_type(ident):
+    for found in scim.resource_types(base_url()):
+        if found["id"] == ident:
+            return scim_response(found)
+    raise scim.not_found("ResourceType", ident)
+
+
+@bp.get("/Schemas")
+def schemas():
+    found = scim.schemas(base_url())
+    return scim_response(scim.list_response(found, len(found), 1))
+
+
+@bp.get("/Schemas/<ident>")
+def schema(ident):
+    for found in scim.schemas(base_url()):
+        if found["id"] == ident:
+            return scim_response(found)
+    raise scim.not_found("Schema", ident)
+
+
+# --- Users and Groups ----------------------------------------------------------------------
+
+def _created(resource) -> Response:
+    return scim_response(resource, 201, {"Location": resource["meta"]["location"]})
+
+
+@bp.get("/Users")
+@with_actor
+def list_users(actor):
+    return scim_response(scim_users.list_users(actor, query(), base_url()))
+
+
+@bp.post("/Users")
+@with_actor
+def create_user(actor):
+    return _created(scim_users.create_user(actor, body(), base_url()))
+
+
+@bp.get("/Users/<ident>")
+@with_actor
+def get_user(actor, ident):
+    return scim_response(scim_users.get_user(actor, ident, base_url(), resource_query()))
+
+
+@bp.put("/Users/<ident>")
+@with_actor
+def replace_user(actor, ident):
+    return scim_response(scim_users.replace_user(actor, ident, body(), base_url(),
+                                                 request.headers.get("If-Match")))
+
+
+@bp.patch("/Users/<ident>")
+@with_actor
+def patch_user(actor, ident):
+    return scim_response(scim_users.patch_user(actor, ident, body(), base_url(),
+                                               request.headers.get("If-Match")))
+
+
+@bp.delete("/Users/<ident>")
+@with_actor
+def delete_user(actor, ident):
+    scim_users.delete_user(actor, ident, request.headers.get("If-Match"))
+    return Response(status=204)
+
+
+@bp.get("/Groups")
+@with_actor
+def list_groups(actor):
+    return scim_response(scim_groups.list_groups(actor, query(), base_url()))
+
+
+@bp.post("/Groups")
+@with_actor
+def create_group(actor):
+    return _created(scim_groups.create_group(actor, body(), base_url()))
+
+
+@bp.get("/Groups/<ident>")
+@with_actor
+def get_group(actor, ident):
+    return scim_response(scim_groups.get_group(actor, ident, base_url(), resource_query()))
+
+
+@bp.put("/Groups/<ident>")
+@with_actor
+def replace_group(actor, ident):
+    return scim_response(scim_groups.replace_group(actor, ident, body(), base_url(),
+                                                   request.headers.get("If-Match")))
+
+
+@bp.patch("/Groups/<ident>")
+@with_actor
+def patch_group(actor, ident):
+    return scim_response(scim_groups.patch_group(actor, ident, body(), base_url(),
+                                                 request.headers.get("If-Match")))
+
+
+@bp.delete("/Groups/<ident>")
+@with_actor
+def delete_group(actor, ident):
+    scim_groups.delete_group(actor, ident, request.headers.get("If-Match"))
+    return Response(status=204)

@@ -1,0 +1,313 @@
+"""SCIM 2.0 (RFC 7643/7644): what every resource shares — errors, paging, attribute selection,
+versions (ETags), and the discovery documents (ServiceProviderConfig, ResourceTypes, Schemas).
+
+Payloads are validated and PATCH operations applied with ``scim2-models`` (python-scim), and
+filters are parsed by it too (``ScimFilter``) before ``scim_filter`` turns them into SQL. The
+resources themselves are mapped onto memberships and groups in ``scim_users`` and
+``scim_groups``, through the same services as the pages. Nothing here knows HTTP: the
+blueprint (portal/scim) passes plain values in and turns ``ScimError`` into responses.
+"""
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pydantic
+from scim2_models import AuthenticationScheme
+from scim2_models import Bulk
+from scim2_models import ChangePassword
+from scim2_models import Context
+from scim2_models import ETag
+from scim2_models import Filter
+from scim2_models import Group
+from scim2_models import Patch
+from scim2_models import ResourceType
+from scim2_models import SCIMException
+from scim2_models import ServiceProviderConfig
+from scim2_models import Sort
+from scim2_models import User
+
+from portal.services.errors import ServiceError
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+# Largest page a list answers (RFC 7644 §3.4.2.4: the server may return fewer than asked).
+MAX_RESULTS = 1000
+DEFAULT_COUNT = 100
+# What the portal stores, and so what the published schemas list (a provider reads them):
+# other RFC 7643 attributes are accepted and ignored, unknown ones refused.
+USER_ATTRIBUTES = {
+    "userName": None,
+    "name": {"formatted", "givenName", "familyName"},
+    "displayName": None,
+    "active": None,
+    "emails": {"value", "type", "primary"},
+    "phoneNumbers": {"value", "type", "primary"},
+    "groups": {"value", "$ref", "display", "type"},
+}
+GROUP_ATTRIBUTES = {"displayName": None, "members": {"value", "$ref", "display", "type"}}
+
+
+class ScimError(ServiceError):
+    """A SCIM request the portal refuses: an HTTP status, RFC 7644's scimType and a detail."""
+
+    def __init__(self, detail: str, status: int = 400, scim_type: str | None = None):
+        super().__init__(detail, status=status)
+        self.scim_type = scim_type
+
+    def as_json(self) -> dict[str, Any]:
+        body = {"schemas": [ERROR_SCHEMA], "status": str(self.status), "detail": self.message}
+        if self.scim_type:
+            body["scimType"] = self.scim_type
+        return body
+
+
+def not_found(kind: str, ident: Any) -> ScimError:
+    return ScimError(f"{kind} {ident} not found.", 404)
+
+
+def from_scim_exception(error: SCIMException) -> ScimError:
+    return ScimError(str(error), error.status, error.scim_type or None)
+
+
+def from_validation_error(error: pydantic.ValidationError) -> ScimError:
+    """Turn scim2-models' validation failure into one SCIM 400 naming each bad attribute."""
+    scim_type = "invalidValue"
+    parts = []
+    for item in error.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in item.get("loc", ()) if not isinstance(p, int))
+        kind = item.get("type", "")
+        if kind == "extra_forbidden":
+            scim_type = "invalidSyntax"
+            parts.append(f"unknown attribute {where!r}")
+        else:
+            ctx_type = (item.get("ctx") or {}).get("scim_type")
+            if ctx_type:
+                scim_type = ctx_type
+            message = item.get("msg", "invalid")
+            parts.append(f"{where}: {message}" if where else message)
+    return ScimError("Invalid request: " + "; ".join(parts) + ".", 400, scim_type)
+
+
+def service_error(error: ServiceError) -> ScimError:
+    """Turn a rule's refusal from a portal service into the SCIM error a provider understands."""
+    if isinstance(error, ScimError):
+        return error
+    if error.status == 404:
+        return ScimError(error.message, 404)
+    if error.field in ("email", "name") and "already" in error.message:
+        return ScimError(error.message, 409, "uniqueness")
+    if error.status == 409:
+        return ScimError(error.message, 409)
+    return ScimError(error.message, 400, "invalidValue")
+
+
+def validate(model: type, payload: Any, context: Context):
+    """Validate a request body against a scim2-models resource (ScimError when it is wrong)."""
+    if not isinstance(payload, dict):
+        raise ScimError("The request body must be a JSON object.", 400, "invalidSyntax")
+    try:
+        return model.model_validate(payload, scim_ctx=context)
+    except pydantic.ValidationError as error:
+        raise from_validation_error(error) from None
+    except SCIMException as error:
+        raise from_scim_exception(error) from None
+
+
+# --- paging and attribute selection --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query:
+    """The list parameters of RFC 7644 §3.4.2 as plain values."""
+
+    filter: str | None = None
+    start_index: int = 1
+    count: int = DEFAULT_COUNT
+    attributes: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+
+
+def _number(value: Any, name: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ScimError(f"{name} must be an integer.", 400, "invalidValue") from None
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(n.strip() for n in str(value).split(",") if n.strip())
+
+
+def make_query(filter_text=None, start_index=None, count=None, attributes=None,
+               excluded=None) -> Query:
+    """Read list parameters: startIndex below 1 counts as 1, count is capped (§3.4.2.4)."""
+    start = max(1, _number(start_index, "startIndex", 1))
+    number = min(MAX_RESULTS, max(0, _number(count, "count", DEFAULT_COUNT)))
+    return Query(filter_text or None, start, number, _names(attributes), _names(excluded))
+
+
+def _short(name: str, schema: str) -> str:
+    """Return an attribute name without its schema URN, lower-cased ("name.givenName")."""
+    lowered = name.lower()
+    prefix = schema.lower() + ":"
+    if lowered.startswith(prefix):
+        lowered = lowered[len(prefix):]
+    return lowered
+
+
+ALWAYS = {"id", "schemas", "meta"}
+
+
+def wants(query: Query, attribute: str, schema: str) -> bool:
+    """Tell whether a top-level attribute is to be returned (and so worth loading)."""
+    name = attribute.lower()
+    if query.attributes:
+        return name in ALWAYS or any(
+            _short(a, schema).split(".")[0] == name for a in query.attributes
+        )
+    return not any(_short(a, schema) == name for a in query.excluded)
+
+
+def select_attributes(resource: dict[str, Any], query: Query, schema: str) -> dict[str, Any]:
+    """Apply ``attributes``/``excludedAttributes`` (top level and one sub-attribute)."""
+    if not query.attributes and not query.excluded:
+        return resource
+    out = {}
+    for key, value in resource.items():
+        if not wants(query, key, schema):
+            continue
+        subs = {_short(a, schema).split(".", 1)[1] for a in query.attributes
+                if _short(a, schema).startswith(key.lower() + ".")}
+        if subs and key.lower() not in ALWAYS and not any(
+                _short(a, schema) == key.lower() for a in query.attributes):
+            value = _keep_subs(value, subs)
+        out[key] = value
+    return out
+
+
+def _keep_subs(value: Any, subs: set[str]) -> Any:
+    if isinstance(value, list):
+        return [_keep_subs(v, subs) for v in value]
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k.lower() in subs}
+    return value
+
+
+def list_response(resources: list[dict[str, Any]], total: int, start_index: int
+                  ) -> dict[str, Any]:
+    return {
+        "schemas": [LIST_SCHEMA],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+
+
+# --- versions ------------------------------------------------------------------------------
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") + "Z" if moment is not None else None
+
+
+def version_of(resource: dict[str, Any]) -> str:
+    """Return a weak ETag of a resource's content (meta left out)."""
+    content = {k: v for k, v in resource.items() if k != "meta"}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:20]
+    return f'W/"{digest}"'
+
+
+def with_meta(resource: dict[str, Any], kind: str, location: str, created: datetime | None,
+              modified: datetime | None) -> dict[str, Any]:
+    resource["meta"] = {
+        "resourceType": kind,
+        "created": timestamp(created),
+        "lastModified": timestamp(modified or created),
+        "location": location,
+        "version": version_of(resource),
+    }
+    return resource
+
+
+def check_version(resource: dict[str, Any], if_match: str | None) -> None:
+    """Refuse a change based on a stale copy (If-Match naming another version): 412."""
+    if not if_match or if_match.strip() == "*":
+        return
+    wanted = {v.strip() for v in if_match.split(",")}
+    current = resource["meta"]["version"]
+    if current not in wanted and current.removeprefix("W/") not in wanted:
+        raise ScimError("The resource changed since that version was read; read it again.",
+                        412)
+
+
+# --- discovery -----------------------------------------------------------------------------
+
+
+def service_provider_config(base: str) -> dict[str, Any]:
+    config = ServiceProviderConfig(
+        documentation_uri=None,
+        patch=Patch(supported=True),
+        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
+        filter=Filter(supported=True, max_results=MAX_RESULTS),
+        change_password=ChangePassword(supported=False),
+        sort=Sort(supported=False),
+        etag=ETag(supported=True),
+        authentication_schemes=[AuthenticationScheme(
+            type="oauthbearertoken",
+            name="Bearer token",
+            description="A token of the account from Settings › Provisioning (or "
+                        "`flask scim token create`), sent as Authorization: Bearer.",
+            primary=True,
+        )],
+    )
+    body = config.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    body["meta"] = {"resourceType": "ServiceProviderConfig",
+                    "location": f"{base}/ServiceProviderConfig"}
+    return body
+
+
+def _resource_type(base: str, ident: str, endpoint: str, schema: str, text: str):
+    body = ResourceType(
+        id=ident, name=ident, endpoint=endpoint, description=text, schema_=schema,
+    ).model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    body["meta"] = {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/{ident}"}
+    return body
+
+
+def resource_types(base: str) -> list[dict[str, Any]]:
+    return [
+        _resource_type(base, "User", "/Users", USER_SCHEMA,
+                       "A user (membership) of this account; userName is the e-mail address."),
+        _resource_type(base, "Group", "/Groups", GROUP_SCHEMA, "A group of this account."),
+    ]
+
+
+def _trimmed_schema(model, keep: dict[str, set[str] | None], base: str) -> dict[str, Any]:
+    schema = model.to_schema()
+    attributes = []
+    for attribute in schema.attributes:
+        if attribute.name not in keep:
+            continue
+        subs = keep[attribute.name]
+        if subs is not None and attribute.sub_attributes:
+            attribute.sub_attributes = [s for s in attribute.sub_attributes if s.name in subs]
+        attributes.append(attribute)
+    schema.attributes = attributes
+    body = schema.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    body["meta"] = {"resourceType": "Schema", "location": f"{base}/Schemas/{schema.id}"}
+    return body
+
+
+def schemas(base: str) -> list[dict[str, Any]]:
+    return [_trimmed_schema(User, USER_ATTRIBUTES, base),
+            _trimmed_schema(Group, GROUP_ATTRIBUTES, base)]

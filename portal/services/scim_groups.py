@@ -1,0 +1,328 @@
+"""SCIM Groups: the account's groups, members through the groups service (set-wise).
+
+``id`` is the group id, ``displayName`` its name (unique per account whatever the case:
+409 ``uniqueness``), ``members`` its live members as SCIM User ids. Adding or removing 1,000
+members in one PATCH is one set-wise statement each way. A removal that would leave a
+taskstream step with no one, or deleting a group assigned to a step, answers 409 saying
+what to fix.
+"""
+from typing import Any
+
+import sqlalchemy as sa
+from scim2_models import Context
+from scim2_models import Group as ScimGroup
+from scim2_models import PatchOp
+
+from portal.extensions import db
+from portal.models import Group
+from portal.models import GroupMember
+from portal.models import Membership
+from portal.models import ScimGroupLink
+from portal.models import User
+from portal.models import utcnow
+from portal.services import groups
+from portal.services import scope
+from portal.services import scim_filter as sf
+from portal.services.errors import ServiceError
+from portal.services.scim import GROUP_SCHEMA
+from portal.services.scim import Query
+from portal.services.scim import ScimError
+from portal.services.scim import check_version
+from portal.services.scim import list_response
+from portal.services.scim import not_found
+from portal.services.scim import select_attributes
+from portal.services.scim import service_error
+from portal.services.scim import validate
+from portal.services.scim import wants
+from portal.services.scim import with_meta
+from portal.services.users import Selection
+
+Link = ScimGroupLink
+
+
+def _external(op, value):
+    if op is sf.Op.ne:
+        return ~_external(sf.Op.eq, value)
+    return Group.id.in_(sa.select(Link.group_id).where(
+        sf.string(Link.external_id, case_exact=True).compare(op, value)))
+
+
+def _member(op, value):
+    if op not in (sf.Op.eq, sf.Op.ne):
+        raise sf.invalid("members takes eq or ne with a user id.")
+    inside = Group.id.in_(sa.select(GroupMember.group_id).where(
+        sf.identifier(GroupMember.membership_id).compare(sf.Op.eq, value)))
+    return inside if op is sf.Op.eq else ~inside
+
+
+FILTERS = {
+    "id": sf.identifier(Group.id),
+    "displayname": sf.string(Group.name_key, lowered=True, nullable=False),
+    "externalid": sf.Attr(_external, lambda: Group.id.in_(
+        sa.select(Link.group_id).where(Link.external_id.is_not(None)))),
+    "members.value": sf.Attr(_member, lambda: Group.id.in_(sa.select(GroupMember.group_id))),
+    "meta.created": sf.moment(Group.created_at),
+}
+
+
+def _members(group_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    found: dict[int, list[tuple[int, str]]] = {g: [] for g in group_ids}
+    if group_ids:
+        for group_id, membership_id, name in db.session.execute(
+            sa.select(GroupMember.group_id, Membership.id, User.name)
+            .join(Membership, Membership.id == GroupMember.membership_id)
+            .join(User, User.id == Membership.user_id)
+            .where(GroupMember.group_id.in_(group_ids), Membership.deleted_at.is_(None))
+            .order_by(Membership.id)
+        ):
+            found[group_id].append((membership_id, name))
+    return found
+
+
+def _resources(group_ids: list[int], base: str, query: Query) -> list[dict[str, Any]]:
+    if not group_ids:
+        return []
+    rows = {
+        row[0]: row
+        for row in db.session.execute(
+            sa.select(Group.id, Group.name, Group.created_at, Link.external_id, Link.modified_at)
+            .outerjoin(Link, Link.group_id == Group.id)
+            .where(Group.id.in_(group_ids))
+        )
+    }
+    members = _members(group_ids) if wants(query, "members", GROUP_SCHEMA) else {}
+    out = []
+    for gid in group_ids:
+        if gid not in rows:
+            continue
+        _id, name, created, external_id, modified = rows[gid]
+        resource: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "id": str(gid)}
+        if external_id is not None:
+            resource["externalId"] = external_id
+        resource["displayName"] = name
+        if members.get(gid):
+            resource["members"] = [
+                {"value": str(mid), "$ref": f"{base}/Users/{mid}", "display": member_name,
+                 "type": "User"}
+                for mid, member_name in members[gid]
+            ]
+        with_meta(resource, "Group", f"{base}/Groups/{gid}", created, modified)
+        out.append(select_attributes(resource, query, GROUP_SCHEMA))
+    return out
+
+
+def _group_id(actor, ident) -> int:
+    number = scope.parse_id(ident)
+    found = None
+    if number is not None:
+        found = db.session.scalar(
+            scope.in_account(sa.select(Group.id), Group, actor).where(Group.id == number))
+    if found is None:
+        raise not_found("Group", ident)
+    return found
+
+
+def get_group(actor, ident, base: str, query: Query = Query()) -> dict[str, Any]:
+    """Return one group of the actor's account (404 outside it)."""
+    return _resources([_group_id(actor, ident)], base, query)[0]
+
+
+def list_groups(actor, query: Query, base: str) -> dict[str, Any]:
+    """Return a ListResponse page of the account's groups matching the filter, by id."""
+    stmt = scope.in_account(sa.select(Group.id), Group, actor)
+    if query.filter:
+        stmt = stmt.where(sf.to_sql(query.filter, FILTERS, GROUP_SCHEMA))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
+    ids = list(db.session.scalars(
+        stmt.order_by(Group.id).offset(query.start_index - 1).limit(query.count)
+    )) if query.count else []
+    return list_response(_resources(ids, base, query), total, query.start_index)
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _member_ids(actor, values) -> list[int]:
+    """Return the membership ids SCIM member values name; 400 for any not in this account."""
+    wanted = []
+    for value in values or []:
+        raw = value.get("value") if isinstance(value, dict) else getattr(value, "value", value)
+        wanted.append(raw)
+    numbers = [scope.parse_id(v) for v in wanted]
+    known = set(scope.ids_in_account(Membership, [n for n in numbers if n is not None], actor))
+    unknown = [str(v) for v, n in zip(wanted, numbers, strict=True) if n not in known]
+    if unknown:
+        raise ScimError(f"No active user with id {', '.join(unknown[:5])} in this account.", 400,
+                        "invalidValue")
+    return sorted(known)
+
+
+def _live_member_ids(group_id: int) -> set[int]:
+    return set(db.session.scalars(
+        sa.select(GroupMember.membership_id)
+        .join(Membership, Membership.id == GroupMember.membership_id)
+        .where(GroupMember.group_id == group_id, Membership.deleted_at.is_(None))
+    ))
+
+
+def _set_external_id(group_id: int, external_id: str | None) -> None:
+    link = db.session.get(Link, group_id)
+    if link is None:
+        if external_id is None:
+            return
+        link = Link(group_id=group_id)
+        db.session.add(link)
+    link.external_id = external_id
+    link.modified_at = utcnow()
+
+
+def _change(actor, group_id: int, *, name: str | None = None, add: set[int] = frozenset(),
+            remove: set[int] = frozenset(), external_id: Any = ...) -> None:
+    """Rename, add and remove members, keep the externalId: each through the groups service."""
+    try:
+        if name is not None:
+            groups.rename_group(actor, group_id, name)
+        if add:
+            groups.add_to_groups(actor, [group_id], Selection(ids=sorted(add)))
+        if remove:
+            groups.remove_from_group(actor, group_id, sorted(remove))
+        if external_id is not ...:
+            _set_external_id(group_id, external_id)
+        else:
+            link = db.session.get(Link, group_id)
+            if link is not None:
+                link.modified_at = utcnow()
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        raise service_error(error) from None
+
+
+def create_group(actor, payload: Any, base: str) -> dict[str, Any]:
+    """Create a group (with its members) from a SCIM resource."""
+    model = validate(ScimGroup, payload, Context.RESOURCE_CREATION_REQUEST)
+    member_ids = _member_ids(actor, model.members)
+    try:
+        group = groups.create_group(actor, model.display_name or "", member_ids)
+    except ServiceError as error:
+        db.session.rollback()
+        raise service_error(error) from None
+    if model.external_id is not None:
+        _set_external_id(group.id, model.external_id)
+        db.session.commit()
+    return get_group(actor, group.id, base)
+
+
+def replace_group(actor, ident, payload: Any, base: str, if_match: str | None = None
+                  ) -> dict[str, Any]:
+    """PUT: the group's name, externalId and members become what the resource says."""
+    current = get_group(actor, ident, base)
+    check_version(current, if_match)
+    model = validate(ScimGroup, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+    group_id = int(current["id"])
+    wanted = set(_member_ids(actor, model.members))
+    present = _live_member_ids(group_id)
+    _change(actor, group_id,
+            name=model.display_name if model.display_name != current["displayName"] else None,
+            add=wanted - present, remove=present - wanted, external_id=model.external_id)
+    return get_group(actor, group_id, base)
+
+
+def _operation_parts(operation) -> tuple[str, str, Any]:
+    op = operation.op.value if hasattr(operation.op, "value") else str(operation.op)
+    path = str(operation.path) if operation.path is not None else ""
+    return op.lower(), path, operation.value
+
+
+def patch_group(actor, ident, payload: Any, base: str, if_match: str | None = None
+                ) -> dict[str, Any]:
+    """PATCH: displayName, externalId and members (add, remove by value path or by list,
+    replace), Entra's path-less replace included; members change set-wise."""
+    group_id = _group_id(actor, ident)
+    if if_match:
+        check_version(get_group(actor, group_id, base), if_match)
+    operations = validate(PatchOp[ScimGroup], payload, Context.RESOURCE_PATCH_REQUEST)
+    present = _live_member_ids(group_id)
+    members = set(present)
+    changes: dict[str, Any] = {}
+    for operation in operations.operations or []:
+        op, path, value = _operation_parts(operation)
+        lowered = path.lower()
+        if not path:
+            if not isinstance(value, dict):
+                raise ScimError("A replace or add without a path needs an object value.", 400,
+                                "invalidValue")
+            items = {k.lower(): v for k, v in value.items()}
+            unknown = set(items) - {"displayname", "externalid", "members", "id", "schemas"}
+            if unknown:
+                raise ScimError(f"Unknown attribute {sorted(unknown)[0]!r}.", 400,
+                                "invalidPath")
+            if "displayname" in items:
+                changes["name"] = items["displayname"]
+            if "externalid" in items:
+                changes["external_id"] = items["externalid"]
+            if "members" in items:
+                ids = set(_member_ids(actor, items["members"]))
+                members = ids if op == "replace" else members | ids
+            continue
+        if lowered == "displayname":
+            if op == "remove":
+                raise ScimError("displayName is required.", 400, "mutability")
+            changes["name"] = value
+        elif lowered == "externalid":
+            changes["external_id"] = None if op == "remove" else value
+        elif lowered == "members":
+            ids = set(_member_ids(actor, value if isinstance(value, list) else
+                                  [value] if value else []))
+            if op == "add":
+                members |= ids
+            elif op == "replace":
+                members = ids
+            elif value:  # Entra removes listed members with a value and no filter
+                members -= ids
+            else:
+                members = set()
+        elif lowered.startswith("members["):
+            if op != "remove":
+                raise ScimError("Only remove takes a members value filter.", 400, "invalidPath")
+            members -= _filtered_members(path, present)
+        else:
+            raise ScimError(f"The path {path!r} names no attribute of a group.", 400,
+                            "invalidPath")
+    name = changes.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ScimError("displayName must be a string.", 400, "invalidValue")
+    current_name = db.session.scalar(sa.select(Group.name).where(Group.id == group_id))
+    _change(actor, group_id, name=name if name and name != current_name else None,
+            add=members - present, remove=present - members,
+            external_id=changes.get("external_id", ...))
+    return get_group(actor, group_id, base)
+
+
+def _filtered_members(path: str, present: set[int]) -> set[int]:
+    """Return the members a ``members[value eq "…"]`` path names (or/and of such tests)."""
+    from portal.services.scim_filter import to_sql
+
+    inner = path[path.index("[") + 1:path.rindex("]")]
+    clause = to_sql(inner, {"value": sf.identifier(GroupMember.membership_id)}, GROUP_SCHEMA)
+    if not present:
+        return set()
+    return set(db.session.scalars(
+        sa.select(GroupMember.membership_id)
+        .where(GroupMember.membership_id.in_(present), clause)
+        .distinct()
+    ))
+
+
+def delete_group(actor, ident, if_match: str | None = None) -> None:
+    """DELETE: delete the group; one assigned to a taskstream step answers 409."""
+    group_id = _group_id(actor, ident)
+    if if_match:
+        check_version(get_group(actor, group_id, ""), if_match)
+    try:
+        result = groups.delete_groups(actor, [group_id])
+    except ServiceError as error:
+        db.session.rollback()
+        raise service_error(error) from None
+    if result.blocked:
+        raise ScimError(result.blocked[0].message, 409)

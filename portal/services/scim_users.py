@@ -1,0 +1,446 @@
+"""SCIM Users: the memberships of the token's account, through the same services as the pages.
+
+Mapping (RFC 7643 §4.1): ``id`` is the membership id; ``userName`` (and ``emails``) the
+person's e-mail; ``name.formatted`` — else given and family name, else ``displayName`` — the
+full name; ``phoneNumbers`` the phone; ``externalId`` is kept per membership; ``active`` is
+"not deleted": ``active: false`` soft-deletes through the deletion service (restorable, and
+its blocked cases answer 409 saying what to fix), ``active: true`` restores. DELETE
+soft-deletes too and the user is then gone for SCIM (404) while an admin can still restore it
+within retention. A person already known from another account is linked, never duplicated;
+nothing of another account is ever read into a response.
+"""
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from scim2_models import Context
+from scim2_models import EnterpriseUser
+from scim2_models import PatchOp
+from scim2_models import SCIMException
+from scim2_models import User as ScimUser
+
+from portal.extensions import db
+from portal.models import Group
+from portal.models import GroupMember
+from portal.models import Membership
+from portal.models import ScimUserLink
+from portal.models import User
+from portal.models import utcnow
+from portal.services import deletion
+from portal.services import invitations
+from portal.services import people
+from portal.services import profiles
+from portal.services import scope
+from portal.services import scim_filter as sf
+from portal.services.errors import ServiceError
+from portal.services.scim import USER_SCHEMA
+from portal.services.scim import Query
+from portal.services.scim import ScimError
+from portal.services.scim import check_version
+from portal.services.scim import from_scim_exception
+from portal.services.scim import list_response
+from portal.services.scim import not_found
+from portal.services.scim import select_attributes
+from portal.services.scim import service_error
+from portal.services.scim import validate
+from portal.services.scim import wants
+from portal.services.scim import with_meta
+from portal.services.users import Selection
+
+# Every RFC 7643 User attribute (and Entra's enterprise extension) is accepted; the ones the
+# portal does not store are ignored. Attributes no schema defines are refused (400).
+Model = ScimUser[EnterpriseUser]
+Link = ScimUserLink
+
+# A SCIM DELETE hides the membership it deleted (still restorable by an admin); an admin's own
+# deletion, or ``active: false``, leaves it visible as inactive.
+_hidden = sa.exists().where(Link.membership_id == Membership.id,
+                            Link.removed_at == Membership.deleted_at)
+VISIBLE = sa.or_(Membership.deleted_at.is_(None), ~_hidden)
+
+
+def _of_people(attr: sf.Attr) -> sf.Attr:
+    """An attribute of the person: matched in ``users`` (its e-mail index), then joined."""
+    return sf.Attr(
+        lambda op, value: Membership.user_id.in_(sa.select(User.id).where(attr.compare(op, value))),
+        lambda: Membership.user_id.in_(sa.select(User.id).where(attr.present())),
+    )
+
+
+def _external(op, value):
+    if op is sf.Op.ne:
+        return ~_external(sf.Op.eq, value)
+    return Membership.id.in_(sa.select(Link.membership_id).where(
+        sf.string(Link.external_id, case_exact=True).compare(op, value)))
+
+
+def _in_group(op, value):
+    if op not in (sf.Op.eq, sf.Op.ne):
+        raise sf.invalid("groups takes eq or ne with a group id.")
+    inside = Membership.id.in_(sa.select(GroupMember.membership_id).where(
+        sf.identifier(GroupMember.group_id).compare(sf.Op.eq, value)))
+    return inside if op is sf.Op.eq else ~inside
+
+
+_email = _of_people(sf.string(User.email, lowered=True, nullable=False))
+_name = sf.string(Membership.sort_name, lowered=True, nullable=False)
+FILTERS = {
+    "id": sf.identifier(Membership.id),
+    "username": _email,
+    "emails.value": _email,
+    "emails.type": sf.constant("work"),
+    "emails.primary": sf.boolean(sa.true()),
+    "displayname": _name,
+    "name.formatted": _name,
+    "phonenumbers.value": _of_people(sf.string(User.phone)),
+    "externalid": sf.Attr(_external, lambda: Membership.id.in_(
+        sa.select(Link.membership_id).where(Link.external_id.is_not(None)))),
+    "active": sf.boolean(Membership.deleted_at.is_(None)),
+    "groups.value": sf.Attr(_in_group, lambda: Membership.id.in_(
+        sa.select(GroupMember.membership_id))),
+    "meta.created": sf.moment(Membership.created_at),
+}
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    created_at: Any
+    deleted_at: Any
+    email: str
+    name: str
+    phone: str | None
+    external_id: str | None
+    modified_at: Any
+
+
+def _rows(ids: list[int]) -> dict[int, Row]:
+    if not ids:
+        return {}
+    return {
+        row.id: Row(*row)
+        for row in db.session.execute(
+            sa.select(Membership.id, Membership.created_at, Membership.deleted_at, User.email,
+                      User.name, User.phone, Link.external_id, Link.modified_at)
+            .join(User, User.id == Membership.user_id)
+            .outerjoin(Link, Link.membership_id == Membership.id)
+            .where(Membership.id.in_(ids))
+        )
+    }
+
+
+def _groups(ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    found: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    if ids:
+        for membership_id, group_id, name in db.session.execute(
+            sa.select(GroupMember.membership_id, Group.id, Group.name)
+            .join(Group, Group.id == GroupMember.group_id)
+            .where(GroupMember.membership_id.in_(ids))
+            .order_by(Group.name_key, Group.id)
+        ):
+            found[membership_id].append((group_id, name))
+    return found
+
+
+def _resource(row: Row, groups: list[tuple[int, str]] | None, base: str) -> dict[str, Any]:
+    resource: dict[str, Any] = {"schemas": [USER_SCHEMA], "id": str(row.id)}
+    if row.external_id is not None:
+        resource["externalId"] = row.external_id
+    resource.update(
+        userName=row.email,
+        name={"formatted": row.name},
+        displayName=row.name,
+        active=row.deleted_at is None,
+        emails=[{"value": row.email}],
+    )
+    if row.phone:
+        resource["phoneNumbers"] = [{"value": row.phone}]
+    if groups:
+        resource["groups"] = [
+            {"value": str(gid), "$ref": f"{base}/Groups/{gid}", "display": name}
+            for gid, name in groups
+        ]
+    return with_meta(resource, "User", f"{base}/Users/{row.id}", row.created_at,
+                     row.modified_at)
+
+
+def _visible_id(actor, ident) -> int:
+    """Return the membership id a SCIM id names in the actor's account, or raise 404."""
+    number = scope.parse_id(ident)
+    found = None
+    if number is not None:
+        found = db.session.scalar(
+            scope.in_account(sa.select(Membership.id), Membership, actor)
+            .where(Membership.id == number, VISIBLE)
+        )
+    if found is None:
+        raise not_found("User", ident)
+    return found
+
+
+def _load(actor, ident, base: str, query: Query = Query()) -> dict[str, Any]:
+    membership_id = _visible_id(actor, ident)
+    groups = _groups([membership_id]) if wants(query, "groups", USER_SCHEMA) else {}
+    return _resource(_rows([membership_id])[membership_id], groups.get(membership_id), base)
+
+
+def get_user(actor, ident, base: str, query: Query = Query()) -> dict[str, Any]:
+    """Return one user of the actor's account as a SCIM resource (404 outside it)."""
+    return select_attributes(_load(actor, ident, base, query), query, USER_SCHEMA)
+
+
+def list_users(actor, query: Query, base: str) -> dict[str, Any]:
+    """Return a ListResponse page of the account's users matching the filter, by id."""
+    stmt = scope.in_account(sa.select(Membership.id), Membership, actor).where(VISIBLE)
+    if query.filter:
+        stmt = stmt.where(sf.to_sql(query.filter, FILTERS, USER_SCHEMA))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
+    ids: list[int] = []
+    if query.count:
+        ids = list(db.session.scalars(
+            stmt.order_by(Membership.id).offset(query.start_index - 1).limit(query.count)
+        ))
+    rows = _rows(ids)
+    groups = _groups(ids) if wants(query, "groups", USER_SCHEMA) else {}
+    resources = [
+        select_attributes(_resource(rows[i], groups.get(i), base), query, USER_SCHEMA)
+        for i in ids if i in rows
+    ]
+    return list_response(resources, total, query.start_index)
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What a request asks a user to be, in the portal's terms (None: leave as it is)."""
+
+    email: str
+    name: str
+    phone: str | None
+    external_id: str | None
+    active: bool | None
+
+
+def _text(value: Any) -> str:
+    return " ".join(str(value).split()) if value is not None else ""
+
+
+def _full_name(model) -> tuple[str, str, str]:
+    """Return (formatted, given + family, displayName) of a SCIM user, each possibly empty."""
+    name = model.name
+    formatted = _text(name.formatted) if name else ""
+    parts = " ".join(p for p in (_text(name.given_name), _text(name.family_name)) if p) \
+        if name else ""
+    return formatted, parts, _text(model.display_name)
+
+
+def _pick_phone(model, before: list[str]) -> str | None:
+    """The phone among ``phoneNumbers``: a new one first, then the primary, then the first."""
+    numbers = [n for n in (model.phone_numbers or []) if n.value]
+    if not numbers:
+        return None
+    fresh = [n for n in numbers if n.value not in before]
+    for candidates in (fresh, [n for n in numbers if n.primary], numbers):
+        if candidates:
+            return str(candidates[0].value)
+    return None
+
+
+def _pick_email(model, before_email: str | None) -> str:
+    """``userName`` is the e-mail; a changed e-mail in ``emails`` (patched alone) counts too."""
+    user_name = _text(model.user_name)
+    if before_email is not None and user_name.lower() == before_email:
+        for entry in model.emails or []:
+            if entry.value and str(entry.value).lower() != before_email:
+                return str(entry.value)
+    if not user_name:
+        raise ScimError("userName (the e-mail address) is required.", 400, "invalidValue")
+    return user_name
+
+
+def _wanted(model, before: dict[str, Any] | None = None) -> Wanted:
+    """Read the request's user into portal terms; ``before`` is the user a PATCH started from."""
+    formatted, parts, display = _full_name(model)
+    email = _pick_email(model, before["email"] if before else None)
+    if before is None:
+        name = formatted or parts or display or email.split("@")[0]
+    elif formatted != before["formatted"] and formatted:
+        name = formatted
+    elif parts != before["parts"] and parts:
+        name = parts
+    elif display != before["display"] and display:
+        name = display
+    else:
+        name = before["name"]
+    active = model.active
+    if before is not None and active == before["active"]:
+        active = None
+    phone = _pick_phone(model, before["phones"] if before else [])
+    return Wanted(email=email, name=name, phone=phone, external_id=model.external_id,
+                  active=active)
+
+
+def _set_external_id(membership_id: int, external_id: str | None, **extra) -> None:
+    """Keep the provider's externalId (and what else SCIM notes) for a membership; no commit."""
+    link = db.session.get(Link, membership_id)
+    if link is None:
+        link = Link(membership_id=membership_id)
+        db.session.add(link)
+    link.external_id = external_id
+    link.modified_at = utcnow()
+    for key, value in extra.items():
+        setattr(link, key, value)
+
+
+def _deactivate(actor, membership_id: int) -> None:
+    report = deletion.delete_users(actor, Selection(ids=[membership_id]))
+    if report.blocked:
+        raise ScimError(f"Not deactivated: {report.blocked[0].reason}", 409)
+
+
+def _reactivate(actor, membership_id: int) -> None:
+    report = deletion.restore_users(actor, [membership_id])
+    if report.refused:
+        raise ScimError(f"Not reactivated: {report.refused[0].reason}", 409)
+    if not report.restored:
+        raise ScimError("Not reactivated: this user is no longer recoverable.", 409)
+
+
+def _apply(actor, membership_id: int, wanted: Wanted) -> None:
+    """Bring a membership to what the request asks, each part through its own service."""
+    membership = scope.get_in_account(Membership, membership_id, actor, include_deleted=True)
+    user = membership.user
+    try:
+        if wanted.active is True and membership.deleted_at is not None:
+            _reactivate(actor, membership_id)
+        profiles.update_profile(
+            actor, membership_id, name=wanted.name, email=wanted.email, phone=wanted.phone,
+            version=user.version, include_deleted=True,
+        )
+        link = db.session.get(Link, membership_id)
+        if (link.external_id if link else None) != wanted.external_id:
+            _set_external_id(membership_id, wanted.external_id)
+            db.session.commit()
+        if wanted.active is False and membership.deleted_at is None:
+            _deactivate(actor, membership_id)
+    except ServiceError as error:
+        db.session.rollback()
+        raise service_error(error) from None
+
+
+def create_user(actor, payload: Any, base: str) -> dict[str, Any]:
+    """Create a user from a SCIM resource: a new person, or the known person linked (409 when
+    already a user of this account; a user removed with DELETE comes back)."""
+    model = validate(Model, payload, Context.RESOURCE_CREATION_REQUEST)
+    wanted = _wanted(model)
+    try:
+        email = people.normalise_email(wanted.email)
+    except ServiceError as error:
+        raise service_error(error) from None
+    existing = db.session.execute(
+        scope.in_account(sa.select(Membership.id, VISIBLE.label("visible")), Membership, actor)
+        .join(User, User.id == Membership.user_id)
+        .where(User.email == email)
+    ).first()
+    if existing is not None and existing.visible:
+        raise ScimError(f"A user with userName {email} already exists in this account.", 409,
+                        "uniqueness")
+    if existing is not None:
+        # Removed with a SCIM DELETE and still within retention: restore it as this request says.
+        _apply(actor, existing.id, Wanted(**{**wanted.__dict__, "active": True}))
+        _set_external_id(existing.id, wanted.external_id, removed_at=None)
+        db.session.commit()
+        membership_id = existing.id
+    else:
+        try:
+            membership = invitations.add_person(
+                actor, name=wanted.name, email=email, phone=wanted.phone,
+                invite=actor.send_invitations,
+                before_commit=lambda m: _set_external_id(m.id, wanted.external_id),
+            )
+        except ServiceError as error:
+            db.session.rollback()
+            raise service_error(error) from None
+        membership_id = membership.id
+        if wanted.active is False:
+            _apply(actor, membership_id, wanted)
+    return _load(actor, membership_id, base)
+
+
+def replace_user(actor, ident, payload: Any, base: str, if_match: str | None = None
+                 ) -> dict[str, Any]:
+    """PUT: make the user what the resource says (Okta deactivates this way)."""
+    current = _load(actor, ident, base)
+    check_version(current, if_match)
+    model = validate(Model, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+    wanted = _wanted(model)
+    if wanted.active == current["active"]:
+        wanted = Wanted(**{**wanted.__dict__, "active": None})
+    _apply(actor, int(current["id"]), wanted)
+    return _load(actor, ident, base)
+
+
+def _patch_base(resource: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Return the stored user as a scim2-models resource to patch, and what it held."""
+    name = resource["name"]["formatted"]
+    given, _, family = name.rpartition(" ")
+    phones = [p["value"] for p in resource.get("phoneNumbers", [])]
+    data = {
+        "schemas": [USER_SCHEMA],
+        "id": resource["id"],
+        "externalId": resource.get("externalId"),
+        "userName": resource["userName"],
+        "name": {"formatted": name, "givenName": given or None, "familyName": family or None},
+        "displayName": name,
+        "active": resource["active"],
+        "emails": [{"value": resource["userName"], "type": "work", "primary": True}],
+        "phoneNumbers": [{"value": p, "type": "work", "primary": True} for p in phones] or None,
+    }
+    model = Model.model_validate({k: v for k, v in data.items() if v is not None})
+    before = {
+        "email": resource["userName"], "formatted": name,
+        "parts": " ".join(p for p in (given, family) if p), "display": name, "name": name,
+        "active": resource["active"], "phones": phones,
+    }
+    return model, before
+
+
+def patch_user(actor, ident, payload: Any, base: str, if_match: str | None = None
+               ) -> dict[str, Any]:
+    """PATCH: apply add/replace/remove operations (Entra's path-less replace and "False"
+    strings included) to the stored user, then bring the user to the result."""
+    current = _load(actor, ident, base)
+    check_version(current, if_match)
+    operations = validate(PatchOp[Model], payload, Context.RESOURCE_PATCH_REQUEST)
+    model, before = _patch_base(current)
+    try:
+        operations.patch(model)
+    except SCIMException as error:
+        raise from_scim_exception(error) from None
+    except (ValueError, TypeError) as error:
+        raise ScimError(f"Invalid operation: {error}", 400, "invalidValue") from None
+    _apply(actor, int(current["id"]), _wanted(model, before))
+    return _load(actor, ident, base)
+
+
+def delete_user(actor, ident, if_match: str | None = None) -> None:
+    """DELETE: soft-delete through the deletion service; the user is then 404 for SCIM."""
+    current = _load(actor, ident, "")
+    check_version(current, if_match)
+    membership_id = int(current["id"])
+    if current["active"]:
+        try:
+            _deactivate(actor, membership_id)
+        except ServiceError as error:
+            raise service_error(error) from None
+    deleted_at = db.session.scalar(sa.select(Membership.deleted_at)
+                                   .where(Membership.id == membership_id))
+    link = db.session.get(Link, membership_id)
+    _set_external_id(membership_id, link.external_id if link else None, removed_at=deleted_at)
+    db.session.commit()

@@ -1,0 +1,230 @@
+"""SCIM Users: list, filter, get, create, replace, patch, delete — mapped through the services."""
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import AuditEvent
+from portal.models import Membership
+from portal.models import OutboxMessage
+from portal.models import User
+from portal.services import deletion
+from tests.builders import make_account
+from tests.builders import make_group
+from tests.builders import make_user
+from tests.scim.conftest import USER
+from tests.scim.conftest import Provider
+from tests.scim.conftest import assert_scim_error
+from tests.scim.conftest import token_for
+from tests.scim.conftest import user_body
+
+
+def membership(ident) -> Membership:
+    db.session.expire_all()
+    return db.session.get(Membership, int(ident))
+
+
+def test_create_maps_username_name_phone_and_external_id(scim, account):
+    response = scim.post("Users", user_body(
+        "Ann.Lee@Example.com", externalId="entra-0001",
+        name={"givenName": "Ann", "familyName": "Lee"}, displayName="Ann L.",
+        phoneNumbers=[{"value": "+44 20 7946 0958", "type": "mobile"}],
+    ))
+
+    assert response.status_code == 201
+    user = response.get_json()
+    assert response.headers["Location"] == user["meta"]["location"]
+    assert response.headers["ETag"] == user["meta"]["version"]
+    assert user["schemas"] == [USER]
+    assert user["userName"] == "ann.lee@example.com"
+    assert user["name"] == {"formatted": "Ann Lee"}
+    assert user["displayName"] == "Ann Lee"
+    assert user["phoneNumbers"] == [{"value": "+442079460958"}]
+    assert user["externalId"] == "entra-0001"
+    assert user["active"] is True
+    assert user["meta"]["resourceType"] == "User"
+    assert user["meta"]["location"].endswith(f"/scim/v2/Users/{user['id']}")
+    row = membership(user["id"])
+    assert row.account_id == account.id and row.user.name == "Ann Lee"
+    assert scim.get(f"Users/{user['id']}").get_json() == user
+
+
+def test_created_people_get_the_invitation_only_when_the_token_says_so(app, account):
+    quiet = Provider(app.test_client(), token_for(account, "SSO", send_invitations=False))
+    loud = Provider(app.test_client(), token_for(account, "Mail", send_invitations=True))
+
+    quiet.create_user("quiet@example.com")
+    loud.create_user("loud@example.com")
+
+    sent_to = set(db.session.scalars(sa.select(OutboxMessage.to_addr)
+                                     .where(OutboxMessage.kind == "invite")))
+    assert "loud@example.com" in sent_to and "quiet@example.com" not in sent_to
+
+
+def test_a_person_of_another_account_is_linked_and_nothing_of_theirs_shows(scim, account):
+    other = make_account("Elsewhere Ltd")
+    known = make_user(other, name="Known Person", email="known@example.com",
+                      group_ids=[make_group(other, "Secret group").id])
+
+    created = scim.create_user("KNOWN@example.com", name={"formatted": "Someone Else"},
+                               externalId="x-1")
+
+    assert db.session.scalar(sa.select(sa.func.count(User.id))
+                             .where(User.email == "known@example.com")) == 1
+    assert membership(created["id"]).user_id == known.user_id
+    # The person keeps their own name; the other account's group is not this account's.
+    assert created["name"] == {"formatted": "Known Person"}
+    assert "groups" not in created
+    assert "Secret group" not in scim.get("Users").get_data(as_text=True)
+
+
+def test_creating_a_user_twice_is_a_uniqueness_conflict(scim):
+    scim.create_user("twice@example.com")
+
+    assert_scim_error(scim.post("Users", user_body("Twice@Example.com")), 409, "uniqueness")
+
+
+def test_filters_that_providers_send(scim, account):
+    ann = scim.create_user("ann@example.com", externalId="A-1", name={"formatted": "Ann Lee"},
+                           phoneNumbers=[{"value": "+442079460958"}])
+    bob = scim.create_user("bob@example.org", externalId="B-2", name={"formatted": "Bob Ray"})
+    ids = lambda found: sorted(r["id"] for r in found)  # noqa: E731
+
+    assert ids(scim.find('userName eq "ANN@example.com"')) == [ann["id"]]
+    assert ids(scim.find('externalId eq "B-2"')) == [bob["id"]]
+    assert scim.find('externalId eq "b-2"') == []  # externalId is case-exact
+    assert ids(scim.find('emails.value eq "bob@example.org"')) == [bob["id"]]
+    assert ids(scim.find('emails[type eq "work"].value eq "bob@example.org"')) == [bob["id"]]
+    assert ids(scim.find('emails[type eq "work" and value eq "ann@example.com"]')) == [ann["id"]]
+    assert ids(scim.find('displayName eq "bob ray"')) == [bob["id"]]
+    assert ids(scim.find('userName eq "ann@example.com" or externalId eq "B-2"')) == \
+        ids([ann, bob])
+    assert ids(scim.find('userName sw "ann" and phoneNumbers pr')) == [ann["id"]]
+    assert ids(scim.find('externalId pr')) == ids([ann, bob])
+    assert ids(scim.find('not (externalId pr)')) == [str(account.admin.id)]
+    assert ids(scim.find('userName co "example.org"')) == [bob["id"]]
+    assert ids(scim.find(f'id eq "{ann["id"]}"')) == [ann["id"]]
+
+
+def test_paging_with_start_index_and_count(scim, account):
+    for n in range(5):
+        scim.create_user(f"p{n}@example.com")
+    every = scim.get("Users").get_json()
+    assert every["totalResults"] == 6
+
+    page = scim.get("Users", query={"startIndex": 2, "count": 2}).get_json()
+
+    assert page["totalResults"] == 6 and page["startIndex"] == 2 and page["itemsPerPage"] == 2
+    assert [r["id"] for r in page["Resources"]] == [r["id"] for r in every["Resources"][1:3]]
+    assert scim.get("Users", query={"count": 0}).get_json()["Resources"] == []
+    assert scim.get("Users", query={"startIndex": 99}).get_json()["Resources"] == []
+    assert scim.get("Users", query={"startIndex": -3}).get_json()["startIndex"] == 1
+
+
+def test_attributes_and_excluded_attributes(scim):
+    user = scim.create_user("sel@example.com", externalId="S")
+
+    only = scim.get(f"Users/{user['id']}", query={"attributes": "userName"}).get_json()
+    without = scim.get("Users", query={"excludedAttributes": "emails,name"}).get_json()
+
+    assert set(only) == {"schemas", "id", "meta", "userName"}
+    assert all("emails" not in r and "name" not in r and "userName" in r
+               for r in without["Resources"])
+
+
+def test_replace_changes_the_profile_and_a_stale_version_is_refused(scim):
+    user = scim.create_user("put@example.com", name={"formatted": "Put Me"})
+    body = user_body("put@example.com", name={"formatted": "Put Changed"}, externalId="P-9",
+                     phoneNumbers=[{"value": "+33 1 42 68 53 00"}])
+
+    response = scim.put(f"Users/{user['id']}", body, headers={"If-Match": user["meta"]["version"]})
+
+    assert response.status_code == 200
+    changed = response.get_json()
+    assert changed["name"]["formatted"] == "Put Changed"
+    assert changed["externalId"] == "P-9" and changed["phoneNumbers"] == [{"value": "+33142685300"}]
+    assert changed["meta"]["version"] != user["meta"]["version"]
+    stale = scim.put(f"Users/{user['id']}", body, headers={"If-Match": user["meta"]["version"]})
+    assert_scim_error(stale, 412)
+
+
+def test_patch_with_value_paths(scim):
+    user = scim.create_user("old@example.com", name={"formatted": "Pat Old"})
+
+    response = scim.patch(f"Users/{user['id']}", [
+        {"op": "replace", "path": 'emails[type eq "work"].value', "value": "new@example.com"},
+        {"op": "replace", "path": "name.familyName", "value": "New"},
+        {"op": "add", "path": "externalId", "value": "E-7"},
+    ])
+
+    assert response.status_code == 200, response.get_json()
+    patched = response.get_json()
+    assert patched["userName"] == "new@example.com"
+    assert patched["name"]["formatted"] == "Pat New"
+    assert patched["externalId"] == "E-7"
+    assert scim.patch(f"Users/{user['id']}", [{"op": "remove", "path": "externalId"}]) \
+        .get_json().get("externalId") is None
+
+
+def test_active_false_soft_deletes_and_active_true_restores(scim, account):
+    user = scim.create_user("leaver@example.com")
+
+    off = scim.patch(f"Users/{user['id']}", [{"op": "replace", "path": "active",
+                                              "value": False}])
+
+    assert off.status_code == 200 and off.get_json()["active"] is False
+    assert membership(user["id"]).deleted_at is not None
+    listed = deletion.list_deleted(account.admin)
+    assert [row.membership.id for row in listed.rows] == [int(user["id"])]
+    assert scim.find('userName eq "leaver@example.com"')[0]["active"] is False
+    on = scim.patch(f"Users/{user['id']}", [{"op": "replace", "path": "active", "value": True}])
+    assert on.get_json()["active"] is True
+    assert membership(user["id"]).deleted_at is None
+
+
+def test_a_deactivated_user_stays_current(scim):
+    user = scim.create_user("dormant@example.com", name={"formatted": "Dormant One"})
+    scim.patch(f"Users/{user['id']}", [{"op": "replace", "path": "active", "value": False}])
+
+    response = scim.patch(f"Users/{user['id']}", [
+        {"op": "replace", "path": "displayName", "value": "Dormant Two"}])
+
+    assert response.status_code == 200
+    assert response.get_json()["displayName"] == "Dormant Two"
+    assert response.get_json()["active"] is False
+
+
+def test_deactivating_the_last_admin_says_what_to_fix(scim, account):
+    error = assert_scim_error(
+        scim.patch(f"Users/{account.admin.id}",
+                   [{"op": "replace", "path": "active", "value": False}]), 409)
+
+    assert "admin" in error["detail"].lower()
+    assert membership(account.admin.id).deleted_at is None
+
+
+def test_delete_soft_deletes_then_404_and_a_new_post_brings_the_user_back(scim, account):
+    user = scim.create_user("gone@example.com", externalId="G-1")
+
+    assert scim.delete(f"Users/{user['id']}").status_code == 204
+
+    assert_scim_error(scim.get(f"Users/{user['id']}"), 404)
+    assert scim.find('userName eq "gone@example.com"') == []
+    assert membership(user["id"]).deleted_at is not None  # restorable by an admin
+    assert_scim_error(scim.delete(f"Users/{user['id']}"), 404)
+    again = scim.create_user("gone@example.com", externalId="G-2")
+    assert again["id"] == user["id"] and again["active"] is True
+    assert again["externalId"] == "G-2"
+
+
+def test_every_change_is_in_the_audit_trail_under_the_token_name(scim, account):
+    user = scim.create_user("audited@example.com")
+    scim.patch(f"Users/{user['id']}", [{"op": "replace", "path": "displayName",
+                                        "value": "Audited Person"}])
+    scim.delete(f"Users/{user['id']}")
+
+    events = db.session.execute(
+        sa.select(AuditEvent.action, AuditEvent.actor_label)
+        .where(AuditEvent.account_id == account.id, AuditEvent.action.like("user.%"))
+        .order_by(AuditEvent.id)
+    ).all()
+    assert [e.action for e in events][-3:] == ["user.added", "user.updated", "user.deleted"]
+    assert {e.actor_label for e in events[-3:]} == {"SCIM token \u201cEntra ID\u201d"}
