@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import Account
 from portal.services import accounts
 from portal.services import csv_check
+from portal.services import csv_encodings
 from portal.services import csv_export
 from portal.services import csv_import
 from portal.services import deletion
@@ -138,12 +139,18 @@ def purge_command(dry_run, now, batch):
 @click.option("--account", "account_name", required=True, help="Name of the account.")
 @click.option("--dry-run", is_flag=True, help="Show what would happen; write nothing.")
 @click.option("--no-invite", is_flag=True, help="Send no invitation e-mails.")
+@click.option("--update", is_flag=True,
+              help="Update people already in the account: name, phone, groups to add.")
+@click.option("--read-as", type=click.Choice(list(csv_encodings.READ_AS)), default=None,
+              help="Read the CSV file in this encoding (default: as its bytes point to).")
+@click.option("--rejected", type=click.File("wb"), default=None,
+              help="Write the invalid rows, with a Reason column, to this CSV file.")
 @service_errors
-def users_import_command(file, account_name, dry_run, no_invite):
-    """Import users from a CSV file: Full Name, Email and optionally Groups."""
+def users_import_command(file, account_name, dry_run, no_invite, update, read_as, rejected):
+    """Import users from a CSV file or workbook: Full Name, Email, optionally Groups, Phone."""
     actor = accounts.operator(account_name)
     data = file.read()
-    preview = csv_check.preview_csv(actor, data)
+    preview = csv_check.preview_csv(actor, data, read_as=read_as, update=update)
     click.echo(f"Read as {preview.format}.")
     if preview.ignored:
         click.echo(f"Ignored columns: {', '.join(preview.ignored)}.")
@@ -153,10 +160,19 @@ def users_import_command(file, account_name, dry_run, no_invite):
     for row in preview.rows:
         if row.status == csv_check.INVALID:
             click.echo(f"  line {row.line}: {row.email or row.name or '(empty)'}: {row.reason}")
+        elif row.changes:
+            changes = "; ".join(f"{what}: {old or '(empty)'} → {new}"
+                                for what, old, new in row.changes)
+            click.echo(f"  line {row.line}: {row.email}: {changes}")
+        elif row.warnings:
+            click.echo(f"  line {row.line}: {row.email}: {row.note}")
     if dry_run:
         click.echo("Dry run: nothing was written.")
         return
-    result = csv_import.import_csv(actor, data, invite=not no_invite, source="cli")
+    result = csv_import.import_csv(actor, data, invite=not no_invite, source="cli",
+                                   read_as=read_as, update=update)
+    if rejected is not None:
+        rejected.write(result.rejected_csv)
     click.echo(result.summary())
 
 

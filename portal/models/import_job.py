@@ -31,6 +31,13 @@ class ImportJob(Base):
     rows: so.Mapped[int] = so.mapped_column(default=0)
     state: so.Mapped[str] = so.mapped_column(sa.String(16), default="uploaded")
     invite: so.Mapped[bool] = so.mapped_column(default=True)
+    # The encoding the admin chose under Read as … (None: the one the bytes point to).
+    read_as: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    # Update existing users: people already in the account get the file's name, phone, groups.
+    update_existing: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    # After the import: Download rejected rows and the import report (CSV bytes).
+    rejected_csv: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary, deferred=True)
+    report_csv: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary, deferred=True)
     # "N users imported, M linked, K skipped" and the counts behind it.
     result: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
     error: so.Mapped[str | None] = so.mapped_column(sa.Text)

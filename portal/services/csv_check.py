@@ -18,6 +18,7 @@ from flask import current_app
 
 from portal.extensions import db
 from portal.models import Group
+from portal.models import GroupMember
 from portal.models import Membership
 from portal.models import User
 from portal.services import people
@@ -31,14 +32,17 @@ from portal.services.groups import clean_group_name
 
 NEW = "new"
 LINK = "link"
+UPDATE = "update"
 SKIP = "skip"
 INVALID = "invalid"
 STATUS_LABELS = {
     NEW: "new",
     LINK: "existing person, will be linked",
+    UPDATE: "already in this account, will be updated",
     SKIP: "already in this account (skipped)",
     INVALID: "invalid",
 }
+IMPORTABLE = (NEW, LINK, UPDATE)
 # RFC 5322 dot-atom: email-validator's own rule for a plain ASCII local part.
 _ATEXT = r"a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~"
 _PLAIN_LOCAL = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*\Z")
@@ -58,10 +62,18 @@ class Row:
     reason: str = ""
     note: str = ""
     has_password: bool = False
+    cells: list[str] = field(default_factory=list)  # the values read, as in the file
+    # Update existing users: (what, old, new) per change, e.g. ("Phone", "", "+4420…").
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+    add_groups: tuple[str, ...] = ()
+    warnings: int = 0  # values left out (an invalid phone), each told in the note
 
     @property
     def label(self) -> str:
         return self.reason if self.status == INVALID else STATUS_LABELS[self.status]
+
+    def warn(self, text: str) -> None:
+        self.note = f"{self.note}; {text}" if self.note else text
 
 
 @dataclass
@@ -69,11 +81,14 @@ class Preview:
     """What an import of the file would do, row by row, before anything is written."""
 
     encoding: str
-    delimiter: str
+    delimiter: str | None
     columns: list[str]
     ignored: list[str]
     rows: list[Row]
     new_groups: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # every column of the file, in order
+    read_as: str | None = None  # the encoding the admin chose, if any
+    update: bool = False  # Update existing users
 
     @property
     def counts(self) -> Counter:
@@ -82,20 +97,34 @@ class Preview:
     @property
     def importable(self) -> int:
         counts = self.counts
-        return counts[NEW] + counts[LINK]
+        return counts[NEW] + counts[LINK] + counts[UPDATE]
 
     @property
     def format(self) -> str:
+        if self.delimiter is None:
+            return self.encoding
         return f"{self.encoding}, values separated by {DELIMITER_NAMES[self.delimiter]}"
+
+    @property
+    def is_text(self) -> bool:
+        """A CSV file (which Read as … can re-read), not a workbook."""
+        return self.delimiter is not None
 
     def summary(self) -> str:
         """Return the one-line count of what would happen."""
         c = self.counts
+        updates = f"{c[UPDATE]:,} to update, " if self.update else ""
         return (
             f"{plural(len(self.rows), 'row')}: {c[NEW]:,} new, "
-            f"{c[LINK]:,} existing {'person' if c[LINK] == 1 else 'people'} to link, "
+            f"{c[LINK]:,} existing {'person' if c[LINK] == 1 else 'people'} to link, {updates}"
             f"{c[SKIP]:,} already in this account (skipped), {c[INVALID]:,} invalid."
         )
+
+    def cells_of(self, row: Row) -> list[str]:
+        """Return the row's value in each column of the file ("" where the line ends early)."""
+        cells = row.cells
+        width = len(self.labels)
+        return cells[:width] + [""] * (width - len(cells))
 
 
 def plural(number: int, noun: str) -> str:
@@ -169,8 +198,37 @@ class _Checker:
 
     def check(self, line: int, cells: list[str]) -> Row:
         """Return the row with its status: new, or invalid with the reason."""
+        row = self._check(line, cells)
+        row.cells = cells
+        return row
+
+    def _phone(self, row: Row, cell: str) -> None:
+        """Set the row's phone; a number that does not validate is left out with a warning.
+
+        Digits only (a spreadsheet keeps +44 20 7946 0958 typed without spaces as the number
+        442079460958) are read as an international number.
+        """
+        value = restore(cell).strip()
+        try:
+            row.phone = people.normalise_phone(value)
+            return
+        except ServiceError as error:
+            message = error.message
+        if value.isdigit() and value[0] != "0":
+            try:
+                row.phone = people.normalise_phone("+" + value)
+                return
+            except ServiceError as error:
+                message = error.message
+        reason = "is not a valid number" if "not valid" in message else "is not a phone number"
+        row.warn(f"phone left empty: {value} {reason}")
+        row.warnings += 1
+
+    def _check(self, line: int, cells: list[str]) -> Row:
         if len(cells) != self.width:
-            return self._ragged(line, cells)
+            if len(cells) < self.width or any(c.strip() for c in cells[self.width:]):
+                return self._ragged(line, cells)
+            cells = cells[:self.width]  # empty cells beyond the header, as spreadsheets write
         name = cells[self.name_at]
         raw = cells[self.email_at]
         if name[:1] == "'":
@@ -186,12 +244,6 @@ class _Checker:
         groups = self._groups(cells[self.groups_at]) if self.groups_at is not None else ()
         if groups.__class__ is str:
             return _invalid(Row(line, name, raw), groups)
-        phone = None
-        if self.phone_at is not None and cells[self.phone_at].strip():
-            try:
-                phone = people.normalise_phone(restore(cells[self.phone_at]))
-            except ServiceError as error:
-                return _invalid(Row(line, name, raw, groups), error.message)
         if not raw:
             return _invalid(Row(line, name, raw, groups), "Email is missing")
         try:
@@ -207,9 +259,11 @@ class _Checker:
                 reason = f"duplicate of line {first_line}"
             return _invalid(Row(line, name, raw, groups), reason)
         self.seen[key] = (line, raw)
-        row = Row(line, name, raw, groups, phone, key)
+        row = Row(line, name, raw, groups, None, key)
         if not key.isascii():
             row.note = "contains non-ASCII letters; check it is not a look-alike of another address"
+        if self.phone_at is not None and cells[self.phone_at].strip():
+            self._phone(row, cells[self.phone_at])
         return row
 
     def _ragged(self, line: int, cells: list[str]) -> Row:
@@ -241,42 +295,92 @@ def _one_of(column: sa.ColumnElement, values: list[str]) -> sa.ColumnElement:
     return column == sa.any_(sa.bindparam("values", values, type_=ARRAY(sa.String)))
 
 
-def _existing(actor, keys: list[str]) -> dict[str, tuple[bool, bool | None]]:
-    """Return {email: (has a password, membership here deleted?)} for people already known."""
+@dataclass(slots=True)
+class Known:
+    """A person the file names who is already known, and their membership here, if any."""
+
+    has_password: bool
+    membership_id: int | None
+    deleted: bool
+    name: str
+    phone: str | None
+    group_keys: frozenset[str] = frozenset()
+
+
+def _existing(actor, keys: list[str], with_groups: bool) -> dict[str, Known]:
+    """Return {email: Known} for the people already known (with their groups here)."""
     stmt = (
         sa.select(User.email, User.password_hash.is_not(None), Membership.id,
-                  Membership.deleted_at.is_not(None))
+                  Membership.deleted_at.is_not(None), User.name, User.phone)
         .outerjoin(
             Membership,
             sa.and_(Membership.user_id == User.id, Membership.account_id == actor.account_id),
         )
         .where(_one_of(User.email, keys))
     )
-    return {
-        email: (bool(has_password), None if membership_id is None else bool(deleted))
-        for email, has_password, membership_id, deleted in db.session.execute(stmt)
+    known = {
+        email: Known(bool(has_password), membership_id, bool(deleted), name, phone)
+        for email, has_password, membership_id, deleted, name, phone in db.session.execute(stmt)
     }
+    if with_groups:
+        by_membership = {k.membership_id: k for k in known.values()
+                         if k.membership_id is not None and not k.deleted}
+        groups: dict[int, set[str]] = {}
+        stmt = (
+            sa.select(GroupMember.membership_id, Group.name_key)
+            .join(Group, Group.id == GroupMember.group_id)
+            .join(Membership, Membership.id == GroupMember.membership_id)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.account_id == actor.account_id, _one_of(User.email, keys))
+        )
+        for membership_id, name_key in db.session.execute(stmt):
+            groups.setdefault(membership_id, set()).add(name_key)
+        for membership_id, entry in by_membership.items():
+            entry.group_keys = frozenset(groups.get(membership_id, ()))
+    return known
 
 
-def check_table(actor, table: Table) -> Preview:
-    """Return every row of the table with its status: new, to link, skipped or invalid."""
+def _changes(row: Row, known: Known) -> None:
+    """Fill in what Update existing users would change for this person."""
+    if row.name != known.name:
+        row.changes.append(("Full Name", known.name, row.name))
+    if row.phone is not None and row.phone != known.phone:
+        row.changes.append(("Phone", known.phone or "", row.phone))
+    row.add_groups = tuple(g for g in row.groups if g.lower() not in known.group_keys)
+    if row.add_groups:
+        row.changes.append(("Groups", "", "+ " + ", ".join(row.add_groups)))
+
+
+def check_table(actor, table: Table, *, update: bool = False) -> Preview:
+    """Return every row of the table with its status: new, to link, skipped or invalid.
+
+    With ``update``, a person already in this account whose row changes their name, phone or
+    groups is to be updated (the changes listed old → new), not skipped.
+    """
     checker = _Checker(table.header, table.width)
     rows = [checker.check(line, cells) for line, cells in table.records]
     valid = [row for row in rows if row.status != INVALID]
-    existing = _existing(actor, [row.key for row in valid])
+    existing = _existing(actor, [row.key for row in valid], update)
     for row in valid:
         known = existing.get(row.key)
         if known is None:
             continue
-        row.has_password, deleted = known
-        if deleted is None:
+        row.has_password = known.has_password
+        if known.membership_id is None:
             row.status = LINK
+        elif known.deleted:
+            row.status = SKIP
+            row.note = "deleted from this account; restore them from Deleted users instead"
+        elif update:
+            _changes(row, known)
+            row.status = UPDATE if row.changes else SKIP
+            if not row.changes:
+                row.warn("nothing to change")
         else:
             row.status = SKIP
-            if deleted:
-                row.note = "deleted from this account; restore them from Deleted users instead"
     columns = [c for c, _ in sorted(table.header.items(), key=lambda item: item[1])]
-    return Preview(table.encoding, table.delimiter, columns, table.ignored, rows)
+    return Preview(table.encoding, table.delimiter, columns, table.ignored, rows,
+                   labels=table.labels, update=update)
 
 
 @contextmanager
@@ -295,13 +399,19 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def preview_csv(actor, data: bytes) -> Preview:
-    """Return what importing the file would do, row by row; write nothing."""
+def preview_csv(actor, data: bytes, *, read_as: str | None = None,
+                update: bool = False) -> Preview:
+    """Return what importing the file would do, row by row; write nothing.
+
+    ``read_as`` reads a CSV file in that encoding (a key of csv_encodings.READ_AS) instead of
+    the one its bytes point to; ``update`` previews Update existing users.
+    """
     with no_cyclic_gc():
-        table = read_table(data, current_app.config["IMPORT_MAX_ROWS"])
-        preview = check_table(actor, table)
+        table = read_table(data, current_app.config["IMPORT_MAX_ROWS"], read_as)
+        preview = check_table(actor, table, update=update)
+        preview.read_as = read_as
         preview.new_groups = groups_to_create(
-            actor, [row for row in preview.rows if row.status in (NEW, LINK)]
+            actor, [row for row in preview.rows if row.status in IMPORTABLE]
         )
     db.session.rollback()
     return preview

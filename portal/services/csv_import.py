@@ -5,6 +5,8 @@ The page (through ``import_jobs``) and ``flask users import`` call ``import_csv`
 users, memberships, groups, group memberships, invitation links and their e-mails in bulk SQL
 (a staging table and INSERT ... SELECT).
 """
+import csv
+import io
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -32,11 +34,14 @@ from portal.services.csv_check import INVALID
 from portal.services.csv_check import LINK
 from portal.services.csv_check import NEW
 from portal.services.csv_check import SKIP
+from portal.services.csv_check import UPDATE
+from portal.services.csv_check import Preview
 from portal.services.csv_check import Row
 from portal.services.csv_check import check_table
 from portal.services.csv_check import groups_to_create
 from portal.services.csv_check import no_cyclic_gc
 from portal.services.csv_check import plural
+from portal.services.csv_cells import neutralise
 from portal.services.csv_read import read_table
 from portal.services.errors import ServiceError
 from portal.services.passwords import stamp_of
@@ -50,16 +55,24 @@ class ImportResult:
 
     imported: int = 0
     linked: int = 0
+    updated: int = 0
     skipped: int = 0
     invalid: int = 0
     invited: int = 0
+    warnings: int = 0
     groups_created: list[str] = field(default_factory=list)
+    # Downloads kept with the job: the invalid rows (the file's columns and a Reason) ready to
+    # fix and upload again, and the report (every row: line, e-mail, outcome, details).
+    rejected_csv: bytes = b""
+    report_csv: bytes = b""
 
     def summary(self) -> str:
-        text = (
-            f"{plural(self.imported, 'user')} imported, {self.linked:,} linked, "
-            f"{self.skipped:,} skipped"
-        )
+        text = f"{plural(self.imported, 'user')} imported, {self.linked:,} linked, "
+        if self.updated:
+            text += f"{self.updated:,} updated, "
+        text += f"{self.skipped:,} skipped"
+        if self.warnings:
+            text += f", {plural(self.warnings, 'row')} with a warning"
         if self.invalid:
             text += f", {plural(self.invalid, 'invalid row')} left out"
         return text + "."
@@ -68,7 +81,9 @@ class ImportResult:
         return {
             "imported": self.imported,
             "linked": self.linked,
+            "updated": self.updated,
             "skipped": self.skipped,
+            "warnings": self.warnings,
             "invalid": self.invalid,
             "invited": self.invited,
             "groups_created": self.groups_created,
@@ -88,6 +103,15 @@ STAGE = sa.Table(
     sa.Column("mail_kind", sa.String(32)),
     sa.Column("token_hash", sa.String(64)),
     sa.Column("context", sa.Text),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+STAGE_UPDATES = sa.Table(
+    "import_stage_updates",
+    _stage_metadata,
+    sa.Column("email", sa.String(254)),
+    sa.Column("name", sa.String(200)),
+    sa.Column("phone", sa.String(32)),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
@@ -311,6 +335,85 @@ def _queue_mails(account, mails: _Mails, staged_users, here, now) -> None:
     )
 
 
+def _update(actor, rows: list[Row], now) -> list[str]:
+    """Apply Update existing users set-wise: names, phones, groups added; return groups made.
+
+    Only what the preview listed as a change is written: a name that differs, a phone given
+    (an empty or invalid phone cell leaves the phone as it is), groups the person is not in.
+    """
+    users = User.__table__
+    memberships = Membership.__table__
+    conn = db.session.connection()
+    for table in (STAGE_UPDATES, STAGE_GROUPS):
+        table.drop(conn, checkfirst=True)
+        table.create(conn)
+    _load(conn, STAGE_UPDATES, [(row.key, row.name, row.phone) for row in rows])
+    _load(conn, STAGE_GROUPS, [(row.key, g.lower()) for row in rows for g in row.add_groups])
+    created = groups_to_create(actor, [Row(0, "", "", row.add_groups) for row in rows])
+    _create_groups(actor, created, now)
+    changed = sa.or_(users.c.name != STAGE_UPDATES.c.name,
+                     sa.and_(STAGE_UPDATES.c.phone.is_not(None),
+                             users.c.phone.is_distinct_from(STAGE_UPDATES.c.phone)))
+    conn.execute(
+        sa.update(users)
+        .where(users.c.email == STAGE_UPDATES.c.email, changed)
+        .values(name=STAGE_UPDATES.c.name,
+                phone=sa.func.coalesce(STAGE_UPDATES.c.phone, users.c.phone),
+                version=users.c.version + 1),
+    )
+    here = sa.and_(memberships.c.user_id == users.c.id,
+                   memberships.c.account_id == actor.account_id,
+                   memberships.c.deleted_at.is_(None))
+    groups = Group.__table__
+    group_members = GroupMember.__table__
+    already = sa.exists().where(group_members.c.group_id == groups.c.id,
+                                group_members.c.membership_id == memberships.c.id)
+    conn.execute(
+        sa.insert(group_members).from_select(
+            ["group_id", "membership_id", "created_at"],
+            sa.select(groups.c.id, memberships.c.id, sa.literal(now, sa.DateTime))
+            .select_from(
+                STAGE_GROUPS.join(users, users.c.email == STAGE_GROUPS.c.email)
+                .join(memberships, here)
+                .join(groups, sa.and_(groups.c.account_id == actor.account_id,
+                                      groups.c.name_key == STAGE_GROUPS.c.group_key))
+            )
+            .where(~already)
+        )
+    )
+    for table in (STAGE_GROUPS, STAGE_UPDATES):
+        table.drop(conn)
+    return created
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    """Return formula-safe CSV bytes (UTF-8 with BOM, as spreadsheets open it)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([neutralise(cell) for cell in row])
+    return ("\ufeff" + out.getvalue()).encode()
+
+
+OUTCOMES = {NEW: "imported", LINK: "linked", UPDATE: "updated", SKIP: "skipped",
+            INVALID: "rejected"}
+
+
+def _reports(preview: Preview, rows: list[Row]) -> tuple[bytes, bytes]:
+    """Return (rejected rows CSV, report CSV) of the rows an import took in."""
+    rejected = [[*preview.labels, "Reason"]]
+    rejected.extend([*preview.cells_of(row), row.reason] for row in rows
+                    if row.status == INVALID)
+    report = [["Line", "Email", "Outcome", "Details"]]
+    for row in rows:
+        details = row.reason if row.status == INVALID else row.note
+        if row.changes:
+            details = "; ".join(f"{what}: {old or '(empty)'} → {new}"
+                                for what, old, new in row.changes)
+        report.append([str(row.line), row.email, OUTCOMES[row.status], details])
+    return _csv(rejected), _csv(report)
+
+
 def _ignore(_phase: str, _fraction: float) -> None:
     return None
 
@@ -324,11 +427,14 @@ def import_csv(
     source: str = "web",
     progress: Callable[[str, float], None] = _ignore,
     on_success: Callable[[ImportResult], None] | None = None,
+    read_as: str | None = None,
+    update: bool = False,
 ) -> ImportResult:
     """Import the file's valid rows (all, or those on ``lines``) in one transaction.
 
     The file is checked again against the database as it is now, so rows added by someone
     else since the preview are skipped. ``on_success`` adds its own writes to the transaction.
+    ``read_as`` and ``update`` are those of ``csv_check.preview_csv``.
     The import runs in a transaction of its own: what the caller read is read again.
     """
     wanted = None if lines is None else set(lines)
@@ -339,14 +445,21 @@ def import_csv(
     token = sqlite_foreign_keys.set(False)
     try:
         with no_cyclic_gc():
-            table = read_table(data, current_app.config["IMPORT_MAX_ROWS"])
+            table = read_table(data, current_app.config["IMPORT_MAX_ROWS"], read_as)
             progress("Checking the rows", 0.3)
-            preview = check_table(actor, table)
+            preview = check_table(actor, table, update=update)
             in_scope = [row for row in preview.rows if wanted is None or row.line in wanted]
+            updates = [row for row in in_scope if row.status == UPDATE]
+            created = _update(actor, updates, utcnow()) if updates else []
             chosen = [row for row in in_scope if row.status in (NEW, LINK)]
             result = _write(actor, chosen, invite, progress) if chosen else ImportResult()
-        result.skipped = sum(1 for row in in_scope if row.status == SKIP)
-        result.invalid = sum(1 for row in in_scope if row.status == INVALID)
+            result.groups_created = sorted(created + result.groups_created, key=str.lower)
+            result.rejected_csv, result.report_csv = _reports(preview, in_scope)
+        counts = Counter(row.status for row in in_scope)
+        result.updated = counts[UPDATE]
+        result.skipped = counts[SKIP]
+        result.invalid = counts[INVALID]
+        result.warnings = sum(1 for row in in_scope if row.warnings and row.status != INVALID)
         audit.record(actor, "users.imported", source=source, **result.as_dict())
         if on_success is not None:
             on_success(result)

@@ -6,11 +6,14 @@ rows) raise ServiceError on the ``file`` field; what is wrong with one row is cs
 import codecs
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import field
 
-import charset_normalizer
 import filetype
 
+from portal.services import csv_encodings
+from portal.services import spreadsheets
 from portal.services.csv_cells import restore
 from portal.services.errors import ServiceError
 
@@ -44,68 +47,43 @@ class Table:
     """The records of a file as read: each with its line number, and where each column is."""
 
     encoding: str
-    delimiter: str
+    delimiter: str | None  # None: a workbook, read cell by cell
     header: dict[str, int]
     width: int
     ignored: list[str]
     records: list[tuple[int, list[str]]]
+    labels: list[str] = field(default_factory=list)  # the header's cells up to its last one
 
 
 def _file_error(message: str) -> ServiceError:
     return ServiceError(message, "file")
 
 
-def decode(data: bytes) -> tuple[str, str]:
+def _spreadsheet_kind(data: bytes) -> str | None:
+    kind = filetype.guess(data)
+    if kind is None:
+        return None
+    if kind.extension in SPREADSHEETS:
+        return kind.extension
+    if kind.extension == "zip":
+        raise _file_error(
+            "This is a ZIP archive, not a CSV file or a workbook (.xlsx, .xls, .ods).")
+    raise _file_error(f"This is a {kind.extension.upper()} file, not a CSV file.")
+
+
+def decode(data: bytes, read_as: str | None = None) -> tuple[str, str]:
     """Return (text, encoding name) of an upload, or refuse a file that is not CSV text.
 
-    A BOM decides (UTF-8, UTF-16); then strict UTF-8; then charset-normalizer, which is what
-    reads Excel's Windows-1252 files. Binary and spreadsheet files are told apart by bytes.
+    The encoding is the one asked for (the preview's Read as …) or the one the file's bytes
+    point to (csv_encodings: how spreadsheets write them). Binary files are told apart by bytes.
     """
-    if not data.strip():
-        raise _file_error("The file is empty.")
-    kind = filetype.guess(data)
-    if kind is not None and kind.extension in SPREADSHEETS | {"zip"}:
-        raise _file_error(
-            "This is an Excel workbook, not a CSV file. In Excel choose File › Save As › "
-            "CSV UTF-8 (Comma delimited), then upload that file."
-        )
-    if kind is not None:
-        raise _file_error(f"This is a {kind.extension.upper()} file, not a CSV file.")
-    for bom, codec, label in (
-        (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
-        (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
-        (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
-    ):
-        if data.startswith(bom):
-            try:
-                return data.decode(codec), label
-            except UnicodeDecodeError:
-                raise _file_error(
-                    f"The file says it is {label} but is not; save it again as CSV UTF-8."
-                ) from None
-    head = data[:8192]
-    if sum(head.count(b) for b in _CONTROL_BYTES) > BINARY_SHARE * len(head):
-        raise _file_error("This is not a text file. Upload a CSV file saved as text.")
-    try:
-        return data.decode("utf-8"), "UTF-8"
-    except UnicodeDecodeError:
-        pass
-    matches = charset_normalizer.from_bytes(data)
-    best = matches.best()
-    # Ties are common (cp1250, cp1252 and cp1257 all read "Müller" alike, not "Ærø"); Excel
-    # on Western Windows saves cp1252, so it wins a tie. The preview shows the names read.
-    for match in matches:
-        if ("cp1252" in match.could_be_from_charset and best is not None
-                and (match.chaos, -match.coherence) <= (best.chaos, -best.coherence)):
-            best = match
-            break
-    if best is None:
-        raise _file_error(
-            "The characters of this file could not be read. Save it again as CSV UTF-8."
-        )
-    if "cp1252" in best.could_be_from_charset:
-        return data.decode("cp1252"), "Windows-1252"
-    return str(best), best.encoding
+    if read_as is None and not data.startswith(
+            (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) \
+            and csv_encodings.guess(data) != "UTF-16":
+        head = data[:8192]
+        if sum(head.count(b) for b in _CONTROL_BYTES) > BINARY_SHARE * len(head):
+            raise _file_error("This is not a text file. Upload a CSV file saved as text.")
+    return csv_encodings.decode(data, read_as)
 
 
 def _header_key(cell: str) -> str:
@@ -145,34 +123,58 @@ def _csv_error(exc: csv.Error, line: int) -> ServiceError:
     return _file_error(f"Line {line}: {text}. Nothing was imported; fix the file and try again.")
 
 
-def read_table(data: bytes, max_rows: int) -> Table:
-    """Decode and parse the file strictly; raise ServiceError for problems of the whole file."""
-    text, encoding = decode(data)
+def _csv_records(text: str) -> tuple[str, Iterator[tuple[int, list[str]]]]:
+    """Return the delimiter and the (line, cells) of each record, the header's included."""
     delimiter, skip = _choose_delimiter(text)
-    # newline="" keeps quoted line breaks inside values; CR, LF and CRLF all end a line.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        # newline="" keeps quoted line breaks inside values; CR, LF and CRLF all end a line.
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        last = 0  # the line the previous record ended on; a record starts on the next one
+        try:
+            for cells in reader:
+                start = last + 1
+                last = reader.line_num
+                if start > skip:
+                    yield start, cells
+        except csv.Error as exc:
+            raise _csv_error(exc, last + 1) from None
+
+    return delimiter, records()
+
+
+def read_table(data: bytes, max_rows: int, read_as: str | None = None) -> Table:
+    """Decode and parse the file strictly; raise ServiceError for problems of the whole file.
+
+    A workbook (.xlsx, .xls, .ods) is read from its first sheet, a CSV file in the encoding
+    asked for (``read_as``, a key of csv_encodings.READ_AS) or the one its bytes point to.
+    """
+    if not data.strip():
+        raise _file_error("The file is empty.")
+    kind = _spreadsheet_kind(data)
+    if kind is not None:
+        sheet, rows = spreadsheets.first_sheet(data, kind)
+        encoding = f"{spreadsheets.FORMATS[kind]}, first sheet “{sheet}”"
+        delimiter = None
+        lines = enumerate(rows, start=1)
+    else:
+        text, encoding = decode(data, read_as)
+        delimiter, lines = _csv_records(text)
     records: list[tuple[int, list[str]]] = []
     header_cells: list[str] | None = None
     header_line = 0
-    last = 0  # the line the previous record ended on; a record starts on the next one
-    try:
-        for cells in reader:
-            start = last + 1
-            last = reader.line_num
-            if (not cells or not cells[0] or cells[0].isspace()) and not "".join(cells).strip():
-                continue  # a blank line
-            if header_cells is None:
-                if start > skip:
-                    header_cells, header_line = cells, start
-                continue
-            if len(records) == max_rows:
-                raise _file_error(
-                    f"The file has more than {max_rows:,} rows, the most one import takes. "
-                    "Split it into smaller files."
-                )
-            records.append((start, cells))
-    except csv.Error as exc:
-        raise _csv_error(exc, last + 1) from None
+    for start, cells in lines:
+        if (not cells or not cells[0] or cells[0].isspace()) and not "".join(cells).strip():
+            continue  # a blank line
+        if header_cells is None:
+            header_cells, header_line = cells, start
+            continue
+        if len(records) == max_rows:
+            raise _file_error(
+                f"The file has more than {max_rows:,} rows, the most one import takes. "
+                "Split it into smaller files."
+            )
+        records.append((start, cells))
     if header_cells is None:
         raise _file_error("The file has no rows.")
     header: dict[str, int] = {}
@@ -198,5 +200,10 @@ def read_table(data: bytes, max_rows: int) -> Table:
         )
     if not records:
         raise _file_error("The file has a header line but no rows.")
-    return Table(encoding, delimiter, header, len(header_cells), ignored, records)
+    # Spreadsheets end lines with empty cells up to the widest row: they are not columns.
+    width = len(header_cells)
+    while width > 1 and not header_cells[width - 1].strip():
+        width -= 1
+    labels = [restore(cell).strip() for cell in header_cells[:width]]
+    return Table(encoding, delimiter, header, width, ignored, records, labels)
 

@@ -20,6 +20,7 @@ from portal.models import Membership
 from portal.models import utcnow
 from portal.services import audit
 from portal.services import csv_check
+from portal.services import csv_encodings
 from portal.services import csv_import
 from portal.services import csv_read
 from portal.services import scope
@@ -88,7 +89,35 @@ def preview(actor, job_id) -> tuple[ImportJob, csv_check.Preview | None]:
     job = get_job(actor, job_id)
     if state(job) not in ("uploaded", "failed") or job.data is None:
         return job, None
-    return job, csv_check.preview_csv(actor, job.data)
+    return job, csv_check.preview_csv(actor, job.data, read_as=job.read_as,
+                                      update=job.update_existing)
+
+
+def choose(actor, job_id, *, read_as: str | None, update: bool) -> ImportJob:
+    """Set how the held file is read (Read as …; None: as its bytes point to) and whether
+    people already in the account are updated. An encoding the file cannot be read in is
+    refused (ServiceError) and the previous choice kept."""
+    job = get_job(actor, job_id)
+    if state(job) not in ("uploaded", "failed") or job.data is None:
+        raise ServiceError("This upload can no longer be changed.", status=410)
+    if read_as is not None and read_as not in csv_encodings.READ_AS:
+        raise ServiceError(f"Choose one of {', '.join(csv_encodings.READ_AS)}.", "read_as")
+    csv_read.read_table(job.data, current_app.config["IMPORT_MAX_ROWS"], read_as)
+    job.read_as = read_as
+    job.update_existing = update
+    db.session.commit()
+    return job
+
+
+def download(actor, job_id, which: str) -> tuple[str, bytes]:
+    """Return (file name, CSV bytes) of a finished job's rejected rows or report."""
+    job = get_job(actor, job_id)
+    data = job.rejected_csv if which == "rejected" else job.report_csv
+    if state(job) != "done" or data is None:
+        raise NotFound()
+    stem = job.filename.rsplit(".", 1)[0] or "upload"
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in stem)
+    return f"{safe[:60]}-{which}.csv", data
 
 
 def start(actor, job_id, *, lines: list[int] | None, invite: bool) -> ImportJob:
@@ -147,11 +176,14 @@ def _run(app: Flask, job_id: int, lines: list[int] | None, invite: bool) -> None
                 # In the import's own transaction: the job is done exactly when its rows are in.
                 job.state = "done"
                 job.result = result.as_dict()
+                job.rejected_csv = result.rejected_csv
+                job.report_csv = result.report_csv
                 job.data = None
                 job.finished_at = utcnow()
 
             csv_import.import_csv(actor, data, lines=lines, invite=invite, progress=report,
-                                  on_success=finish)
+                                  on_success=finish, read_as=job.read_as,
+                                  update=job.update_existing)
         except Exception as error:  # the job must end failed, whatever went wrong
             db.session.rollback()
             message = error.message if isinstance(error, ServiceError) else (

@@ -3,8 +3,12 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from flask_wtf.file import FileRequired
 from wtforms import BooleanField
+from wtforms import SelectField
 from wtforms import SelectMultipleField
 from wtforms import SubmitField
+from wtforms.fields.choices import SelectChoice
+
+from portal.services.csv_encodings import READ_AS
 
 
 class UploadForm(FlaskForm):
@@ -24,3 +28,15 @@ class RunForm(FlaskForm):
     def chosen_lines(self) -> list[int] | None:
         """Return the ticked line numbers, or None for Import all."""
         return None if self.import_all.data else list(self.lines.data or [])
+
+
+class OptionsForm(FlaskForm):
+    """The preview's Read as … (the held file again, in another encoding) and Update existing
+    users."""
+
+    read_as = SelectField("Read as", default="", choices=[SelectChoice("", "as detected")]
+                          + [SelectChoice(name) for name in READ_AS])
+    update = BooleanField("Update existing users (name, phone, groups to add)")
+
+    def encoding(self) -> str | None:
+        return self.read_as.data or None

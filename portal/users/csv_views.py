@@ -19,6 +19,7 @@ from portal.services import csv_export
 from portal.services import csv_check
 from portal.services import import_jobs
 from portal.services.errors import ServiceError
+from portal.users.csv_forms import OptionsForm
 from portal.users.csv_forms import RunForm
 from portal.users.csv_forms import UploadForm
 from portal.users.forms import ListForm
@@ -31,7 +32,8 @@ from portal.web import render
 
 PREVIEW_PAGE = 100
 STATUS_FILTERS = {"all": "All", csv_check.NEW: "New", csv_check.LINK: "To link",
-                  csv_check.SKIP: "Skipped", csv_check.INVALID: "Invalid"}
+                  csv_check.UPDATE: "To update", csv_check.SKIP: "Skipped",
+                  csv_check.INVALID: "Invalid"}
 TEMPLATE_CSV = (
     "Full Name,Email,Groups\r\n"
     "Ada Lovelace,ada@example.com,Engineering; Reviewers\r\n"
@@ -114,6 +116,7 @@ def import_preview(job_id: int):
             flash(error.message, "error")
         return redirect(url_for("users.import_preview", job_id=job_id))
     job, preview = import_jobs.preview(actor, job_id)
+    options = OptionsForm(formdata=None, read_as=job.read_as or "", update=job.update_existing)
     return render(
         "users/import_preview.html",
         "job",
@@ -122,9 +125,37 @@ def import_preview(job_id: int):
         preview=preview,
         progress=import_jobs.progress(job),
         form=form,
+        options=options,
         filters=STATUS_FILTERS,
         **(_page_of(preview) if preview is not None else {}),
     )
+
+
+@bp.post("/import/<int:job_id>/options")
+@admin_required
+def import_options(job_id: int):
+    """Read as … and Update existing users: the held file previewed again that way."""
+    form = OptionsForm()
+    if form.validate_on_submit():
+        try:
+            import_jobs.choose(current_actor(), job_id, read_as=form.encoding(),
+                               update=form.update.data)
+        except ServiceError as error:
+            if error.status == 404:
+                raise
+            flash(error.message, "error")
+    else:
+        flash("Choose an encoding from the list.", "error")
+    return redirect(url_for("users.import_preview", job_id=job_id))
+
+
+@bp.route("/import/<int:job_id>/<any(rejected, report):which>.csv")
+@admin_required
+def import_download(job_id: int, which: str):
+    """Download rejected rows (with a Reason column) or the import report of a finished job."""
+    filename, data = import_jobs.download(current_actor(), job_id, which)
+    return Response(data, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @bp.route("/export")

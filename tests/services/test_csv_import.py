@@ -146,12 +146,14 @@ def test_a_repeated_header_is_refused(account):
     assert "appears twice" in message
 
 
-def test_a_workbook_saved_as_xlsx_is_refused_with_how_to_save_a_csv(account):
+def test_a_broken_workbook_is_refused_with_how_to_save_it_again(account):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as workbook:
         workbook.writestr("[Content_Types].xml", "<Types/>")
         workbook.writestr("xl/workbook.xml", "<workbook/>")
-    assert "Excel workbook" in refused(account.admin, buffer.getvalue())
+    message = refused(account.admin, buffer.getvalue())
+    assert message.startswith("This Excel workbook (.xlsx) could not be read")
+    assert "save it again" in message
 
 
 @pytest.mark.parametrize("data", [
