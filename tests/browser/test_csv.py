@@ -39,3 +39,33 @@ def test_admin_imports_a_csv_file_and_downloads_an_export(page, live_server, acc
     assert download.suggested_filename.startswith("users-account-")
     text = Path(download.path()).read_text(encoding="utf-8-sig")
     assert '"Ana Lima","ana@example.com","","Drivers","invited"' in text
+
+
+def test_admin_changes_read_as_imports_and_downloads_the_rejected_rows(page, live_server, account,
+                                                                      tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_bytes("Full Name;Email;Phone\r\nŁucja Šimić;lucja@example.com;+44 7657 335729\r\n"
+                     "Bo Berg;bo at example;\r\n".encode("cp1250"))
+    live_server.settle()
+    sign_in(page, account.admin.user.email, PASSWORD)
+    page.goto(f"{live_server.url}/admin/participants/users/import")
+    page.get_by_label("Browse CSV File").set_input_files(str(path))
+    page.get_by_role("button", name="Preview").click()
+    page.wait_for_url("**/admin/participants/users/import/*")
+    expect(page.get_by_text("Read as Windows-1250, values separated by semicolons.")).to_be_visible()
+    expect(page.get_by_role("cell", name="Łucja Šimić")).to_be_visible()
+    page.get_by_label("Read as").select_option("Windows-1252")
+    page.get_by_role("button", name="Preview again").click()
+    expect(page.get_by_role("cell", name="£ucja Šimiæ")).to_be_visible()
+    page.get_by_label("Read as").select_option("Windows-1250")
+    page.get_by_role("button", name="Preview again").click()
+    expect(page.get_by_role("cell", name="Łucja Šimić")).to_be_visible()
+    expect(page.get_by_text("phone left empty: +44 7657 335729 is not a valid number"))\
+        .to_be_visible()
+    page.get_by_role("button", name="Import all 1 valid row").click()
+    expect(page.get_by_text("1 user imported, 0 linked, 0 skipped, 1 row with a warning, "
+                            "1 invalid row left out.")).to_be_visible()
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download rejected rows").click()
+    text = Path(info.value.path()).read_bytes().decode("utf-8-sig")
+    assert text.startswith("Full Name,Email,Phone,Reason\r\nBo Berg,bo at example,,")
