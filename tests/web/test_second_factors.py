@@ -310,3 +310,28 @@ def test_admin_reset_of_another_accounts_user_is_404(app, admin, account):
     member = make_user(other)
     assert admin.post(f"/admin/participants/users/{member.id}/second-factors/reset"
                       ).status_code == 404
+
+
+def test_bad_passkey_input_gets_a_clear_4xx_never_a_5xx(app, admin, account):
+    user = account.admin.user
+    for payload in ({}, {"credential": "x"}, {"credential": {"id": "AAAA", "response": {}}},
+                    {"name": ["x"], "credential": {"id": 5}}):
+        response = admin.post("/account/security/passkeys", json=payload)
+        assert response.status_code == 422 and response.get_json()["error"], payload
+    options = admin.post("/account/security/passkeys/options", json={})
+    assert options.status_code == 200 and options.get_json()["authenticatorSelection"][
+        "userVerification"] == "preferred"
+    assert admin.post("/account/security/passkeys", data="not json",
+                      content_type="text/plain").status_code == 400
+    # Without a pending sign-in the second step sends back to the password.
+    stranger = app.test_client()
+    assert stranger.get("/login/second-factor").location.endswith("/login")
+    assert stranger.post("/login/second-factor/passkey", json={}).status_code == 401
+    assert stranger.post("/login/second-factor/passkey-options").status_code == 401
+    # A forged assertion on a real second step counts as a failed attempt.
+    enrol_totp(admin)
+    stranger.login(user.email)
+    assert stranger.post("/login/second-factor/passkey", json={"credential": {"id": "AAAA"}}
+                         ).status_code == 422
+    db.session.commit()
+    assert db.session.get(User, user.id).failed_logins == 1
