@@ -6,6 +6,7 @@ from flask import Response
 from flask import flash
 from flask import get_flashed_messages
 from flask import make_response
+from flask import redirect
 from flask import render_template
 from flask import request
 from jinja2_fragments.flask import render_block
@@ -45,6 +46,15 @@ def render(
         response = make_response(render_template(template, **context), status)
     response.vary.add("HX-Request")
     return response
+
+
+def full_page_redirect(target: str) -> Response:
+    """Send the browser to ``target`` as a whole page (htmx: HX-Redirect instead of a swap)."""
+    if is_fragment_request():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
 
 
 def apply_error(form, error: ServiceError) -> None:
