@@ -106,10 +106,17 @@ def service_error(error: ServiceError) -> ScimError:
     return ScimError(error.message, 400, "invalidValue")
 
 
+# Schema URNs a provider lists without sending any attribute of them (Entra ID on groups).
+IGNORED_SCHEMAS = {"http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"}
+
+
 def validate(model: type, payload: Any, context: Context):
     """Validate a request body against a scim2-models resource (ScimError when it is wrong)."""
     if not isinstance(payload, dict):
         raise ScimError("The request body must be a JSON object.", 400, "invalidSyntax")
+    if isinstance(payload.get("schemas"), list):
+        payload = {**payload, "schemas": [s for s in payload["schemas"]
+                                          if s not in IGNORED_SCHEMAS or s in payload]}
     try:
         return model.model_validate(payload, scim_ctx=context)
     except pydantic.ValidationError as error:

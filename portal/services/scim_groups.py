@@ -6,6 +6,7 @@ members in one PATCH is one set-wise statement each way. A removal that would le
 taskstream step with no one, or deleting a group assigned to a step, answers 409 saying
 what to fix.
 """
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -234,6 +235,25 @@ def _operation_parts(operation) -> tuple[str, str, Any]:
     return op.lower(), path, operation.value
 
 
+def _entra_removals(payload: Any) -> Any:
+    """Rewrite Entra ID's ``remove`` of ``members`` carrying a value list (RFC 7644 wants a
+    filter in the path) into one ``members[value eq "…"]`` removal per member."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("Operations"), list):
+        return payload
+    operations = []
+    for operation in payload["Operations"]:
+        if (isinstance(operation, dict) and str(operation.get("op", "")).lower() == "remove"
+                and str(operation.get("path", "")).lower() == "members"
+                and isinstance(operation.get("value"), list)):
+            for member in operation["value"]:
+                value = member.get("value") if isinstance(member, dict) else member
+                operations.append({"op": "remove",
+                                   "path": f"members[value eq {json.dumps(str(value))}]"})
+        else:
+            operations.append(operation)
+    return {**payload, "Operations": operations}
+
+
 def patch_group(actor, ident, payload: Any, base: str, if_match: str | None = None
                 ) -> dict[str, Any]:
     """PATCH: displayName, externalId and members (add, remove by value path or by list,
@@ -241,7 +261,8 @@ def patch_group(actor, ident, payload: Any, base: str, if_match: str | None = No
     group_id = _group_id(actor, ident)
     if if_match:
         check_version(get_group(actor, group_id, base), if_match)
-    operations = validate(PatchOp[ScimGroup], payload, Context.RESOURCE_PATCH_REQUEST)
+    operations = validate(PatchOp[ScimGroup], _entra_removals(payload),
+                          Context.RESOURCE_PATCH_REQUEST)
     present = _live_member_ids(group_id)
     members = set(present)
     changes: dict[str, Any] = {}
@@ -278,8 +299,6 @@ def patch_group(actor, ident, payload: Any, base: str, if_match: str | None = No
                 members |= ids
             elif op == "replace":
                 members = ids
-            elif value:  # Entra removes listed members with a value and no filter
-                members -= ids
             else:
                 members = set()
         elif lowered.startswith("members["):
@@ -301,10 +320,8 @@ def patch_group(actor, ident, payload: Any, base: str, if_match: str | None = No
 
 def _filtered_members(path: str, present: set[int]) -> set[int]:
     """Return the members a ``members[value eq "…"]`` path names (or/and of such tests)."""
-    from portal.services.scim_filter import to_sql
-
     inner = path[path.index("[") + 1:path.rindex("]")]
-    clause = to_sql(inner, {"value": sf.identifier(GroupMember.membership_id)}, GROUP_SCHEMA)
+    clause = sf.to_sql(inner, {"value": sf.identifier(GroupMember.membership_id)}, GROUP_SCHEMA)
     if not present:
         return set()
     return set(db.session.scalars(
