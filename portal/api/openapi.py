@@ -127,6 +127,9 @@ SPEC = {
                 "responses": {
                     "200": _json("Me", "The signed-in person."),
                     "401": _error("No live token (`unauthorized` or `session_ended`)."),
+                    "403": _error("An account of the person now requires a second factor they "
+                                  "have not added (`second_factor_setup_required`): add one in "
+                                  "a browser; only logging out works until then."),
                 },
             }
         },

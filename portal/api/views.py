@@ -27,6 +27,7 @@ from portal.services import second_step
 from portal.services.errors import ServiceError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+SETUP_REQUIRED = second_factors.SETUP_REQUIRED
 csrf.exempt(bp)
 
 
@@ -66,6 +67,9 @@ def bearer_required(view):
             return error_response(
                 401, "unauthorized", "Sign in first and send Authorization: Bearer <token>."
             )
+        if request.method != "DELETE" and second_factors.setup_required(current_user.id):
+            # An account turned the rule on after this token was issued: only logging out works.
+            return error_response(403, "second_factor_setup_required", SETUP_REQUIRED)
         return view(*args, **kwargs)
 
     return wrapped
@@ -101,8 +105,8 @@ def create_session():
     except second_factors.SecondFactorRequired as pending:
         return error_response(401, "second_factor_required", pending.message,
                               challenge_id=pending.challenge)
-    except second_factors.SecondFactorSetupRequired as error:
-        return error_response(403, "second_factor_setup_required", error.message)
+    except second_factors.SecondFactorSetupRequired:
+        return error_response(403, "second_factor_setup_required", SETUP_REQUIRED)
     except ServiceError as error:
         return error_response(401, "invalid_credentials", error.message)
     return _session_created(signed)

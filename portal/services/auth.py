@@ -207,10 +207,7 @@ def log_in(email: str, password: str, client: Client) -> SignedIn:
         )
     if client.kind != "web" and second_factors.setup_required(user.id):
         db.session.commit()
-        raise second_factors.SecondFactorSetupRequired(
-            "Your organisation requires a second factor. Sign in to the portal in a browser "
-            "and add one under Your account › Security, then sign in here again."
-        )
+        raise second_factors.SecondFactorSetupRequired(second_factors.SETUP_REQUIRED)
     memberships = accounts.live_memberships(user)
     only = memberships[0].account_id if len(memberships) == 1 else None
     device, raw = sign_in(user, client, account_id=only)

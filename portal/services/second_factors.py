@@ -51,6 +51,10 @@ _ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 TOTP_WINDOW = 1  # one 30-second step either side of now (clock drift)
 NAME_MAX = 120
 KIND_LABELS = {"totp": "Authenticator app", "passkey": "Passkey"}
+SETUP_REQUIRED = (
+    "Your organisation requires a second factor. Sign in to the portal in a browser and add one "
+    "under Your account › Sign-in security, then sign in here again."
+)
 WRONG_CODE = (
     "That code is not right (or there were too many attempts: wait a few minutes and try again)."
 )

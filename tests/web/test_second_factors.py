@@ -221,6 +221,20 @@ def test_the_account_rule_sends_admins_without_a_factor_to_enrol_first(app, admi
     assert refused.get_json()["error"]["code"] == "second_factor_setup_required"
 
 
+def test_an_app_token_issued_before_the_rule_only_logs_out_until_a_factor_is_added(app, client,
+                                                                                   account):
+    from tests.web.test_api import api_sign_in
+
+    token = api_sign_in(client, account.admin.user.email)
+    assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
+    account.second_factor_rule = "admins"
+    db.session.commit()
+    held = client.get("/api/v1/me", headers=bearer(token))
+    assert held.status_code == 403
+    assert held.get_json()["error"]["code"] == "second_factor_setup_required"
+    assert client.delete("/api/v1/sessions/current", headers=bearer(token)).status_code == 204
+
+
 def test_the_strictest_rule_among_a_persons_accounts_applies(app, account):
     strict = make_account("Strict", second_factor_rule="everyone")
     member = make_user(account)  # a member where the rule is off ...
