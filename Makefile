@@ -3,7 +3,7 @@
 #   make run     create a venv, install, migrate, create a demo account on first start,
 #                serve on http://127.0.0.1:5000 with gunicorn (gunicorn.conf.py) and run the
 #                background worker beside it (scripts/serve.sh; Ctrl-C or TERM stops both)
-#   make test    install the test extras, Debian's chromium and systemd, run the whole
+#   make test    install the test extras, Debian's chromium, systemd and redis, run the whole
 #                pytest suite (pass extra arguments with PYTEST_ARGS='-k login -v')
 #   make dev     the same with Flask's development server and its reloader, no worker
 #   make bench   run every tests/bench/bench_*.py script
@@ -53,7 +53,8 @@ $(PY): | check-python
 
 # .venv points at the venv used last, unless it is a directory of its own (an older checkout's).
 define link_venv
-@if [ -L .venv ] || [ ! -e .venv ]; then ln -sfn $(VENV) .venv; fi
+@if [ -L .venv ] || [ ! -e .venv ]; then ln -sfn $(VENV) .venv; \
+else echo "Note: .venv is an older venv that make no longer updates; it installed $(VENV) (rm -rf .venv to get a link to it)." >&2; fi
 endef
 
 # The project itself goes in without dependencies: every one must come from the lock.
@@ -74,20 +75,18 @@ $(VENV)/.installed-test: $(TEST_LOCK) pyproject.toml | $(PY)
 	$(check_installed)
 	touch $@
 
-# Playwright drives Debian's chromium; its own browser download is never used.
-/usr/bin/chromium:
+# Debian packages the tests use: chromium (Playwright drives it; its own browser download is never
+# used), systemd (tests/deploy verifies the units), redis-server (the shared rate-limit store).
+SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/systemd-analyze /usr/bin/redis-server
+$(SYSTEM_TOOLS) &:
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
-
-# tests/deploy checks the systemd units with systemd-analyze.
-/usr/bin/systemd-analyze:
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+	    chromium systemd redis-server
 
 deps: $(VENV)/.installed
 	$(link_venv)
 
-test-deps: $(VENV)/.installed-test /usr/bin/chromium /usr/bin/systemd-analyze
+test-deps: $(VENV)/.installed-test $(SYSTEM_TOOLS)
 	$(link_venv)
 
 # One lock for every supported Python (markers where they differ), every file's hash; the

@@ -1,42 +1,18 @@
 """`make run`'s scripts/serve.sh: gunicorn and the background worker side by side, stopped together."""
-import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def alive(pid: int) -> bool:
-    """Running and not a zombie."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
-def wait_for(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} within {seconds} s")
+from tests.deploy.processes import ROOT
+from tests.deploy.processes import alive
+from tests.deploy.processes import free_port
+from tests.deploy.processes import healthz
+from tests.deploy.processes import stop_group
+from tests.deploy.processes import wait_for
 
 
 class Served:
@@ -70,19 +46,13 @@ class Served:
         return self.log.read_text(errors="replace")
 
     def healthz(self):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
-                return json.load(r)
-        except OSError:
-            return None
+        return healthz(self.port)
 
     def finish(self, seconds: float = 40) -> int:
         try:
             return self.process.wait(seconds)
         finally:
-            if self.process.poll() is None:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            stop_group(self.process)
 
 
 @pytest.fixture
@@ -96,9 +66,7 @@ def served(tmp_path, test_databases, smtp_session):
 
     yield start
     for s in started:
-        if s.process.poll() is None:
-            os.killpg(s.process.pid, signal.SIGKILL)
-            s.process.wait()
+        stop_group(s.process)
 
 
 def test_ctrl_c_stops_gunicorn_and_the_worker_cleanly(served):
