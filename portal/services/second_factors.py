@@ -240,7 +240,7 @@ class TotpEnrolment:
 
 def _enrolment(factor: SecondFactor, user: User) -> TotpEnrolment:
     uri = pyotp.TOTP(factor.totp_secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
-    qr = segno.make(uri, error="m").png_data_uri(scale=5, border=2)
+    qr = segno.make(uri, error="m").png_data_uri(scale=5, border=4)
     return TotpEnrolment(factor.id, factor.totp_secret, uri, qr)
 
 
