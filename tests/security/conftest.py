@@ -33,6 +33,15 @@ def without_tokens(html: str) -> str:
     return CSRF.sub(lambda m: m.group(1) or m.group(2), html)
 
 
+def sample_path(rule) -> str:
+    """A URL of this route with 1 for every id (and the first choice of an ``any`` part)."""
+    values = {}
+    for arg in rule.arguments:
+        items = getattr(rule._converters.get(arg), "items", None)
+        values[arg] = sorted(items)[0] if items else "1"
+    return rule.build(values, append_unknown=False)[1]
+
+
 def link_in(text: str, prefix: str) -> str | None:
     """The first link path starting with ``prefix`` ("/reset-password/") in a page or mail."""
     match = re.search(re.escape(prefix) + r"[A-Za-z0-9_-]+", text)

@@ -18,6 +18,7 @@ from tests.conftest import TEST_CONFIG
 from tests.security.conftest import USERS
 from tests.security.conftest import live_devices
 from tests.security.conftest import signed_in
+from tests.security.conftest import sample_path
 from tests.security.conftest import snapshot
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -36,7 +37,7 @@ def unsafe_routes():
         if rule.endpoint.startswith(("api.", "scim.")):
             continue  # bearer tokens only (T13; SCIM: tests/scim/test_tokens_and_errors.py)
         for method in sorted(rule.methods & UNSAFE):
-            path = rule.build({arg: "1" for arg in rule.arguments}, append_unknown=False)[1]
+            path = sample_path(rule)
             yield method, path
 
 
@@ -64,7 +65,7 @@ def test_t10_no_state_changes_on_get_and_logout_is_a_post(admin, account):
     for rule in RULES:
         if "GET" in rule.methods or rule.endpoint == "static":
             continue
-        path = rule.build({arg: "1" for arg in rule.arguments}, append_unknown=False)[1]
+        path = sample_path(rule)
         if rule.endpoint.startswith(("api.", "scim.")):
             assert admin.get(path).status_code in (401, 405), path
         else:
