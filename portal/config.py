@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "ARGON2_PARALLELISM": 1,
     # Minutes a password-reset link stays valid.
     "RESET_VALID_MINUTES": 60,
+    # Minutes after an invitation before Resend Invite sends that person another one.
+    "INVITE_RESEND_MINUTES": 5,
     # Minutes of inactivity after which a browser session ends.
     "SESSION_IDLE_MINUTES": 30,
     # Hours after sign-in at which a browser session ends whatever the activity.

@@ -1,10 +1,12 @@
 """Test data built through the real services, so it obeys the real rules."""
 import itertools
 from datetime import datetime
+from datetime import timedelta
 
 import sqlalchemy as sa
 
 from portal.extensions import db
+from portal.models import ActionToken
 from portal.models import Membership
 from portal.services import accounts
 from portal.services import deletion
@@ -51,6 +53,13 @@ def make_user(account, *, name: str | None = None, email: str | None = None, rol
         membership.invite_state = "active"
         db.session.commit()
     return membership
+
+
+def age_invitations(minutes: int = 60) -> None:
+    """Make every invitation sent so far ``minutes`` older (Resend Invite holds back recent ones)."""
+    for token in db.session.scalars(sa.select(ActionToken).where(ActionToken.purpose == "invite")):
+        token.created_at -= timedelta(minutes=minutes)
+    db.session.commit()
 
 
 def make_group(account, name: str | None = None, members=()):

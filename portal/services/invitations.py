@@ -5,12 +5,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 
 from portal.extensions import db
 from portal.models import Account
+from portal.models import ActionToken
 from portal.models import Membership
 from portal.models import OutboxMessage
 from portal.models import User
+from portal.models import utcnow
 from portal.services import audit
 from portal.services import mail
 from portal.services import passwords
@@ -51,15 +54,29 @@ def send_invitation(actor, membership: Membership) -> OutboxMessage:
 
 @dataclass(frozen=True)
 class ResendReport:
-    """What Resend Invite did: how many got a new link, how many had already signed in."""
+    """What Resend Invite did: how many got a new link, how many had signed in, how many
+    had been invited moments ago (and how many minutes ago the last of those was)."""
 
     resent: int
     skipped: int
+    recent: int = 0
+    recent_minutes: int = 0
+    pause_minutes: int = 0
 
     def __str__(self) -> str:
+        ago = f"{self.recent_minutes} minute{'' if self.recent_minutes == 1 else 's'} ago"
+        if self.recent and not self.resent and not self.skipped:
+            if self.recent == 1:
+                return f"An invitation was already sent {ago}; no new one was sent."
+            return f"Invitations were already sent to these {self.recent:,} users; none was resent."
         text = f"Invite resent to {self.resent:,} user{'' if self.resent == 1 else 's'}"
         if self.skipped:
             text += f"; {self.skipped:,} skipped because they have already signed in"
+        if self.recent:
+            text += (
+                f"; {self.recent:,} skipped because an invitation was already sent to them "
+                f"in the last {self.pause_minutes} minutes"
+            )
         return text + "."
 
 
@@ -67,21 +84,64 @@ def resend_invites(actor, selection: users.Selection) -> ResendReport:
     """Send a new invitation link to the selected users who never signed in (set-wise).
 
     Earlier links of those people stop working; people who have signed in are skipped and
-    counted. Works in a handful of statements however many users are selected.
+    counted, and so are people invited to this account less than INVITE_RESEND_MINUTES ago
+    (at most one invitation per person per pause, however many admins click at once). Works
+    in a handful of statements however many users are selected.
     """
     chosen = users.selected_ids(actor, selection)
     account: Account = actor.account
-    waiting = (
-        sa.select(Membership.id)
-        .where(Membership.id.in_(chosen), Membership.invite_state != "active")
-    )
+    pause = current_app.config["INVITE_RESEND_MINUTES"]
     selected = db.session.scalar(sa.select(sa.func.count()).select_from(chosen.subquery()))
-    people = db.session.execute(
+    # Lock the waiting memberships first (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    # serialises writers): a concurrent Resend Invite of the same people waits here until this
+    # one commits, and every statement below then sees the invitation it sent.
+    waiting = db.session.execute(
         sa.select(Membership.id, User.id, User.email, User.name, User.password_hash)
         .join(User, User.id == Membership.user_id)
-        .where(Membership.id.in_(waiting))
+        .where(Membership.id.in_(chosen), Membership.invite_state != "active")
+        .with_for_update(of=Membership)
     ).all()
-    user_ids = sa.select(Membership.user_id).where(Membership.id.in_(waiting))
+    now = utcnow()  # after the lock: a resend that waited for it counts from when it got it
+    # An invitation the mail server refused never arrived: resending it is not held back.
+    recent_token = sa.select(ActionToken.id).where(
+        Membership.invite_state != "invite_failed",
+        ActionToken.user_id == Membership.user_id,
+        ActionToken.account_id == account.id,
+        ActionToken.purpose == "invite",
+        ActionToken.created_at > now - timedelta(minutes=pause),
+    )
+    last_sent = dict(
+        db.session.execute(
+            sa.select(ActionToken.user_id, sa.func.max(ActionToken.created_at))
+            .where(
+                ActionToken.user_id.in_(
+                    sa.select(Membership.user_id).where(
+                        Membership.id.in_(chosen),
+                        Membership.invite_state != "active",
+                        sa.exists(recent_token),
+                    )
+                ),
+                ActionToken.account_id == account.id,
+                ActionToken.purpose == "invite",
+            )
+            .group_by(ActionToken.user_id)
+        ).all()
+    )
+    people = [row for row in waiting if row[1] not in last_sent]
+    # Evaluated by each statement: so they run before the new tokens make everyone "recent".
+    due = sa.select(Membership.id).where(
+        Membership.id.in_(chosen),
+        Membership.invite_state != "active",
+        ~sa.exists(recent_token),
+    )
+    user_ids = sa.select(Membership.user_id).where(Membership.id.in_(due))
+    audit.record_many(actor, "invitation.resent", user_ids)
+    db.session.execute(
+        sa.update(Membership)
+        .where(Membership.id.in_(due))
+        .values(invite_state="invited", invite_error=None),
+        execution_options={"synchronize_session": False},
+    )
     links = tokens.issue_many(
         [(row[1], row[4]) for row in people],
         user_ids,
@@ -111,15 +171,15 @@ def resend_invites(actor, selection: users.Selection) -> ResendReport:
         inviter=actor.user.name if actor.user is not None else None,
         valid_hours=account.invite_valid_hours,
     )
-    db.session.execute(
-        sa.update(Membership)
-        .where(Membership.id.in_(waiting))
-        .values(invite_state="invited", invite_error=None),
-        execution_options={"synchronize_session": False},
-    )
-    audit.record_many(actor, "invitation.resent", user_ids)
     db.session.commit()
-    return ResendReport(resent=len(people), skipped=selected - len(people))
+    latest = max(last_sent.values(), default=None)
+    return ResendReport(
+        resent=len(people),
+        skipped=selected - len(waiting),
+        recent=len(waiting) - len(people),
+        recent_minutes=int((now - latest).total_seconds() // 60) if latest is not None else 0,
+        pause_minutes=pause,
+    )
 
 
 def add_person(

@@ -17,6 +17,7 @@ from portal.services.errors import ServiceError
 from portal.services.users import Selection
 from portal.services.users import UserFilter
 from tests.builders import PASSWORD
+from tests.builders import age_invitations
 from tests.builders import make_account
 from tests.builders import make_group
 from tests.builders import make_user
@@ -102,6 +103,7 @@ def test_a_person_of_another_account_is_linked_keeps_password_and_is_told(accoun
 def test_resend_invite_renews_the_link_and_skips_people_who_signed_in(account):
     waiting = [make_user(account, password=None) for _ in range(3)]
     joined = make_user(account)
+    age_invitations()
     old_links = [
         db.session.scalar(sa.select(ActionToken.id).where(ActionToken.user_id == m.user_id))
         for m in waiting
@@ -122,6 +124,7 @@ def test_resend_invite_to_all_matching_acts_on_the_filter_only(account):
     for n in range(4):
         make_user(account, name=f"Night {n}", password=None)
     make_user(account, name="Day Person", password=None)
+    age_invitations()
     report = invitations.resend_invites(
         account.admin, Selection(all_matching=True, filter=UserFilter(q="night")))
     assert report.resent == 4
@@ -132,6 +135,7 @@ def test_resend_invite_to_all_matching_acts_on_the_filter_only(account):
 def test_a_resent_link_lets_the_person_in_and_the_old_one_does_not(account, client):
     waiting = make_user(account, password=None)
     first = mail.bodies(mails("invite")[-1])[0].split("/invite/")[1].split()[0]
+    age_invitations()
     invitations.resend_invites(account.admin, Selection(ids=(waiting.id,)))
     second = mail.bodies(mails("invite")[-1])[0].split("/invite/")[1].split()[0]
     assert client.get(f"/invite/{first}").status_code == 410

@@ -19,6 +19,7 @@ from portal.services import outbox
 from portal.services import passwords
 from portal.services.users import Selection
 from tests.builders import PASSWORD
+from tests.builders import age_invitations
 from tests.builders import csv_bytes
 from tests.builders import make_account
 from tests.builders import make_user
@@ -103,6 +104,7 @@ def test_invitations_of_people_with_a_password_are_sealed_and_work_when_delivere
     waiting = make_user(account, email="late@example.com", password=None)
     make_user(make_account(), email="late@example.com")
     assert db.session.get(Membership, waiting.id).invite_state == "invited"
+    age_invitations()
     response = admin.post(f"/admin/participants/users/{waiting.id}/resend-invite")
     assert response.status_code == 302, response.get_data(as_text=True)
     message = newest("invite", "late@example.com")
@@ -120,7 +122,7 @@ def test_the_bulk_resend_seals_only_the_links_of_people_with_a_password(admin, a
     fresh = make_user(account, email="fresh@example.com", password=None)
     known = make_user(account, email="known@example.com", password=None)
     passwords.store_password(db.session.get(Membership, known.id).user, PASSWORD)
-    db.session.commit()
+    age_invitations()
     invitations.resend_invites(account.admin, Selection(ids=(fresh.id, known.id)))
     assert SECRET_LINK.search(outbox_pages(admin, newest("invite", "fresh@example.com")))
     page = outbox_pages(admin, newest("invite", "known@example.com"))

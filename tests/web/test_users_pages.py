@@ -1,4 +1,5 @@
 """The Users tab pages: list (page vs fragment, query in the URL), details (404 across accounts)."""
+from tests.builders import age_invitations
 from tests.builders import make_account
 from tests.builders import make_group
 from tests.builders import make_user
@@ -73,6 +74,7 @@ def test_resend_invite_acts_on_checked_ids_and_ignores_another_accounts(admin, a
     waiting = make_user(account, name="Waiting Person", password=None)
     joined = make_user(account, name="Joined Person")
     stranger = make_user(make_account(), name="Stranger", password=None)
+    age_invitations()
     response = admin.post(
         "/admin/participants/users/bulk/resend-invite",
         data={"ids": [waiting.id, joined.id, stranger.id], "q": "person"},
