@@ -38,8 +38,12 @@ class Served:
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        first = wait_for(lambda: re.search(r"gunicorn \(pid (\d+)\).*worker \(pid (\d+)\)",
-                                           self.output()), 20, "serve.sh names its processes")
+        try:
+            first = wait_for(lambda: re.search(r"gunicorn \(pid (\d+)\).*worker \(pid (\d+)\)",
+                                               self.output()), 20, "serve.sh names its processes")
+        except AssertionError:
+            stop_group(self.process)
+            raise
         self.server, self.worker = int(first[1]), int(first[2])
 
     def output(self) -> str:
