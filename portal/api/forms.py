@@ -1,18 +1,18 @@
 """Shapes of API request bodies, checked with WTForms (no CSRF: the API takes no cookies)."""
-from wtforms import Form
 from wtforms import SelectField
 from wtforms import StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 from wtforms.validators import Length
 
+from portal.forms import PlainForm
 from portal.services.passwords import MAX_LENGTH
 
 APP_KINDS = [SelectChoice("ipad", "iPad"), SelectChoice("iphone", "iPhone"),
              SelectChoice("app", "Other app")]
 
 
-class SessionForm(Form):
+class SessionForm(PlainForm):
     email = StringField(validators=[DataRequired(), Length(max=254)])
     password = StringField(validators=[DataRequired(), Length(max=MAX_LENGTH)])
     device_id = StringField(validators=[DataRequired(), Length(max=120)])

@@ -1,5 +1,4 @@
 """Forms of the sign-in pages: shape only (rules live in the services)."""
-from flask_wtf import FlaskForm
 from wtforms import EmailField
 from wtforms import PasswordField
 from wtforms import RadioField
@@ -11,21 +10,22 @@ from wtforms.validators import EqualTo
 from wtforms.validators import Length
 from wtforms.validators import Optional
 
+from portal.forms import Form
 from portal.services.passwords import MAX_LENGTH
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
     submit = SubmitField("Sign in")
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
     submit = SubmitField("Send reset link")
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(Form):
     password = PasswordField("New password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
     confirm = PasswordField(
         "Repeat the password",
@@ -34,26 +34,26 @@ class NewPasswordForm(FlaskForm):
     submit = SubmitField("Set password")
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     submit = SubmitField("Join")
 
 
-class ChooseAccountForm(FlaskForm):
+class ChooseAccountForm(Form):
     account = RadioField("Account", coerce=int, validators=[DataRequired()])
     submit = SubmitField("Continue")
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(Form):
     submit = SubmitField("Sign out")
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     phone = TelField("Phone", validators=[Optional(), Length(max=40)])
     submit = SubmitField("Save")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField(
         "Current password", validators=[DataRequired(), Length(max=MAX_LENGTH)]
     )

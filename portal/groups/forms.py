@@ -1,5 +1,4 @@
 """Forms of the Groups tab and of Add to Group: shape only (rules live in portal.services)."""
-from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms import IntegerField
 from wtforms import SearchField
@@ -9,6 +8,7 @@ from wtforms.validators import AnyOf
 from wtforms.validators import Length
 from wtforms.validators import Optional
 
+from portal.forms import Form
 from portal.users.forms import SelectionForm
 
 
@@ -17,7 +17,7 @@ def page_number(field) -> int:
     return field.data if isinstance(field.data, int) and field.data > 0 else 1
 
 
-class GroupListForm(FlaskForm):
+class GroupListForm(Form):
     """The groups list's query string: search and page (GET, no CSRF)."""
 
     class Meta:
@@ -27,7 +27,7 @@ class GroupListForm(FlaskForm):
     page = IntegerField(default=1, validators=[Optional()])
 
 
-class MemberListForm(FlaskForm):
+class MemberListForm(Form):
     """A group page's query string: the members search and page, and the picker's search."""
 
     class Meta:
@@ -39,7 +39,7 @@ class MemberListForm(FlaskForm):
     member_ids = SelectMultipleField(coerce=int, validate_choice=False)
 
 
-class NewGroupForm(FlaskForm):
+class NewGroupForm(Form):
     """New Group: a name and the members picked so far (the picker's search rides along)."""
 
     name = StringField("Name", validators=[Length(max=120)])
@@ -47,11 +47,11 @@ class NewGroupForm(FlaskForm):
     q = SearchField("Members", validators=[Optional(), Length(max=200)])
 
 
-class RenameForm(FlaskForm):
+class RenameForm(Form):
     name = StringField("Name", validators=[Length(max=120)])
 
 
-class MembersForm(FlaskForm):
+class MembersForm(Form):
     """The members to add to, or remove from, one group."""
 
     member_ids = SelectMultipleField(coerce=int, validate_choice=False)
@@ -76,7 +76,7 @@ class AddToGroupForm(SelectionForm):
     origin = HiddenField(validators=[Optional(), AnyOf(["", "detail"])])
 
 
-class RemoveFromGroupForm(FlaskForm):
+class RemoveFromGroupForm(Form):
     """User Details: the group to take the user out of."""
 
     group_id = IntegerField()

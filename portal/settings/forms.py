@@ -1,5 +1,4 @@
 """The Settings form: shape only (ranges and rules live in services.settings)."""
-from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms import IntegerField
 from wtforms import RadioField
@@ -10,8 +9,10 @@ from wtforms.validators import InputRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
 
+from portal.forms import Form
 
-class SettingsForm(FlaskForm):
+
+class SettingsForm(Form):
     password_min_length = IntegerField(
         "Minimum password length", validators=[InputRequired("Enter a number.")]
     )

@@ -1,5 +1,4 @@
 """Forms of the Taskstreams page: shape only (rules live in portal.services.taskstreams)."""
-from flask_wtf import FlaskForm
 from wtforms import IntegerField
 from wtforms import SelectField
 from wtforms import StringField
@@ -7,6 +6,7 @@ from wtforms.validators import AnyOf
 from wtforms.validators import Length
 from wtforms.validators import Optional
 
+from portal.forms import Form
 from portal.users.forms import group_options
 
 
@@ -18,13 +18,13 @@ def _group_id(value):
         return None
 
 
-class NameForm(FlaskForm):
+class NameForm(Form):
     """A taskstream's name (New Taskstream, Rename)."""
 
     name = StringField("Name", validators=[Length(max=120)])
 
 
-class AssignForm(FlaskForm):
+class AssignForm(Form):
     """The group a step is assigned to (the account's groups, led by "no group yet")."""
 
     group_id = SelectField("Assigned to", coerce=_group_id, validate_choice=False)
@@ -41,11 +41,11 @@ class StepForm(AssignForm):
     name = StringField("Step", validators=[Length(max=120)])
 
 
-class MoveForm(FlaskForm):
+class MoveForm(Form):
     direction = StringField(validators=[AnyOf(["up", "down"])])
 
 
-class PageForm(FlaskForm):
+class PageForm(Form):
     class Meta:
         csrf = False
 

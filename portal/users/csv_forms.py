@@ -1,5 +1,4 @@
 """Forms of Import Users via CSV: shape only (the file's rules live in portal.services)."""
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from flask_wtf.file import FileRequired
 from wtforms import BooleanField
@@ -10,14 +9,16 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.services.csv_encodings import READ_AS
 
+from portal.forms import Form
 
-class UploadForm(FlaskForm):
+
+class UploadForm(Form):
     """The sidebar's Browse CSV File."""
 
     file = FileField("Browse CSV File", validators=[FileRequired("Choose a CSV file first.")])
 
 
-class RunForm(FlaskForm):
+class RunForm(Form):
     """The preview's Import all / Import selected, with the rows ticked on this page."""
 
     lines = SelectMultipleField(coerce=int, validate_choice=False)

@@ -1,5 +1,4 @@
 """Forms of Delete and Deleted users: shape only (rules live in portal.services.deletion)."""
-from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms import HiddenField
 from wtforms import IntegerField
@@ -7,6 +6,7 @@ from wtforms import SelectMultipleField
 from wtforms.validators import AnyOf
 from wtforms.validators import Optional
 
+from portal.forms import Form
 from portal.users.forms import SelectionForm
 
 
@@ -18,7 +18,7 @@ class DeleteForm(SelectionForm):
     origin = HiddenField(validators=[Optional(), AnyOf(["", "detail"])])
 
 
-class RestoreForm(FlaskForm):
+class RestoreForm(Form):
     """Restore's choice: the checked deleted users, or the one whose own button was clicked."""
 
     ids = SelectMultipleField(coerce=int, validate_choice=False)

@@ -1,10 +1,10 @@
 """Forms of the Users tab: shape only (rules live in portal.services)."""
-from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms import EmailField
 from wtforms import HiddenField
 from wtforms import RadioField
 from wtforms import SelectField
+from wtforms import SearchField
 from wtforms import SelectMultipleField
 from wtforms import StringField
 from wtforms import SubmitField
@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
 
+from portal.forms import Form
 from portal.services.profiles import REPORT_PERIODS
 
 from portal.services.users import SORTS
@@ -39,13 +40,13 @@ def _int_or_none(value):
         return None
 
 
-class ListForm(FlaskForm):
+class ListForm(Form):
     """The list's query string: search, group and state filters, sort, page (GET, no CSRF)."""
 
     class Meta:
         csrf = False
 
-    q = StringField("Search")
+    q = SearchField("Search")
     group = StringField("Group", filters=[_int_or_none])
     state = StringField("State")
     sort = StringField(default="name")
@@ -88,7 +89,7 @@ class SelectionForm(ListForm):
         )
 
 
-class NewUserForm(FlaskForm):
+class NewUserForm(Form):
     """New User (the sidebar): shape only; add_person checks the rules."""
 
     name = StringField("Full Name", validators=[DataRequired(NAME_REQUIRED), Length(max=200)])
@@ -103,7 +104,7 @@ class NewUserForm(FlaskForm):
     submit = SubmitField("Add user")
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     """Edit a user's name, e-mail and phone; ``version`` is the one the form was read at."""
 
     name = StringField("Full Name", validators=[DataRequired(NAME_REQUIRED), Length(max=200)])
@@ -113,7 +114,7 @@ class ProfileForm(FlaskForm):
     submit = SubmitField("Save")
 
 
-class RoleForm(FlaskForm):
+class RoleForm(Form):
     """Make a user an admin or a member."""
 
     role = RadioField(
@@ -124,7 +125,7 @@ class RoleForm(FlaskForm):
     submit = SubmitField("Change role")
 
 
-class ActivityReportForm(FlaskForm):
+class ActivityReportForm(Form):
     """Send activity report: the period it covers."""
 
     days = SelectField(
@@ -136,5 +137,5 @@ class ActivityReportForm(FlaskForm):
     submit = SubmitField("Send activity report")
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A button that changes something (Reset Password, Resend Invite): only the CSRF token."""

@@ -1,0 +1,68 @@
+"""The base of every form: no text field lets control characters through.
+
+Every form of the portal derives from ``Form`` (FlaskForm) or ``PlainForm`` (no CSRF: the API's
+bodies). Their ``Meta.bind_field`` gives each text field one shared rule, whatever the form
+declares:
+
+- a search field (``SearchField``) drops control characters from the term (a NUL would end an
+  SQLite FTS5 phrase early, and PostgreSQL refuses NUL in any text parameter);
+- any other text field (names, e-mails, phones, hidden values…) is refused with a message when
+  it holds one, so nothing stored or used keeps a NUL, a line break or a text-direction override;
+- passwords are exempt: they are only hashed, and any character may be part of one.
+
+"Control characters" are Unicode's Cc (C0, DEL, C1: NUL, TAB, CR, LF…), lone surrogates (Cs;
+undecodable bytes already arrive as U+FFFD) and the bidirectional embedding, override and isolate
+controls, which can make a name display as something else ("Trojan Source", CVE-2021-42574).
+"""
+import re
+
+from flask_wtf import FlaskForm
+from wtforms import Form as WTForm
+from wtforms import PasswordField
+from wtforms import SearchField
+from wtforms import StringField
+from wtforms.validators import StopValidation
+
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+CONTROL_MESSAGE = (
+    "Remove the invisible control characters (such as line breaks, tabs or text-direction "
+    "marks) from this field."
+)
+
+
+def drop_control_characters(value):
+    """Filter of search fields: the term without control characters (other values unchanged)."""
+    return CONTROL.sub("", value) if isinstance(value, str) else value
+
+
+def refuse_control_characters(_form, field) -> None:
+    """Validator of every other text field: a control character is a field error."""
+    if isinstance(field.data, str) and CONTROL.search(field.data):
+        raise StopValidation(CONTROL_MESSAGE)
+
+
+class TextMeta:
+    """Form Meta mixin that adds the rule above to every text field as it is bound."""
+
+    def bind_field(self, form, unbound_field, options):
+        field = super().bind_field(form, unbound_field, options)
+        if isinstance(field, SearchField):
+            field.filters = (*field.filters, drop_control_characters)
+        elif isinstance(field, StringField) and not isinstance(field, PasswordField):
+            # A fresh list: the declared one is shared by every instance of the form.
+            field.validators = [refuse_control_characters, *field.validators]
+        return field
+
+
+class Form(FlaskForm):
+    """Base of the pages' forms (CSRF as FlaskForm does it)."""
+
+    class Meta(TextMeta, FlaskForm.Meta):
+        pass
+
+
+class PlainForm(WTForm):
+    """Base of the API's request bodies (no CSRF: the API takes no cookies)."""
+
+    class Meta(TextMeta, WTForm.Meta):
+        pass
