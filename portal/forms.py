@@ -1,6 +1,6 @@
 """The base of every form: no text field lets control characters through.
 
-Every form of the portal derives from ``Form`` (FlaskForm) or ``PlainForm`` (no CSRF: the API's
+Every form of the portal derives from ``Form`` (FlaskForm) or ``ApiForm`` (no CSRF: the API's
 bodies). Their ``Meta.bind_field`` gives each text field one shared rule, whatever the form
 declares:
 
@@ -61,7 +61,7 @@ class Form(FlaskForm):
         pass
 
 
-class PlainForm(WTForm):
+class ApiForm(WTForm):
     """Base of the API's request bodies (no CSRF: the API takes no cookies)."""
 
     class Meta(TextMeta, WTForm.Meta):

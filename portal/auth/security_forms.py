@@ -1,5 +1,4 @@
 """Forms of /account/security and the second sign-in step: shape only (rules in the services)."""
-from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms import StringField
 from wtforms import SubmitField
@@ -7,27 +6,28 @@ from wtforms.validators import DataRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
 
+from portal.forms import Form
 from portal.services.passwords import MAX_LENGTH
 
 
-class SecondStepForm(FlaskForm):
+class SecondStepForm(Form):
     code = StringField("Code", validators=[DataRequired("Enter a code."), Length(max=64)])
     submit = SubmitField("Continue")
 
 
-class ConfirmTotpForm(FlaskForm):
+class ConfirmTotpForm(Form):
     name = StringField("Name it (optional)", validators=[Optional(), Length(max=120)])
     code = StringField("Code from the app", validators=[DataRequired("Enter the code."),
                                                         Length(max=64)])
     submit = SubmitField("Add authenticator app")
 
 
-class RemoveFactorForm(FlaskForm):
+class RemoveFactorForm(Form):
     password = PasswordField("Your password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
     submit = SubmitField("Remove")
 
 
-class PlainForm(FlaskForm):
+class PlainForm(Form):
     """A button that only needs the CSRF token."""
 
     submit = SubmitField("Continue")

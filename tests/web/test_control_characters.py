@@ -58,3 +58,25 @@ def test_people_and_settings_fields_refuse_control_characters(admin, account):
         assert CONTROL_MESSAGE in response.get_data(as_text=True), path
     db.session.expire_all()
     assert member.user.name == "Grace Hopper"
+
+
+def test_every_form_of_the_portal_has_the_rule(app):
+    """A form made straight from FlaskForm or WTForms' Form would let control characters in."""
+    from flask_wtf import FlaskForm
+    from wtforms import Form as WTForm
+
+    from portal.forms import ApiForm
+    from portal.forms import Form
+
+    def walk(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from walk(sub)
+
+    forms = [f for f in walk(WTForm) if f.__module__.startswith("portal.")]
+    assert len(forms) > 20
+    bare = [f"{f.__module__}.{f.__name__}" for f in forms
+            if f not in (Form, ApiForm) and not issubclass(f, (Form, ApiForm))]
+    assert not bare
+    assert not [f for f in walk(FlaskForm) if f.__module__.startswith("portal.")
+                and not issubclass(f, Form)]
