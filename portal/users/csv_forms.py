@@ -7,9 +7,8 @@ from wtforms import SelectMultipleField
 from wtforms import SubmitField
 from wtforms.fields.choices import SelectChoice
 
-from portal.services.csv_encodings import READ_AS
-
 from portal.forms import Form
+from portal.services.csv_encodings import READ_AS
 
 
 class UploadForm(Form):
@@ -31,7 +30,7 @@ class RunForm(Form):
         return None if self.import_all.data else list(self.lines.data or [])
 
 
-class OptionsForm(FlaskForm):
+class OptionsForm(Form):
     """The preview's Read as … (the held file again, in another encoding) and Update existing
     users."""
 

@@ -159,7 +159,7 @@ def field_choices() -> dict[str, list[str]]:
                 continue
             values = found.setdefault(name, [])
             for choice in kwargs.get("choices") or ():
-                values.append(str(getattr(choice, "value", None) or choice[0]))
+                values.append(str(choice.value if hasattr(choice, "value") else choice[0]))
             if kwargs.get("default") not in (None, ""):
                 values.append(str(kwargs["default"]))
     return found
