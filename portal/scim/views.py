@@ -151,6 +151,24 @@ def list_users(actor):
     return scim_response(scim_users.list_users(actor, query(), base_url()))
 
 
+@bp.post("/.search")
+def search_everything():
+    raise ScimError("Search one resource type at a time: POST /Users/.search or "
+                    "/Groups/.search.", 501)
+
+
+@bp.post("/Users/.search")
+@with_actor
+def search_users(actor):
+    return scim_response(scim_users.list_users(actor, scim.search_query(body()), base_url()))
+
+
+@bp.post("/Groups/.search")
+@with_actor
+def search_groups(actor):
+    return scim_response(scim_groups.list_groups(actor, scim.search_query(body()), base_url()))
+
+
 @bp.post("/Users")
 @with_actor
 def create_user(actor):

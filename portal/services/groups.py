@@ -274,18 +274,22 @@ def chosen_members(actor, membership_ids: Sequence[int]) -> list[Membership]:
 # --- adding --------------------------------------------------------------------------------
 
 
-def insert_members(actor, group_ids: Sequence[int], members: sa.Select | Sequence[int]) -> int:
+def insert_members(actor, group_ids: Sequence[int], members: sa.Select | Sequence[int], *,
+                   include_deleted: bool = False) -> int:
     """Add memberships to groups set-wise, skipping pairs already there; audit each addition.
 
     ``members`` is a SELECT of membership ids (a Selection) or a list of ids; ids outside the
     actor's account, and deleted users, are ignored. Does not commit: callers own the transaction.
+    ``include_deleted`` also adds deleted (restorable) users: an identity provider keeps its
+    deactivated users in their groups.
     """
     gids = scope.ids_in_account(Group, group_ids, actor)
     if isinstance(members, sa.Select):
         # Its memberships table is its own, not the one of the query it is nested in.
         members = members.correlate(None)
     else:
-        members = scope.ids_in_account(Membership, members, actor)
+        members = scope.ids_in_account(Membership, members, actor,
+                                       include_deleted=include_deleted)
         if not members:
             return 0
     added = 0
@@ -295,7 +299,7 @@ def insert_members(actor, group_ids: Sequence[int], members: sa.Select | Sequenc
             .where(
                 Membership.id.in_(members),
                 Membership.account_id == actor.account_id,
-                Membership.deleted_at.is_(None),
+                sa.true() if include_deleted else Membership.deleted_at.is_(None),
             )
             .where(
                 ~sa.exists().where(
@@ -396,14 +400,21 @@ def rename_group(actor, group_id, name: str) -> Group:
     return group
 
 
-def remove_from_group(actor, group_id, membership_ids: Sequence[int]) -> int:
-    """Take users out of a group; refused when a step assigned to it would have no one left."""
+def remove_from_group(actor, group_id, membership_ids: Sequence[int], *,
+                      include_deleted: bool = False) -> int:
+    """Take users out of a group; refused when a step assigned to it would have no one left.
+
+    ``include_deleted`` also takes deleted (restorable) users out (an identity provider's
+    deactivated users)."""
     groups = _locked_groups(actor, [group_id], exclusive=True)
     if not groups:
         raise NotFound()
     group = groups[0]
-    mids = scope.ids_in_account(Membership, membership_ids, actor)
-    leaving = _live_members(group.id).where(GroupMember.membership_id.in_(mids))
+    mids = scope.ids_in_account(Membership, membership_ids, actor, include_deleted=include_deleted)
+    leaving = (
+        sa.select(GroupMember.membership_id).where(GroupMember.group_id == group.id)
+        if include_deleted else _live_members(group.id)
+    ).where(GroupMember.membership_id.in_(mids))
     leaving_ids = list(db.session.scalars(leaving))
     if not leaving_ids:
         raise ServiceError("Those users are not in this group any more.")

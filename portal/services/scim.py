@@ -38,18 +38,21 @@ ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 # Largest page a list answers (RFC 7644 §3.4.2.4: the server may return fewer than asked).
 MAX_RESULTS = 1000
 DEFAULT_COUNT = 100
-# What the portal stores, and so what the published schemas list (a provider reads them):
-# other RFC 7643 attributes are accepted and ignored, unknown ones refused.
+# What the portal stores, and so what the published schemas list (a provider reads them);
+# other RFC 7643 attributes (given and family name, e-mail types, …) are accepted and read
+# or ignored, unknown ones refused. Responses hold only what is published.
 USER_ATTRIBUTES = {
     "userName": None,
-    "name": {"formatted", "givenName", "familyName"},
+    "name": {"formatted"},
     "displayName": None,
     "active": None,
-    "emails": {"value", "type", "primary"},
-    "phoneNumbers": {"value", "type", "primary"},
-    "groups": {"value", "$ref", "display", "type"},
+    "emails": {"value"},
+    "phoneNumbers": {"value"},
+    "groups": {"value", "$ref", "display"},
 }
-GROUP_ATTRIBUTES = {"displayName": None, "members": {"value", "$ref", "display", "type"}}
+GROUP_ATTRIBUTES = {"displayName": None, "members": {"value", "$ref", "type"}}
+# Always there for a portal user, so published as required: removing one is refused (400).
+REQUIRED = {"userName", "name", "displayName", "active", "emails"}
 
 
 class ScimError(ServiceError):
@@ -160,6 +163,31 @@ def make_query(filter_text=None, start_index=None, count=None, attributes=None,
     start = max(1, _number(start_index, "startIndex", 1))
     number = min(MAX_RESULTS, max(0, _number(count, "count", DEFAULT_COUNT)))
     return Query(filter_text or None, start, number, _names(attributes), _names(excluded))
+
+
+SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+
+def search_query(payload: Any) -> Query:
+    """Read a POST …/.search body (RFC 7644 §3.4.3) into the list parameters."""
+    if not isinstance(payload, dict):
+        raise ScimError("The request body must be a JSON object.", 400, "invalidSyntax")
+    known = {"schemas", "attributes", "excludedAttributes", "filter", "sortBy", "sortOrder",
+             "startIndex", "count"}
+    unknown = set(payload) - known
+    if unknown or payload.get("schemas") != [SEARCH_SCHEMA]:
+        raise ScimError(f"A SearchRequest has the schema {SEARCH_SCHEMA} and only "
+                        f"{', '.join(sorted(known - {'schemas'}))}.", 400, "invalidSyntax")
+    names = []
+    for key in ("attributes", "excludedAttributes"):
+        value = payload.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ScimError(f"{key} is a list of attribute names.", 400, "invalidValue")
+        names.append(",".join(value))
+    text = payload.get("filter")
+    if text is not None and not isinstance(text, str):
+        raise ScimError("filter is a string.", 400, "invalidFilter")
+    return make_query(text, payload.get("startIndex"), payload.get("count"), *names)
 
 
 def _short(name: str, schema: str) -> str:
@@ -306,6 +334,8 @@ def _trimmed_schema(model, keep: dict[str, set[str] | None], base: str) -> dict[
         if attribute.name not in keep:
             continue
         subs = keep[attribute.name]
+        if attribute.name in REQUIRED:
+            attribute.required = True
         if subs is not None and attribute.sub_attributes:
             attribute.sub_attributes = [s for s in attribute.sub_attributes if s.name in subs]
         attributes.append(attribute)

@@ -19,7 +19,6 @@ from portal.models import Group
 from portal.models import GroupMember
 from portal.models import Membership
 from portal.models import ScimGroupLink
-from portal.models import User
 from portal.models import utcnow
 from portal.services import groups
 from portal.services import scope
@@ -36,7 +35,7 @@ from portal.services.scim import service_error
 from portal.services.scim import validate
 from portal.services.scim import wants
 from portal.services.scim import with_meta
-from portal.services.users import Selection
+from portal.services.scim_users import VISIBLE
 
 Link = ScimGroupLink
 
@@ -66,17 +65,17 @@ FILTERS = {
 }
 
 
-def _members(group_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
-    found: dict[int, list[tuple[int, str]]] = {g: [] for g in group_ids}
+def _members(group_ids: list[int]) -> dict[int, list[int]]:
+    """Return group id -> the ids of its members SCIM shows (live and deactivated users)."""
+    found: dict[int, list[int]] = {g: [] for g in group_ids}
     if group_ids:
-        for group_id, membership_id, name in db.session.execute(
-            sa.select(GroupMember.group_id, Membership.id, User.name)
+        for group_id, membership_id in db.session.execute(
+            sa.select(GroupMember.group_id, GroupMember.membership_id)
             .join(Membership, Membership.id == GroupMember.membership_id)
-            .join(User, User.id == Membership.user_id)
-            .where(GroupMember.group_id.in_(group_ids), Membership.deleted_at.is_(None))
-            .order_by(Membership.id)
+            .where(GroupMember.group_id.in_(group_ids), VISIBLE)
+            .order_by(GroupMember.membership_id)
         ):
-            found[group_id].append((membership_id, name))
+            found[group_id].append(membership_id)
     return found
 
 
@@ -103,9 +102,8 @@ def _resources(group_ids: list[int], base: str, query: Query) -> list[dict[str, 
         resource["displayName"] = name
         if members.get(gid):
             resource["members"] = [
-                {"value": str(mid), "$ref": f"{base}/Users/{mid}", "display": member_name,
-                 "type": "User"}
-                for mid, member_name in members[gid]
+                {"value": str(mid), "$ref": f"{base}/Users/{mid}", "type": "User"}
+                for mid in members[gid]
             ]
         with_meta(resource, "Group", f"{base}/Groups/{gid}", created, modified)
         out.append(select_attributes(resource, query, GROUP_SCHEMA))
@@ -150,19 +148,22 @@ def _member_ids(actor, values) -> list[int]:
         raw = value.get("value") if isinstance(value, dict) else getattr(value, "value", value)
         wanted.append(raw)
     numbers = [scope.parse_id(v) for v in wanted]
-    known = set(scope.ids_in_account(Membership, [n for n in numbers if n is not None], actor))
+    known = set(db.session.scalars(
+        scope.in_account(sa.select(Membership.id), Membership, actor)
+        .where(Membership.id.in_([n for n in numbers if n is not None]), VISIBLE)
+    )) if any(n is not None for n in numbers) else set()
     unknown = [str(v) for v, n in zip(wanted, numbers, strict=True) if n not in known]
     if unknown:
-        raise ScimError(f"No active user with id {', '.join(unknown[:5])} in this account.", 400,
+        raise ScimError(f"No user with id {', '.join(unknown[:5])} in this account.", 400,
                         "invalidValue")
     return sorted(known)
 
 
-def _live_member_ids(group_id: int) -> set[int]:
+def _member_set(group_id: int) -> set[int]:
     return set(db.session.scalars(
         sa.select(GroupMember.membership_id)
         .join(Membership, Membership.id == GroupMember.membership_id)
-        .where(GroupMember.group_id == group_id, Membership.deleted_at.is_(None))
+        .where(GroupMember.group_id == group_id, VISIBLE)
     ))
 
 
@@ -184,9 +185,10 @@ def _change(actor, group_id: int, *, name: str | None = None, add: set[int] = fr
         if name is not None:
             groups.rename_group(actor, group_id, name)
         if add:
-            groups.add_to_groups(actor, [group_id], Selection(ids=sorted(add)))
+            groups.insert_members(actor, [group_id], sorted(add), include_deleted=True)
+            db.session.commit()
         if remove:
-            groups.remove_from_group(actor, group_id, sorted(remove))
+            groups.remove_from_group(actor, group_id, sorted(remove), include_deleted=True)
         if external_id is not ...:
             _set_external_id(group_id, external_id)
         else:
@@ -197,6 +199,10 @@ def _change(actor, group_id: int, *, name: str | None = None, add: set[int] = fr
     except ServiceError as error:
         db.session.rollback()
         raise service_error(error) from None
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        raise ScimError("The group changed at the same moment; send the request again.",
+                        409) from None
 
 
 def create_group(actor, payload: Any, base: str) -> dict[str, Any]:
@@ -204,13 +210,11 @@ def create_group(actor, payload: Any, base: str) -> dict[str, Any]:
     model = validate(ScimGroup, payload, Context.RESOURCE_CREATION_REQUEST)
     member_ids = _member_ids(actor, model.members)
     try:
-        group = groups.create_group(actor, model.display_name or "", member_ids)
+        group = groups.create_group(actor, model.display_name or "")
     except ServiceError as error:
         db.session.rollback()
         raise service_error(error) from None
-    if model.external_id is not None:
-        _set_external_id(group.id, model.external_id)
-        db.session.commit()
+    _change(actor, group.id, add=set(member_ids), external_id=model.external_id)
     return get_group(actor, group.id, base)
 
 
@@ -222,7 +226,7 @@ def replace_group(actor, ident, payload: Any, base: str, if_match: str | None = 
     model = validate(ScimGroup, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
     group_id = int(current["id"])
     wanted = set(_member_ids(actor, model.members))
-    present = _live_member_ids(group_id)
+    present = _member_set(group_id)
     _change(actor, group_id,
             name=model.display_name if model.display_name != current["displayName"] else None,
             add=wanted - present, remove=present - wanted, external_id=model.external_id)
@@ -263,7 +267,7 @@ def patch_group(actor, ident, payload: Any, base: str, if_match: str | None = No
         check_version(get_group(actor, group_id, base), if_match)
     operations = validate(PatchOp[ScimGroup], _entra_removals(payload),
                           Context.RESOURCE_PATCH_REQUEST)
-    present = _live_member_ids(group_id)
+    present = _member_set(group_id)
     members = set(present)
     changes: dict[str, Any] = {}
     for operation in operations.operations or []:

@@ -58,12 +58,12 @@ def get_in_account(model: type[M], ident: Any, actor, *, include_deleted: bool =
     return obj
 
 
-def ids_in_account(model: type, idents, actor) -> list[int]:
+def ids_in_account(model: type, idents, actor, *, include_deleted: bool = False) -> list[int]:
     """Keep only the ids that name objects of the actor's account (others are ignored)."""
     numbers = parse_ids(idents)
     if not numbers:
         return []
     stmt = in_account(sa.select(model.id).where(model.id.in_(numbers)), model, actor)
-    if model is Membership:
+    if model is Membership and not include_deleted:
         stmt = stmt.where(Membership.deleted_at.is_(None))
     return list(db.session.scalars(stmt))

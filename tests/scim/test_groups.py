@@ -32,7 +32,8 @@ def test_create_get_and_filter_groups(scim, account):
 
     assert group["displayName"] == "Drivers" and group["externalId"] == "grp-1"
     assert sorted(m["value"] for m in group["members"]) == sorted([str(ann.id), str(bob.id)])
-    assert {m["display"] for m in group["members"]} == {"Ann", "Bob"}
+    assert {m["type"] for m in group["members"]} == {"User"}
+    assert group["members"][0]["$ref"].endswith(f"/scim/v2/Users/{group['members'][0]['value']}")
     assert group["meta"]["location"].endswith(f"/scim/v2/Groups/{group['id']}")
     assert scim.get(f"Groups/{group['id']}").get_json() == group
     assert [g["id"] for g in scim.find('displayName eq "drivers"', "Groups")] == [group["id"]]
@@ -126,11 +127,21 @@ def test_a_thousand_members_in_one_patch(scim, account):
     assert members(group["id"]) == set()
 
 
-def test_deleted_members_are_not_listed(scim, account):
-    stays, goes = make_user(account), make_user(account)
-    group = create(scim, "Mixed", stays.id, goes.id)
-    scim.patch(f"Users/{goes.id}", [{"op": "replace", "path": "active", "value": False}])
+def test_deactivated_members_stay_listed_and_deleted_ones_do_not(scim, account):
+    stays, dormant, goes = make_user(account), make_user(account), make_user(account)
+    group = create(scim, "Mixed", stays.id, dormant.id, goes.id)
+    scim.patch(f"Users/{dormant.id}", [{"op": "replace", "path": "active", "value": False}])
+    scim.delete(f"Users/{goes.id}")
 
     listed = scim.get(f"Groups/{group['id']}").get_json()
 
-    assert [m["value"] for m in listed["members"]] == [str(stays.id)]
+    assert [m["value"] for m in listed["members"]] == [str(stays.id), str(dormant.id)]
+    # A provider may add and remove its deactivated users too.
+    removed = scim.patch(f"Groups/{group['id']}", [
+        {"op": "remove", "path": f'members[value eq "{dormant.id}"]'}])
+    assert [m["value"] for m in removed.get_json()["members"]] == [str(stays.id)]
+    added = scim.patch(f"Groups/{group['id']}", [
+        {"op": "add", "path": "members", "value": [{"value": str(dormant.id)}]}])
+    assert len(added.get_json()["members"]) == 2
+    assert_scim_error(scim.patch(f"Groups/{group['id']}", [
+        {"op": "add", "path": "members", "value": [{"value": str(goes.id)}]}]), 400)
