@@ -429,6 +429,9 @@ def _spend_recovery_code(user_id: int, code: str) -> int | None:
             RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
         )
     ).all()
+    # End the read before hashing (argon2 per code): on SQLite an open transaction holds the
+    # write lock every other request waits for. Nothing is pending here; objects reload.
+    db.session.rollback()
     for code_id, code_hash in unused:
         try:
             hasher.verify(code_hash, code)

@@ -1,4 +1,5 @@
 """Second factors at the service level: the TOTP window, purge, the activity e-mail, settings."""
+import threading
 import time
 from datetime import timedelta
 
@@ -96,3 +97,41 @@ def test_settings_take_only_the_three_rules(account):
     assert changes == {"second_factor_rule": {"old": "off", "new": "everyone"}}
     # Left out, the rule stays as it is.
     assert settings.update_settings(account.admin, **base) == {}
+
+
+@pytest.mark.parametrize("kind", ["recovery code", "app code"])
+def test_one_code_used_by_racing_sign_ins_opens_one_session(app, account, kind):
+    from portal import create_app
+
+    member = make_user(account)
+    totp = add_app(member.user)
+    codes = second_factors.new_recovery_codes(member.user)
+    code = codes[0] if kind == "recovery code" else totp.at(time.time() + 30)
+    racers = 4
+    challenges = [challenge_for(member.user) for _ in range(racers)]
+    db.session.commit()
+    shared = ("TESTING", "SECRET_KEY", "DATABASE_URL", "ARGON2_TIME_COST", "ARGON2_MEMORY_COST",
+              "ARGON2_PARALLELISM")
+    instance = create_app({key: app.config[key] for key in shared})
+    start = threading.Barrier(racers)
+    outcomes = []
+
+    def race(raw):
+        with instance.app_context():
+            start.wait()
+            try:
+                second_step.complete(raw, code=code)
+                outcomes.append("signed in")
+            except ServiceError as error:
+                outcomes.append(type(error).__name__)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=race, args=(raw,)) for raw in challenges]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    with instance.app_context():
+        db.engine.dispose()
+    assert sorted(outcomes) == ["ServiceError"] * (racers - 1) + ["signed in"]
