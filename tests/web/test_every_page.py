@@ -11,7 +11,12 @@ def pages():
         if "GET" not in rule.methods or rule.endpoint in ("static",) or rule.endpoint.startswith("api."):
             continue
         for value in ("1", "999999"):
-            path = rule.build({arg: value for arg in rule.arguments}, append_unknown=False)[1]
+            # An ``any(...)`` part takes one of its choices (the first), every id the value.
+            values = {}
+            for arg in rule.arguments:
+                items = getattr(rule._converters.get(arg), "items", None)
+                values[arg] = sorted(items)[0] if items else value
+            path = rule.build(values, append_unknown=False)[1]
             yield pytest.param(path, id=path)
 
 
