@@ -93,16 +93,20 @@ def _throttle_delay(failures: int) -> timedelta | None:
     return timedelta(minutes=min(cfg["LOGIN_THROTTLE_MAX_MINUTES"], 2 ** (failures - after)))
 
 
-def _count_failure(user_id: int, now) -> None:
+def _count_failure(user_id: int | None, now) -> None:
     """Add one failed sign-in (in SQL, so parallel attempts each add exactly one) and throttle.
 
     The count starts over when the last failure is older than LOGIN_THROTTLE_RESET_HOURS; a
     running throttle is not extended, so an attacker cannot keep a person locked out for good.
+    An unknown address (``user_id`` None) does the same work: the same UPDATE (it matches no
+    row), the same read and a "login.failed" event without a person, so the time a failed
+    sign-in takes does not tell whether the address exists (tests/bench/bench_login_timing.py).
     """
     stale = now - timedelta(hours=current_app.config["LOGIN_THROTTLE_RESET_HOURS"])
-    failures, throttled_until = db.session.execute(
+    target = user_id if user_id is not None else 0  # 0 names nobody: ids start at 1
+    counted = db.session.execute(
         sa.update(User)
-        .where(User.id == user_id)
+        .where(User.id == target)
         .values(
             failed_logins=sa.case(
                 (sa.or_(User.failed_login_at.is_(None), User.failed_login_at < stale), 1),
@@ -112,16 +116,18 @@ def _count_failure(user_id: int, now) -> None:
         )
         .returning(User.failed_logins, User.throttled_until),
         execution_options={"synchronize_session": False},
-    ).one()
-    user = db.session.get(User, user_id)
-    delay = _throttle_delay(failures)
-    if delay is not None and (throttled_until is None or throttled_until <= now):
-        db.session.execute(
-            sa.update(User).where(User.id == user_id).values(throttled_until=now + delay),
-            execution_options={"synchronize_session": False},
-        )
-        audit.record(None, "login.throttled", subject=user, failures=failures,
-                     minutes=int(delay.total_seconds() // 60))
+    ).first()
+    user = db.session.get(User, target)
+    if counted is not None:
+        failures, throttled_until = counted
+        delay = _throttle_delay(failures)
+        if delay is not None and (throttled_until is None or throttled_until <= now):
+            db.session.execute(
+                sa.update(User).where(User.id == user_id).values(throttled_until=now + delay),
+                execution_options={"synchronize_session": False},
+            )
+            audit.record(None, "login.throttled", subject=user, failures=failures,
+                         minutes=int(delay.total_seconds() // 60))
     audit.record(None, "login.failed", subject=user)
     db.session.commit()
 
@@ -144,11 +150,9 @@ def authenticate(email: str, password: str) -> User:
     # transaction holds the write lock (BEGIN IMMEDIATE) that every other request waits for.
     db.session.rollback()
     ok, rehashed = passwords.verify_hash(stored, password or "")
-    if user_id is None:
-        raise ServiceError(GENERIC_FAILURE)
     now = utcnow()
     if not ok:
-        _count_failure(user_id, now)
+        _count_failure(user_id, now)  # known or not: the same work, so the same time
         raise ServiceError(GENERIC_FAILURE)
     user = db.session.get(User, user_id)
     throttled = user.throttled_until is not None and user.throttled_until > now
