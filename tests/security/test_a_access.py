@@ -12,6 +12,7 @@ from portal.extensions import db
 from portal.models import Device
 from portal.models import GroupMember
 from portal.models import Membership
+from portal.models import OutboxMessage
 from portal.models import Step
 from portal.models import User
 from portal.models import utcnow
@@ -22,6 +23,7 @@ from tests.security.conftest import HX
 from tests.security.conftest import TASKSTREAMS
 from tests.security.conftest import USERS
 from tests.security.conftest import choose
+from tests.security.conftest import link_in
 from tests.security.conftest import live_devices
 from tests.security.conftest import signed_in
 from tests.security.conftest import sample_path
@@ -280,6 +282,34 @@ def test_t06_identity_fields_of_a_shared_person_stay_with_the_person(world):
     html = world.admin.get(url).get_data(as_text=True)
     for word in ("Beta", "Beta Secret Group"):
         assert word not in html, word
+
+
+def test_t06_shared_identity_takeover_through_reset_password_is_impossible(world, runner, smtp):
+    """Finding 1: Acme's admin resets X (a Beta admin) and reads the link in Outgoing mail."""
+    x = world.x_acme.user
+    response = world.admin.post(f"{USERS}/{world.x_acme.id}/reset-password", headers=HX)
+    assert response.status_code == 200
+    outbox = world.admin.get("/admin/outbox/").get_data(as_text=True)
+    assert link_in(outbox, "/reset-password/") is None
+    messages = db.session.execute(sa.select(OutboxMessage.id, OutboxMessage.subject).where(
+        OutboxMessage.account_id == world.acme.id, OutboxMessage.to_addr == x.email)).all()
+    assert any("Reset" in subject for _id, subject in messages), "the reset e-mail is queued"
+    for message_id, subject in messages:
+        html = world.admin.get(f"/admin/outbox/{message_id}").get_data(as_text=True)
+        # The step that must fail: the admin reads the link.
+        assert link_in(html, "/reset-password/") is None
+        if "Reset" in subject:
+            assert "link hidden: only the recipient can use it" in html
+    # The recipient, and only they, gets a working link.
+    result = runner.invoke(args=["outbox", "deliver"])
+    assert result.exit_code == 0, result.output
+    (link,) = [link_in(m.text, "/reset-password/") for m in smtp.to(x.email)
+               if link_in(m.text, "/reset-password/")]
+    assert link is not None
+    person = world.app.test_client()
+    chosen = person.post(link, data={"password": "a brand new long passphrase",
+                                     "confirm": "a brand new long passphrase"})
+    assert chosen.status_code == 302, chosen.get_data(as_text=True)[:500]
 
 
 def test_t07_members_get_403_on_every_admin_route(app, account):

@@ -1,5 +1,6 @@
 """F. Crashes and concurrency, G. e-mail and SMTP (SECURITY-CHECKLIST T26–T30)."""
 import io
+import re
 import socket
 import threading
 import time
@@ -108,6 +109,36 @@ def test_t27_a_double_click_on_delete_deletes_once(app, admin, account):
     assert answers == [200, 200]
     assert count(AuditEvent, AuditEvent.action.like("%delete%"),
                  AuditEvent.subject_user_id == user_id) == 1
+
+
+def test_t27_eight_simultaneous_resend_invites_send_one_invitation(app, account, smtp):
+    """Finding 7: at most one invitation per person per few minutes, however many clicks."""
+    invited = builders.make_user(account, email="invitee@example.com", password=None)
+    db.session.execute(sa.update(OutboxMessage).values(created_at=utcnow() - timedelta(hours=1)))
+    from portal.models import ActionToken
+
+    db.session.execute(sa.update(ActionToken).values(created_at=utcnow() - timedelta(hours=1)))
+    db.session.commit()
+    before = count(OutboxMessage, OutboxMessage.to_addr == "invitee@example.com")
+    admins = [account.admin] + [builders.make_user(account, role="admin") for _ in range(7)]
+    clients = [signed_in(app, m.user.email) for m in admins]  # one device each (limit 3)
+    prepared = [(c, c.csrf_token()) for c in clients]
+    url = f"{USERS}/{invited.id}/resend-invite"
+    answers = []
+
+    def resend(client, token):
+        response = client.post(url, headers=dict(HX, **{"X-CSRFToken": token}), csrf=False)
+        answers.append((response.status_code, response.get_data(as_text=True)))
+
+    threads = [threading.Thread(target=resend, args=pair) for pair in prepared]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert all(status < 500 for status, _html in answers), [s for s, _h in answers]
+    assert count(OutboxMessage, OutboxMessage.to_addr == "invitee@example.com") == before + 1
+    flashes = [re.findall(r'class="flash[^"]*">([^<]*)', html) for _status, html in answers]
+    assert sum("already sent" in str(f) for f in flashes) == 7, flashes
 
 
 def test_t28_no_header_injection_through_names_subjects_or_addresses(app, admin, account, smtp):
