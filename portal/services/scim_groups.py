@@ -6,7 +6,6 @@ members in one PATCH is one set-wise statement each way. A removal that would le
 taskstream step with no one, or deleting a group assigned to a step, answers 409 saying
 what to fix.
 """
-import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -141,8 +140,9 @@ def list_groups(actor, query: Query, base: str) -> dict[str, Any]:
 # --- writing -------------------------------------------------------------------------------
 
 
-def _member_ids(actor, values) -> list[int]:
-    """Return the membership ids SCIM member values name; 400 for any not in this account."""
+def _member_ids(actor, values, *, strict: bool = True) -> list[int]:
+    """Return the membership ids SCIM member values name; 400 for any not in this account
+    (unless not ``strict``: a removal of someone already gone is no error)."""
     wanted = []
     for value in values or []:
         raw = value.get("value") if isinstance(value, dict) else getattr(value, "value", value)
@@ -153,7 +153,7 @@ def _member_ids(actor, values) -> list[int]:
         .where(Membership.id.in_([n for n in numbers if n is not None]), VISIBLE)
     )) if any(n is not None for n in numbers) else set()
     unknown = [str(v) for v, n in zip(wanted, numbers, strict=True) if n not in known]
-    if unknown:
+    if unknown and strict:
         raise ScimError(f"No user with id {', '.join(unknown[:5])} in this account.", 400,
                         "invalidValue")
     return sorted(known)
@@ -239,23 +239,26 @@ def _operation_parts(operation) -> tuple[str, str, Any]:
     return op.lower(), path, operation.value
 
 
-def _entra_removals(payload: Any) -> Any:
-    """Rewrite Entra ID's ``remove`` of ``members`` carrying a value list (RFC 7644 wants a
-    filter in the path) into one ``members[value eq "…"]`` removal per member."""
+def _entra_removal(operation: Any) -> list | None:
+    """Return the members an Entra ID ``remove`` of ``members`` with a value list names (RFC
+    7644 wants a filter in the path instead), or None for any other operation."""
+    if (isinstance(operation, dict) and str(operation.get("op", "")).lower() == "remove"
+            and str(operation.get("path", "")).lower() == "members"
+            and isinstance(operation.get("value"), list)):
+        return operation["value"]
+    return None
+
+
+def _operations(payload: Any) -> list:
+    """Validate a PatchOp and return its operations, Entra's list removals kept as lists."""
     if not isinstance(payload, dict) or not isinstance(payload.get("Operations"), list):
-        return payload
-    operations = []
-    for operation in payload["Operations"]:
-        if (isinstance(operation, dict) and str(operation.get("op", "")).lower() == "remove"
-                and str(operation.get("path", "")).lower() == "members"
-                and isinstance(operation.get("value"), list)):
-            for member in operation["value"]:
-                value = member.get("value") if isinstance(member, dict) else member
-                operations.append({"op": "remove",
-                                   "path": f"members[value eq {json.dumps(str(value))}]"})
-        else:
-            operations.append(operation)
-    return {**payload, "Operations": operations}
+        validate(PatchOp[ScimGroup], payload, Context.RESOURCE_PATCH_REQUEST)
+    ops = payload["Operations"]
+    plain = [op for op in ops if _entra_removal(op) is None]
+    checked = iter(validate(PatchOp[ScimGroup], {**payload, "Operations": plain},
+                            Context.RESOURCE_PATCH_REQUEST).operations if plain else [])
+    return [_entra_removal(op) if _entra_removal(op) is not None else next(checked)
+            for op in ops]
 
 
 def patch_group(actor, ident, payload: Any, base: str, if_match: str | None = None
@@ -265,12 +268,14 @@ def patch_group(actor, ident, payload: Any, base: str, if_match: str | None = No
     group_id = _group_id(actor, ident)
     if if_match:
         check_version(get_group(actor, group_id, base), if_match)
-    operations = validate(PatchOp[ScimGroup], _entra_removals(payload),
-                          Context.RESOURCE_PATCH_REQUEST)
+    operations = _operations(payload)
     present = _member_set(group_id)
     members = set(present)
     changes: dict[str, Any] = {}
-    for operation in operations.operations or []:
+    for operation in operations:
+        if isinstance(operation, list):  # Entra ID's removal by value list
+            members -= set(_member_ids(actor, operation, strict=False))
+            continue
         op, path, value = _operation_parts(operation)
         lowered = path.lower()
         if not path:

@@ -121,18 +121,20 @@ def authenticate(raw: str | None) -> ScimActor | None:
     """Return the actor of a live token, or None for a missing, wrong or revoked one."""
     if not raw or len(raw) > 200 or not raw.startswith(PREFIX):
         return None
-    token = db.session.scalar(
-        sa.select(ScimToken).where(ScimToken.token_hash == digest(raw),
-                                   ScimToken.revoked_at.is_(None))
-    )
-    if token is None:
+    found = db.session.execute(
+        sa.select(ScimToken.id, ScimToken.name, ScimToken.send_invitations,
+                  ScimToken.last_used_at, Account)
+        .join(Account, Account.id == ScimToken.account_id)
+        .where(ScimToken.token_hash == digest(raw), ScimToken.revoked_at.is_(None))
+    ).first()
+    if found is None:
         return None
+    token_id, name, send_invitations, last_used_at, account = found
     now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_EVERY:
+    if last_used_at is None or now - last_used_at > LAST_USED_EVERY:
         db.session.execute(
-            sa.update(ScimToken).where(ScimToken.id == token.id).values(last_used_at=now)
+            sa.update(ScimToken).where(ScimToken.id == token_id).values(last_used_at=now)
         )
         db.session.commit()
-    account = db.session.get(Account, token.account_id)
-    return ScimActor(account, token_id=token.id, token_name=token.name,
-                     send_invitations=token.send_invitations)
+    return ScimActor(account, token_id=token_id, token_name=name,
+                     send_invitations=send_invitations)

@@ -182,8 +182,11 @@ def _visible_id(actor, ident) -> int:
     return found
 
 
-def _load(actor, ident, base: str, query: Query = Query()) -> dict[str, Any]:
-    membership_id = _visible_id(actor, ident)
+def _load(actor, ident, base: str, query: Query = Query(), *, checked: bool = False
+          ) -> dict[str, Any]:
+    """Return the user as a SCIM resource; ``checked``: ``ident`` is a membership id of the
+    actor's account this request just wrote (no second lookup)."""
+    membership_id = int(ident) if checked else _visible_id(actor, ident)
     groups = _groups([membership_id]) if wants(query, "groups", USER_SCHEMA) else {}
     return _resource(_rows([membership_id])[membership_id], groups.get(membership_id), base)
 
@@ -286,9 +289,11 @@ def _wanted(model, before: dict[str, Any] | None = None) -> Wanted:
                   active=active)
 
 
-def _set_external_id(membership_id: int, external_id: str | None, **extra) -> None:
-    """Keep the provider's externalId (and what else SCIM notes) for a membership; no commit."""
-    link = db.session.get(Link, membership_id)
+def _set_external_id(membership_id: int, external_id: str | None, *, new: bool = False,
+                     **extra) -> None:
+    """Keep the provider's externalId (and what else SCIM notes) for a membership; no commit.
+    ``new``: the membership was just created, so it has no link yet (one SELECT less)."""
+    link = None if new else db.session.get(Link, membership_id)
     if link is None:
         link = Link(membership_id=membership_id)
         db.session.add(link)
@@ -362,7 +367,7 @@ def create_user(actor, payload: Any, base: str) -> dict[str, Any]:
             membership = invitations.add_person(
                 actor, name=wanted.name, email=email, phone=wanted.phone,
                 invite=actor.send_invitations,
-                before_commit=lambda m: _set_external_id(m.id, wanted.external_id),
+                before_commit=lambda m: _set_external_id(m.id, wanted.external_id, new=True),
             )
         except ServiceError as error:
             db.session.rollback()
@@ -370,7 +375,7 @@ def create_user(actor, payload: Any, base: str) -> dict[str, Any]:
         membership_id = membership.id
         if wanted.active is False:
             _apply(actor, membership_id, wanted)
-    return _load(actor, membership_id, base)
+    return _load(actor, membership_id, base, checked=True)
 
 
 def replace_user(actor, ident, payload: Any, base: str, if_match: str | None = None
