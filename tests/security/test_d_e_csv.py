@@ -20,6 +20,8 @@ from portal.services.errors import ServiceError
 from tests import builders
 from tests.builders import csv_bytes
 from tests.security.conftest import GROUPS
+from tests.security.conftest import HX
+from tests.security.conftest import TASKSTREAMS
 from tests.security.conftest import USERS
 
 FORMULAS = ("=1+2", "+1+2", "-1+2", "@SUM(A1)", "|cmd", "%0A", "a,=1+2", 'x";=1+2',
@@ -167,6 +169,26 @@ def test_t22_broken_quoting_is_refused_and_quoted_newlines_are_kept(admin, accou
     assert jobs() == 0
     quoted = preview(account, b'Full Name,Email,Groups\n"Ana\nLine",ana@example.com,\n')
     assert [r.email for r in quoted.rows] == ["ana@example.com"]
+
+
+def test_t23_nul_and_control_characters_are_refused_in_csv_cells_and_forms(admin, account):
+    result = preview(account, [("Bob\x00", "bob@example.com", ""),
+                               ("Ali", "ali\x00ce@example.com", ""),
+                               ("Ok", "ok@example.com", "")])
+    assert [r.status for r in result.rows] == [csv_check.INVALID, csv_check.INVALID,
+                                               csv_check.NEW]
+    users_before = db.session.scalar(sa.select(sa.func.count()).select_from(User))
+    for url, data in ((f"{USERS}/new", {"name": "Bob\x00", "email": "bob@example.com",
+                                        "role": "member"}),
+                      (f"{USERS}/new", {"name": "Bob", "email": "ali\x00ce@example.com",
+                                        "role": "member"}),
+                      (f"{GROUPS}/new", {"name": "Group\x00"}),
+                      (f"{TASKSTREAMS}/", {"name": "Stream\x00"})):
+        response = admin.post(url, data=data, headers=HX)
+        assert response.status_code == 422, (url, data)
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == users_before
+    assert "\x00" not in admin.get(f"{GROUPS}/").get_data(as_text=True)
 
 
 def test_t24_one_canonical_key_per_address_and_look_alikes_flagged(account):
