@@ -3,6 +3,7 @@ import secrets
 import signal
 import threading
 from functools import wraps
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from portal.services import csv_check
 from portal.services import csv_encodings
 from portal.services import csv_export
 from portal.services import csv_import
+from portal.services import import_history
 from portal.services import deletion
 from portal.services import outbox
 from portal.services import purge
@@ -170,10 +172,40 @@ def users_import_command(file, account_name, dry_run, no_invite, update, read_as
         click.echo("Dry run: nothing was written.")
         return
     result = csv_import.import_csv(actor, data, invite=not no_invite, source="cli",
-                                   read_as=read_as, update=update)
+                                   read_as=read_as, update=update,
+                                   filename=Path(file.name).name)
     if rejected is not None:
         rejected.write(result.rejected_csv)
     click.echo(result.summary())
+
+
+@users_group.command("imports")
+@click.option("--account", "account_name", required=True, help="Name of the account.")
+@service_errors
+def users_imports_command(account_name):
+    """List the account's imports, newest first (ids for undo-import)."""
+    for line in import_history.list_imports(accounts.operator(account_name)):
+        state = ("undone " + f"{line.undone_at:%Y-%m-%d %H:%M}" if line.undone_at
+                 else "can be undone" if line.can_undo else "too old to undo")
+        click.echo(f"{line.id}\t{line.created_at:%Y-%m-%d %H:%M}\t{line.actor_name}\t"
+                   f"{line.filename}\t{line.summary}\t{state}")
+
+
+@users_group.command("undo-import")
+@click.argument("import_id", type=int)
+@click.option("--account", "account_name", required=True, help="Name of the account.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@service_errors
+def users_undo_import_command(import_id, account_name, yes):
+    """Undo an import of the last 30 days: remove whom it added, put back what it changed."""
+    actor = accounts.operator(account_name)
+    plan = import_history.plan_undo(actor, import_id)
+    click.echo(plan.summary())
+    for blocked in plan.blocked:
+        click.echo(f"  stays: {blocked.name}: {blocked.reason}")
+    if not yes:
+        click.confirm("Undo this import?", abort=True)
+    click.echo(import_history.undo_import(actor, import_id).summary())
 
 
 @users_group.command("export")

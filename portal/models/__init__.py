@@ -19,6 +19,7 @@ from portal.models.taskstream import Step
 from portal.models.taskstream import Taskstream
 from portal.models.token import ActionToken
 from portal.models.user import User
+from portal.models.user_import import UserImport
 from portal.models import search  # noqa: F401  (triggers and search table with create_all)
 
 __all__ = [
@@ -41,5 +42,6 @@ __all__ = [
     "Step",
     "Taskstream",
     "User",
+    "UserImport",
     "utcnow",
 ]

@@ -15,6 +15,8 @@ class Group(Timestamped, Base):
     name: so.Mapped[str] = so.mapped_column(sa.String(120))
     # Lower-cased name: group names are unique per account case-insensitively.
     name_key: so.Mapped[str] = so.mapped_column(sa.String(120))
+    # The user import that created it (UserImport.id; Undo import deletes it if left empty).
+    import_id: so.Mapped[int | None]
 
     def __repr__(self) -> str:
         return f"<Group {self.id} {self.name!r}>"
@@ -29,3 +31,5 @@ class GroupMember(Timestamped, Base):
     membership_id: so.Mapped[int] = so.mapped_column(
         sa.ForeignKey("memberships.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    # The user import that added it (UserImport.id; Undo import removes it).
+    import_id: so.Mapped[int | None]

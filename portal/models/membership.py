@@ -44,6 +44,8 @@ class Membership(Timestamped, Base):
     invited_by_id: so.Mapped[int | None] = so.mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+    # The user import that added them (UserImport.id; Undo import deletes the membership).
+    import_id: so.Mapped[int | None]
     # Soft-delete stamp; the purge finds what is past retention through this index.
     deleted_at: so.Mapped[datetime | None] = so.mapped_column(index=True)
     deleted_by_id: so.Mapped[int | None] = so.mapped_column(

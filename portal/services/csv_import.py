@@ -26,8 +26,8 @@ from portal.models import GroupMember
 from portal.models import Membership
 from portal.models import OutboxMessage
 from portal.models import User
-from portal.models import utcnow
 from portal.services import audit
+from portal.services import import_history
 from portal.services import mail
 from portal.services import tokens
 from portal.services.csv_check import INVALID
@@ -65,6 +65,7 @@ class ImportResult:
     # fix and upload again, and the report (every row: line, e-mail, outcome, details).
     rejected_csv: bytes = b""
     report_csv: bytes = b""
+    import_id: int | None = None  # its line in the import history (Undo import)
 
     def summary(self) -> str:
         text = f"{plural(self.imported, 'user')} imported, {self.linked:,} linked, "
@@ -183,18 +184,17 @@ def _load(conn: sa.Connection, table: sa.Table, rows: list[tuple]) -> None:
     conn.exec_driver_sql(str(compiled), rows)
 
 
-def _create_groups(actor, names: list[str], now) -> None:
+def _create_groups(actor, names: list[str], now, import_id: int) -> None:
     if names:
         db.session.execute(
             sa.insert(Group.__table__),
-            [{"account_id": actor.account_id, "name": n, "name_key": n.lower(), "created_at": now}
-             for n in names],
+            [{"account_id": actor.account_id, "name": n, "name_key": n.lower(), "created_at": now,
+              "import_id": import_id} for n in names],
         )
 
 
-def _write(actor, rows: list[Row], invite: bool, progress) -> ImportResult:
-    """Write the chosen rows set-wise; the caller commits."""
-    now = utcnow()
+def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) -> ImportResult:
+    """Write the chosen rows set-wise, each marked with the import's id; the caller commits."""
     account = actor.account
     users = User.__table__
     memberships = Membership.__table__
@@ -214,7 +214,7 @@ def _write(actor, rows: list[Row], invite: bool, progress) -> ImportResult:
         progress("Checking the rows", 0.5 + 0.2 * (start + len(batch)) / len(rows))
     _load(conn, STAGE_GROUPS, pairs)
     created = groups_to_create(actor, rows)
-    _create_groups(actor, created, now)
+    _create_groups(actor, created, now, import_id)
     progress("Creating users", 0.72)
     conn.execute(
         sa.insert(users).from_select(
@@ -229,7 +229,7 @@ def _write(actor, rows: list[Row], invite: bool, progress) -> ImportResult:
     conn.execute(
         sa.insert(memberships).from_select(
             ["account_id", "user_id", "role", "invite_state", "invited_by_id", "created_at",
-             "sort_name", "sort_email"],
+             "import_id", "sort_name", "sort_email"],
             sa.select(
                 sa.literal(account.id),
                 users.c.id,
@@ -237,6 +237,7 @@ def _write(actor, rows: list[Row], invite: bool, progress) -> ImportResult:
                 sa.case((users.c.password_hash.is_(None), "invited"), else_="active"),
                 sa.literal(actor.user_id, sa.Integer),
                 sa.literal(now, sa.DateTime),
+                sa.literal(import_id, sa.Integer),
                 # The list's sort keys, as its trigger would copy them (portal/models/search.py)
                 # but in this one statement instead of one UPDATE per row.
                 sa.func.lower(users.c.name),
@@ -249,8 +250,9 @@ def _write(actor, rows: list[Row], invite: bool, progress) -> ImportResult:
     progress("Adding them to groups", 0.84)
     conn.execute(
         sa.insert(GroupMember.__table__).from_select(
-            ["group_id", "membership_id", "created_at"],
-            sa.select(groups.c.id, memberships.c.id, sa.literal(now, sa.DateTime))
+            ["group_id", "membership_id", "created_at", "import_id"],
+            sa.select(groups.c.id, memberships.c.id, sa.literal(now, sa.DateTime),
+                      sa.literal(import_id, sa.Integer))
             .select_from(
                 STAGE_GROUPS.join(users, users.c.email == STAGE_GROUPS.c.email)
                 .join(memberships, here)
@@ -335,11 +337,12 @@ def _queue_mails(account, mails: _Mails, staged_users, here, now) -> None:
     )
 
 
-def _update(actor, rows: list[Row], now) -> list[str]:
+def _update(actor, rows: list[Row], now, import_id: int) -> tuple[list[str], list[dict]]:
     """Apply Update existing users set-wise: names, phones, groups added; return groups made.
 
     Only what the preview listed as a change is written: a name that differs, a phone given
     (an empty or invalid phone cell leaves the phone as it is), groups the person is not in.
+    Returns the groups created and the people changed as they were before (for Undo import).
     """
     users = User.__table__
     memberships = Membership.__table__
@@ -350,10 +353,18 @@ def _update(actor, rows: list[Row], now) -> list[str]:
     _load(conn, STAGE_UPDATES, [(row.key, row.name, row.phone) for row in rows])
     _load(conn, STAGE_GROUPS, [(row.key, g.lower()) for row in rows for g in row.add_groups])
     created = groups_to_create(actor, [Row(0, "", "", row.add_groups) for row in rows])
-    _create_groups(actor, created, now)
+    _create_groups(actor, created, now, import_id)
     changed = sa.or_(users.c.name != STAGE_UPDATES.c.name,
                      sa.and_(STAGE_UPDATES.c.phone.is_not(None),
                              users.c.phone.is_distinct_from(STAGE_UPDATES.c.phone)))
+    previous = [
+        {"user_id": user_id, "name": name, "phone": phone}
+        for user_id, name, phone in conn.execute(
+            sa.select(users.c.id, users.c.name, users.c.phone)
+            .select_from(STAGE_UPDATES.join(users, users.c.email == STAGE_UPDATES.c.email))
+            .where(changed)
+        )
+    ]
     conn.execute(
         sa.update(users)
         .where(users.c.email == STAGE_UPDATES.c.email, changed)
@@ -370,8 +381,9 @@ def _update(actor, rows: list[Row], now) -> list[str]:
                                 group_members.c.membership_id == memberships.c.id)
     conn.execute(
         sa.insert(group_members).from_select(
-            ["group_id", "membership_id", "created_at"],
-            sa.select(groups.c.id, memberships.c.id, sa.literal(now, sa.DateTime))
+            ["group_id", "membership_id", "created_at", "import_id"],
+            sa.select(groups.c.id, memberships.c.id, sa.literal(now, sa.DateTime),
+                      sa.literal(import_id, sa.Integer))
             .select_from(
                 STAGE_GROUPS.join(users, users.c.email == STAGE_GROUPS.c.email)
                 .join(memberships, here)
@@ -383,7 +395,7 @@ def _update(actor, rows: list[Row], now) -> list[str]:
     )
     for table in (STAGE_GROUPS, STAGE_UPDATES):
         table.drop(conn)
-    return created
+    return created, previous
 
 
 def _csv(rows: list[list[str]]) -> bytes:
@@ -429,6 +441,7 @@ def import_csv(
     on_success: Callable[[ImportResult], None] | None = None,
     read_as: str | None = None,
     update: bool = False,
+    filename: str = "upload.csv",
 ) -> ImportResult:
     """Import the file's valid rows (all, or those on ``lines``) in one transaction.
 
@@ -449,10 +462,14 @@ def import_csv(
             progress("Checking the rows", 0.3)
             preview = check_table(actor, table, update=update)
             in_scope = [row for row in preview.rows if wanted is None or row.line in wanted]
+            record = import_history.begin(actor, source=source, filename=filename)
+            now = record.created_at
             updates = [row for row in in_scope if row.status == UPDATE]
-            created = _update(actor, updates, utcnow()) if updates else []
+            created, previous = (_update(actor, updates, now, record.id) if updates
+                                 else ([], []))
             chosen = [row for row in in_scope if row.status in (NEW, LINK)]
-            result = _write(actor, chosen, invite, progress) if chosen else ImportResult()
+            result = (_write(actor, chosen, invite, progress, now, record.id) if chosen
+                      else ImportResult())
             result.groups_created = sorted(created + result.groups_created, key=str.lower)
             result.rejected_csv, result.report_csv = _reports(preview, in_scope)
         counts = Counter(row.status for row in in_scope)
@@ -460,7 +477,10 @@ def import_csv(
         result.skipped = counts[SKIP]
         result.invalid = counts[INVALID]
         result.warnings = sum(1 for row in in_scope if row.warnings and row.status != INVALID)
-        audit.record(actor, "users.imported", source=source, **result.as_dict())
+        import_history.finish(record, result.as_dict(), result.report_csv, previous)
+        result.import_id = record.id
+        audit.record(actor, "users.imported", source=source, import_id=record.id,
+                     **result.as_dict())
         if on_success is not None:
             on_success(result)
         progress("Saving", 0.97)

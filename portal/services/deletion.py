@@ -183,13 +183,17 @@ def _group_blocks(actor, selection_ids: sa.Select, names: dict[int, str],
 
 def plan_delete(actor, selection: Selection, *, lock: bool = False) -> DeletePlan:
     """Tell which selected users a deletion would delete and which it must leave, and why."""
+    return plan_for(actor, selected_ids(actor, selection), lock=lock)
+
+
+def plan_for(actor, selection_ids: sa.Select, *, lock: bool = False) -> DeletePlan:
+    """``plan_delete`` of the live memberships of the actor's account a subquery selects."""
     if lock:
         # Deletions in one account take turns, so the last-admin and only-member rules are
         # judged on committed state: two admins deleting each other cannot both succeed.
         db.session.execute(
             sa.select(Account.id).where(Account.id == actor.account_id).with_for_update()
         )
-    selection_ids = selected_ids(actor, selection)
     rows = db.session.execute(
         sa.select(Membership.id, Membership.role, User.name)
         .join(User, User.id == Membership.user_id)
@@ -260,10 +264,20 @@ def _soft_delete(actor, ids: list[int], now: datetime) -> int:
 
 def delete_users(actor, selection: Selection) -> DeleteReport:
     """Soft-delete the selected users; the ones a rule protects are left alone and listed."""
-    plan = plan_delete(actor, selection, lock=True)
+    report = delete_within(actor, selected_ids(actor, selection))
+    db.session.commit()
+    return report
+
+
+def delete_within(actor, selection_ids: sa.Select) -> DeleteReport:
+    """Soft-delete what ``plan_for`` allows, as one step of a larger use case: no commit.
+
+    Undo import deletes the memberships an import added through here, so its blocked cases
+    are those of any delete and the people stay restorable for the retention period.
+    """
+    plan = plan_for(actor, selection_ids, lock=True)
     now = utcnow()
     deleted = sum(_soft_delete(actor, chunk, now) for chunk in _chunks(plan.deletable))
-    db.session.commit()
     return DeleteReport(deleted=deleted, blocked=plan.blocked)
 
 

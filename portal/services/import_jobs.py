@@ -183,7 +183,7 @@ def _run(app: Flask, job_id: int, lines: list[int] | None, invite: bool) -> None
 
             csv_import.import_csv(actor, data, lines=lines, invite=invite, progress=report,
                                   on_success=finish, read_as=job.read_as,
-                                  update=job.update_existing)
+                                  update=job.update_existing, filename=job.filename)
         except Exception as error:  # the job must end failed, whatever went wrong
             db.session.rollback()
             message = error.message if isinstance(error, ServiceError) else (

@@ -40,3 +40,7 @@ class OptionsForm(Form):
 
     def encoding(self) -> str | None:
         return self.read_as.data or None
+
+
+class UndoForm(Form):
+    """The confirmation of Undo import (its CSRF token only)."""

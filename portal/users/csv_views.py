@@ -17,10 +17,12 @@ from portal.auth.session import admin_required
 from portal.auth.session import current_actor
 from portal.services import csv_export
 from portal.services import csv_check
+from portal.services import import_history
 from portal.services import import_jobs
 from portal.services.errors import ServiceError
 from portal.users.csv_forms import OptionsForm
 from portal.users.csv_forms import RunForm
+from portal.users.csv_forms import UndoForm
 from portal.users.csv_forms import UploadForm
 from portal.users.forms import ListForm
 from portal.users.forms import SelectionForm
@@ -149,13 +151,60 @@ def import_options(job_id: int):
     return redirect(url_for("users.import_preview", job_id=job_id))
 
 
-@bp.route("/import/<int:job_id>/<any(rejected, report):which>.csv")
-@admin_required
-def import_download(job_id: int, which: str):
-    """Download rejected rows (with a Reason column) or the import report of a finished job."""
+def _job_download(job_id: int, which: str) -> Response:
     filename, data = import_jobs.download(current_actor(), job_id, which)
     return Response(data, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/import/<int:job_id>/rejected.csv")
+@admin_required
+def import_rejected(job_id: int):
+    """Download rejected rows: the invalid rows of a finished import, with a Reason column."""
+    return _job_download(job_id, "rejected")
+
+
+@bp.route("/import/<int:job_id>/report.csv")
+@admin_required
+def import_job_report(job_id: int):
+    """Download the import report of a finished import (every row and what became of it)."""
+    return _job_download(job_id, "report")
+
+
+@bp.route("/imports", endpoint="import_history")
+@admin_required
+def import_history_page():
+    """Import history: every import of the account, its report, Undo import for 30 days."""
+    return render("users/imports.html", imports=import_history.list_imports(current_actor()),
+                  undo_days=import_history.UNDO_DAYS)
+
+
+@bp.route("/imports/<int:import_id>/report.csv")
+@admin_required
+def import_report(import_id: int):
+    """Download the report of an import of the history."""
+    filename, data = import_history.report(current_actor(), import_id)
+    return Response(data, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/imports/<int:import_id>/undo", methods=["GET", "POST"])
+@admin_required
+def import_undo(import_id: int):
+    """Undo import: a confirmation that says what it removes; the POST does it."""
+    actor = current_actor()
+    form = UndoForm()
+    try:
+        if form.validate_on_submit():
+            flash(import_history.undo_import(actor, import_id).summary(), "success")
+            return redirect(url_for("users.import_history"))
+        plan = import_history.plan_undo(actor, import_id)
+    except ServiceError as error:
+        if error.status == 404:
+            raise
+        flash(error.message, "error")
+        return redirect(url_for("users.import_history"))
+    return render("users/import_undo.html", plan=plan, form=form)
 
 
 @bp.route("/export")

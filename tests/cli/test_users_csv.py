@@ -61,3 +61,41 @@ def test_export_writes_the_csv_to_a_file_or_stdout(runner, account, tmp_path):
     assert path.read_bytes().decode("utf-8-sig").startswith('"Full Name","Email"')
     result = runner.invoke(args=["users", "export", "--account", account.name])
     assert account.admin.user.email in result.output
+
+
+def test_update_read_as_and_rejected_rows_from_the_command_line(runner, account, tmp_path):
+    from tests.builders import make_user
+
+    make_user(account, name="Ana Old", email="ana@example.com")
+    path = tmp_path / "people.csv"
+    path.write_bytes("Full Name;Email\r\nAna Lima;ana@example.com\r\nŁucja Šimić;x\r\n"
+                     .encode("cp1250"))
+    rejected = tmp_path / "rejected.csv"
+    result = runner.invoke(args=["users", "import", str(path), "--account", account.name,
+                                 "--update", "--read-as", "Windows-1250",
+                                 "--rejected", str(rejected)])
+    assert result.exit_code == 0, result.output
+    assert "line 2: ana@example.com: Full Name: Ana Old → Ana Lima" in result.output
+    assert "0 users imported, 0 linked, 1 updated, 0 skipped, 1 invalid row left out." \
+        in result.output
+    assert rejected.read_bytes().decode("utf-8-sig").startswith(
+        "Full Name,Email,Reason\r\nŁucja Šimić,x,")
+
+
+def test_imports_are_listed_and_undone_from_the_command_line(runner, account, tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_bytes(csv_bytes(ROWS))
+    runner.invoke(args=["users", "import", str(path), "--account", account.name])
+    listing = runner.invoke(args=["users", "imports", "--account", account.name])
+    assert listing.exit_code == 0, listing.output
+    import_id, _when, who, filename, summary, state = listing.output.strip().split("\t")
+    assert (who, filename, state) == ("operator (command line)", "people.csv", "can be undone")
+    assert summary.startswith("2 users imported")
+    undo = runner.invoke(args=["users", "undo-import", import_id, "--account", account.name,
+                               "--yes"])
+    assert undo.exit_code == 0, undo.output
+    assert "Undo import will remove 2 people it added" in undo.output
+    assert "Import undone: 2 removed" in undo.output
+    again = runner.invoke(args=["users", "undo-import", import_id, "--account", account.name,
+                                "--yes"])
+    assert again.exit_code == 1 and "already undone" in again.output

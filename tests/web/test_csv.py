@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models import ImportJob
 from portal.models import User
+from portal.models import UserImport
 from portal.models import utcnow
 from tests.builders import PASSWORD
 from tests.builders import csv_bytes
@@ -313,3 +314,25 @@ def test_update_existing_users_is_a_checkbox_of_the_preview(admin, account):
     db.session.expire_all()
     assert db.session.scalar(sa.select(User.name).where(User.email == "ana@example.com")) \
         == "Ana Lima"
+
+
+def test_the_import_history_lists_imports_and_undo_asks_first(admin, account):
+    job_id = uploaded(admin, csv_bytes([("Ana", "ana@example.com", "Night")]))
+    admin.post(f"{BASE}/import/{job_id}", data={"import_all": "y"})
+    finished(admin, job_id)
+    html = admin.get(f"{BASE}/imports").get_data(as_text=True)
+    assert "people.csv" in html and "1 user imported" in html and "Undo import" in html
+    import_id = db.session.scalar(sa.select(UserImport.id))
+    report = admin.get(f"{BASE}/imports/{import_id}/report.csv").get_data(as_text=True)
+    assert "ana@example.com,imported" in report
+    confirm = admin.get(f"{BASE}/imports/{import_id}/undo").get_data(as_text=True)
+    assert "Undo import will remove 1 person it added (restorable from Deleted users); " \
+        "take 1 group membership back; delete the group it created: Night." in confirm
+    db.session.expire_all()
+    assert db.session.get(UserImport, import_id).undone_at is None  # asking changes nothing
+    done = admin.post(f"{BASE}/imports/{import_id}/undo", follow_redirects=True)
+    assert "Import undone: 1 removed" in done.get_data(as_text=True)
+    other = make_account("Other")
+    other_admin = admin.application.test_client()
+    other_admin.login(other.admin.user.email)
+    assert other_admin.get(f"{BASE}/imports/{import_id}/undo").status_code == 404
