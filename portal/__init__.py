@@ -86,7 +86,9 @@ def register_handlers(app: Flask) -> None:
     """Error pages, security headers and template globals."""
     from portal.auth.session import current_actor
     from portal.services.errors import NotFound
+    from portal.services.errors import OutOfScope
     from portal.services.errors import ServiceError
+    from portal.web import record_refusal
     from portal.web import render
 
     @app.context_processor
@@ -115,6 +117,8 @@ def register_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def service_error(error):
         # A rule's refusal that no view turned into a form error: NotFound is the plain 404.
+        if isinstance(error, OutOfScope):
+            record_refusal(error)  # an id outside the account: one audit event (rate-limited)
         if isinstance(error, NotFound):
             return http_error(werkzeug.exceptions.NotFound())
         return render("errors/error.html", "main", error=error, status=error.status)

@@ -12,6 +12,7 @@ from flask import request
 from jinja2_fragments.flask import render_block
 from jinja2_fragments.flask import render_blocks
 
+from portal.services.errors import OutOfScope
 from portal.services.errors import ServiceError
 
 
@@ -59,6 +60,8 @@ def full_page_redirect(target: str) -> Response:
 
 def apply_error(form, error: ServiceError) -> None:
     """Show a ServiceError on its form field, or as a flash when it names none."""
+    if isinstance(error, OutOfScope):
+        record_refusal(error)
     field = getattr(form, error.field, None) if error.field else None
     if field is not None:
         field.errors = list(field.errors) + [error.message]
@@ -79,3 +82,22 @@ def safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     return target
+
+
+def record_refusal(error: OutOfScope) -> None:
+    """Write the audit event of a request refused for an id outside the actor's account.
+
+    Called by the app's NotFound handling (and by a view that answers such a refusal itself):
+    the service raised it knowing no HTTP; the route, method and address come from here.
+    Whatever the refused request left in the session is discarded first.
+    """
+    from portal.auth.session import current_actor
+    from portal.extensions import db
+    from portal.services import audit
+
+    db.session.rollback()
+    actor = current_actor()
+    if actor is None:
+        return
+    audit.access_refused(actor, route=request.path, method=request.method, kind=error.kind,
+                         ident=error.ident, ip=request.remote_addr)

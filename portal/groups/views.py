@@ -25,6 +25,7 @@ from portal.services import groups
 from portal.services import taskstreams
 from portal.services import users
 from portal.services.errors import NotFound
+from portal.services.errors import OutOfScope
 from portal.services.errors import ServiceError
 from portal.services.users import Selection
 from portal.users.forms import group_options
@@ -32,6 +33,7 @@ from portal.users.views import UNREADABLE_SELECTION
 from portal.users.views import list_context as users_list_context
 from portal.users.views import rows_response
 from portal.web import apply_error
+from portal.web import record_refusal
 from portal.web import is_fragment_request
 from portal.web import render
 
@@ -340,7 +342,9 @@ def remove_from_user(membership_id: int):
             groups.remove_from_group(actor, group.id, [membership.id])
         except groups.GroupInUse as error:
             blocked = error
-        except NotFound:
+        except NotFound as error:
+            if isinstance(error, OutOfScope):
+                record_refusal(error)
             flash("That group no longer exists.", "error")
         except ServiceError as error:
             flash(error.message, "error")

@@ -1,7 +1,9 @@
 """Audit trail: one event per change and per sign-in."""
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from flask import has_request_context
 from flask import request
 
@@ -9,6 +11,8 @@ from portal.extensions import db
 from portal.models import AuditEvent
 from portal.models import User
 from portal.models import utcnow
+
+REFUSED = "access.refused"
 
 
 def label(user: User | None) -> str | None:
@@ -74,3 +78,28 @@ def record_many(actor, action: str, user_ids: sa.Select, **details: Any) -> int:
         ).execution_options(preserve_rowcount=True)  # else PostgreSQL reports -1
     )
     return result.rowcount
+
+
+def access_refused(actor, *, route: str, method: str, kind: str, ident: str,
+                   ip: str | None) -> bool:
+    """Record a refused request for an id outside the actor's account; commits.
+
+    One "access.refused" event in the actor's account (actor, route, the id asked for), the
+    same whether the id is absent or another account's. At most AUDIT_REFUSALS_PER_MINUTE per
+    actor in any minute, so a crawler cannot flood the trail; returns whether it was written.
+    """
+    since = utcnow() - timedelta(minutes=1)
+    recent = db.session.scalar(
+        sa.select(sa.func.count(AuditEvent.id)).where(
+            AuditEvent.actor_user_id == actor.user_id,
+            AuditEvent.action == REFUSED,
+            AuditEvent.created_at > since,
+        )
+    )
+    if recent >= current_app.config["AUDIT_REFUSALS_PER_MINUTE"]:
+        db.session.rollback()
+        return False
+    event = record(actor, REFUSED, route=route[:300], method=method, kind=kind, id=ident)
+    event.ip = ip
+    db.session.commit()
+    return True

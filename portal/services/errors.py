@@ -23,6 +23,17 @@ class NotFound(ServiceError):
         super().__init__(message)
 
 
+class OutOfScope(NotFound):
+    """An id that names nothing in the actor's account: absent or another account's (the two
+    answer alike). Raised by services/scope; the edge records the refusal (audit.access_refused)
+    with the route and address only it knows."""
+
+    def __init__(self, kind: str, ident: object):
+        super().__init__()
+        self.kind = kind
+        self.ident = str(ident)[:64]
+
+
 class Forbidden(ServiceError):
     status = 403
 

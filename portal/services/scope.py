@@ -10,7 +10,7 @@ from portal.models import GroupMember
 from portal.models import Membership
 from portal.models import Step
 from portal.models import Taskstream
-from portal.services.errors import NotFound
+from portal.services.errors import OutOfScope
 
 M = TypeVar("M")
 
@@ -45,16 +45,17 @@ def in_account(stmt: sa.Select, model: type, actor) -> sa.Select:
 
 
 def get_in_account(model: type[M], ident: Any, actor, *, include_deleted: bool = False) -> M:
-    """Return the object with this id in the actor's account, or raise NotFound."""
+    """Return the object with this id in the actor's account, or raise OutOfScope (a NotFound
+    the edge records as a refused request)."""
     number = parse_id(ident)
     if number is None:
-        raise NotFound()
+        raise OutOfScope(model.__name__, ident)
     stmt = in_account(sa.select(model).where(model.id == number), model, actor)
     if model is Membership and not include_deleted:
         stmt = stmt.where(Membership.deleted_at.is_(None))
     obj = db.session.scalars(stmt).first()
     if obj is None:
-        raise NotFound()
+        raise OutOfScope(model.__name__, number)
     return obj
 
 
