@@ -10,12 +10,9 @@ declares:
   it holds one, so nothing stored or used keeps a NUL, a line break or a text-direction override;
 - passwords are exempt: they are only hashed, and any character may be part of one.
 
-"Control characters" are Unicode's Cc (C0, DEL, C1: NUL, TAB, CR, LF…), lone surrogates (Cs;
-undecodable bytes already arrive as U+FFFD) and the bidirectional embedding, override and isolate
-controls, which can make a name display as something else ("Trojan Source", CVE-2021-42574).
+"Control characters" are the set of portal/services/text.py (the services check it again for
+what arrives without a form: SCIM, CSV, the command line).
 """
-import re
-
 from flask_wtf import FlaskForm
 from wtforms import Form as WTForm
 from wtforms import PasswordField
@@ -23,7 +20,8 @@ from wtforms import SearchField
 from wtforms import StringField
 from wtforms.validators import StopValidation
 
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+from portal.services.text import CONTROL
+from portal.services.text import drop_control
 CONTROL_MESSAGE = (
     "Remove the invisible control characters (such as line breaks, tabs or text-direction "
     "marks) from this field."
@@ -32,7 +30,7 @@ CONTROL_MESSAGE = (
 
 def drop_control_characters(value):
     """Filter of search fields: the term without control characters (other values unchanged)."""
-    return CONTROL.sub("", value) if isinstance(value, str) else value
+    return drop_control(value) if isinstance(value, str) else value
 
 
 def refuse_control_characters(_form, field) -> None:

@@ -20,6 +20,7 @@ from portal.services import scim
 from portal.services import scim_groups
 from portal.services import scim_tokens
 from portal.services import scim_users
+from portal.services import text
 from portal.services.errors import ServiceError
 from portal.services.scim import ScimError
 
@@ -76,9 +77,13 @@ def body():
     """Return the request's JSON document (400 invalidSyntax when it is not one)."""
     raw = request.get_data(cache=True)
     try:
-        return json.loads(raw)
+        document = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ScimError("The request body is not valid JSON.", 400, "invalidSyntax") from None
+    if text.has_control(document):
+        # A NUL (PostgreSQL refuses it), a lone surrogate or a line break in a name or an id.
+        raise ScimError("A value contains control characters.", 400, "invalidValue")
+    return document
 
 
 def query() -> scim.Query:

@@ -20,6 +20,7 @@ from portal.models import User
 from portal.services import audit
 from portal.services import paging
 from portal.services import scope
+from portal.services import text
 from portal.services.errors import Conflict
 from portal.services.errors import NotFound
 from portal.services.errors import ServiceError
@@ -91,6 +92,7 @@ def clean_group_name(name: str) -> str:
         raise ServiceError("A group name is required.", "name")
     if len(name) > 120:
         raise ServiceError("The group name is longer than 120 characters.", "name")
+    text.refuse_control(name, "The group name cannot contain control characters.", "name")
     return name
 
 

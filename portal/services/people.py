@@ -1,6 +1,4 @@
 """People: the canonical form of e-mail addresses and phone numbers, and finding a person."""
-import re
-
 import email_validator
 import phonenumbers
 import sqlalchemy as sa
@@ -12,9 +10,9 @@ from flask import has_app_context
 
 from portal.extensions import db
 from portal.models import User
+from portal.services import text
 from portal.services.errors import ServiceError
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DEFAULT_SPECIAL_USE_DOMAINS = ("local",)
 _SPECIAL_USE_MESSAGE = "special-use or reserved name"
 
@@ -69,8 +67,7 @@ def normalise_email(value: str, field: str = "email") -> str:
     value = (value or "").strip()
     if not value:
         raise ServiceError("An e-mail address is required.", field)
-    if _CONTROL.search(value):
-        raise ServiceError("The e-mail address contains control characters.", field)
+    text.refuse_control(value, "The e-mail address contains control characters.", field)
     return validate_address(value, field).normalized.lower()
 
 
@@ -81,8 +78,7 @@ def clean_name(value: str, field: str = "name") -> str:
         raise ServiceError("A name is required.", field)
     if len(value) > 200:
         raise ServiceError("The name is longer than 200 characters.", field)
-    if _CONTROL.search(value):
-        raise ServiceError("The name contains control characters.", field)
+    text.refuse_control(value, "The name contains control characters.", field)
     return value
 
 

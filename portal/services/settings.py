@@ -1,5 +1,4 @@
 """Account settings that admins change: password policy, second factors, invitations, sender."""
-import re
 from typing import Any
 
 from portal.extensions import db
@@ -7,13 +6,13 @@ from portal.models import Account
 from portal.models.second_factor import SECOND_FACTOR_RULES
 from portal.services import audit
 from portal.services import passwords
+from portal.services import text
 from portal.services.errors import Forbidden
 from portal.services.errors import ServiceError
 
 MIN_LENGTH_RANGE = (passwords.FLOOR, 128)
 INVITE_HOURS_RANGE = (1, 720)
 RANGES = {"password_min_length": MIN_LENGTH_RANGE, "invite_valid_hours": INVITE_HOURS_RANGE}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _in_range(value: Any, bounds: tuple[int, int], field: str, what: str) -> int:
@@ -25,8 +24,8 @@ def _in_range(value: Any, bounds: tuple[int, int], field: str, what: str) -> int
 
 def _sender_name(value: str | None) -> str | None:
     # A display name goes into the From header: no line breaks or other control characters.
-    if _CONTROL.search(value or ""):
-        raise ServiceError("The sender name cannot contain control characters.", "sender_name")
+    text.refuse_control(value, "The sender name cannot contain control characters.",
+                        "sender_name")
     value = " ".join((value or "").split())
     if len(value) > 120:
         raise ServiceError("The sender name is longer than 120 characters.", "sender_name")

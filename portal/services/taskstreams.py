@@ -15,6 +15,7 @@ from portal.models import Taskstream
 from portal.services import audit
 from portal.services import paging
 from portal.services import scope
+from portal.services import text
 from portal.services.errors import ServiceError
 
 PAGE_SIZE = 25
@@ -42,6 +43,7 @@ def _clean(name: str, what: str) -> str:
         raise ServiceError(f"A {what} name is required.", "name")
     if len(name) > 120:
         raise ServiceError(f"The {what} name is longer than 120 characters.", "name")
+    text.refuse_control(name, f"The {what} name cannot contain control characters.", "name")
     return name
 
 
