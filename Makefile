@@ -7,6 +7,7 @@
 #                pytest suite (pass extra arguments with PYTEST_ARGS='-k login -v')
 #   make dev     the same with Flask's development server and its reloader, no worker
 #   make bench   run every tests/bench/bench_*.py script
+#   make python  say which Python make takes (and its venv)
 #   make lock    refresh requirements.lock and requirements-test.lock after editing
 #                pyproject.toml (UPGRADE=1 moves every package to its newest allowed release)
 #
@@ -38,7 +39,7 @@ UV_VERSION := 0.13.9
 # apt-get needs root; use sudo only when we are not root already.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run dev test test-deps deps bench lock check-python clean-venv
+.PHONY: run dev test test-deps deps bench lock python check-python clean-venv
 
 # --- environment -------------------------------------------------------------------------
 
@@ -46,6 +47,10 @@ check-python:
 	$(if $(filter $(PYTHON_VERSION),$(SUPPORTED_PYTHONS)),,$(error No Python 3.11-3.13 found$(if \
 	    $(PYTHON), ($(PYTHON) is $(or $(PYTHON_VERSION),not runnable))): install python3.13 \
 	    (Debian/Ubuntu: apt-get install python3 python3-venv) or run make PYTHON=/path/to/python3.x))
+
+# Which Python make takes, and its venv.
+python: check-python
+	@echo "$(PYTHON) (Python $(PYTHON_VERSION)) in $(VENV)"
 
 $(PY): | check-python
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
