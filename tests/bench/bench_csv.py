@@ -4,6 +4,12 @@ Run: .venv/bin/python tests/bench/bench_csv.py [--rows N] [--profile import|prev
 Budgets (DESIGN §5b): preview < 2 s; import >= 40,000 rows/s end to end with peak RSS < 300 MB;
 export >= 300,000 rows/s with flat memory. Each measurement runs in a forked child process on
 one SQLite file, so its peak RSS (getrusage) is its own.
+
+Issue 13's targets are ratios to a floor measured in the same run: a hand-written ``sqlite3`` +
+``csv`` import of the same file into the same schema (users, memberships with their sort keys,
+groups, group memberships; none of the product's checks, tokens, outbox, audit) and a
+hand-written ``sqlite3`` + ``csv`` export of the same columns. Targets: import within 1.4x of
+its floor, export within 1.3x.
 """
 import argparse
 import json
@@ -35,7 +41,7 @@ LAST = ["Álvarez", "Berg", "Chen", "Dubois", "Eriksen", "Fischer", "García", "
         "Rossi", "Šimić", "Ørsted", "Văn", "Żak", "Grünwald"]
 GROUPS = [f"Team {n:02d}" for n in range(1, 51)]
 BUDGETS = {"preview_s": 2.0, "import_rows_per_s": 40_000, "import_peak_rss_mb": 300,
-           "export_rows_per_s": 300_000}
+           "export_rows_per_s": 300_000, "import_floor_ratio": 1.4, "export_floor_ratio": 1.3}
 
 
 def fixture(rows: int, seed: int = 1) -> bytes:
@@ -172,6 +178,87 @@ def measure_export_http(db_path: Path) -> dict:
 PASSWORD = "correct horse battery staple"
 
 
+FLOOR_SCHEMA = """
+CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+    phone TEXT, last_seen_at TEXT, created_at TEXT NOT NULL);
+CREATE TABLE memberships (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users (id), role TEXT NOT NULL,
+    invite_state TEXT NOT NULL, created_at TEXT NOT NULL, deleted_at TEXT,
+    UNIQUE (account_id, user_id));
+CREATE TABLE groups (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, name TEXT NOT NULL,
+    name_key TEXT NOT NULL, UNIQUE (account_id, name_key));
+CREATE TABLE group_members (group_id INTEGER NOT NULL, membership_id INTEGER NOT NULL,
+    PRIMARY KEY (membership_id, group_id));
+"""
+
+
+def measure_floor_import(db_path: Path, data: bytes, rows: int) -> dict:
+    """The floor: the same file by hand with sqlite3 and csv, into the same tables with only
+    their keys (no checks, no secondary indexes, no triggers, no tokens, outbox or audit)."""
+    import csv
+    import io
+    import sqlite3
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.executescript(FLOOR_SCHEMA)
+    start, cpu = time.perf_counter(), time.process_time()
+    conn.execute("BEGIN IMMEDIATE")
+    now = "2026-12-01 00:00:00.000000"
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+    next(reader)
+    people, pairs, groups = [], [], {}
+    for number, (name, email, cell) in enumerate(reader, start=1):
+        people.append((number, email.lower(), name, now))
+        for group in cell.split(";"):
+            group = group.strip()
+            if group:
+                pairs.append((groups.setdefault(group.lower(), len(groups) + 1), number))
+    conn.executemany("INSERT INTO users (id, email, name, created_at) VALUES (?, ?, ?, ?)",
+                     people)
+    conn.executemany("INSERT INTO memberships (id, account_id, user_id, role, invite_state, "
+                     "created_at) VALUES (?, 1, ?, 'member', 'invited', ?)",
+                     [(number, number, now) for number, *_ in people])
+    conn.executemany("INSERT INTO groups (id, account_id, name, name_key) VALUES (?, 1, ?, ?)",
+                     [(gid, key, key) for key, gid in groups.items()])
+    conn.executemany("INSERT INTO group_members (group_id, membership_id) VALUES (?, ?)",
+                     pairs)
+    conn.execute("COMMIT")
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    conn.close()
+    return {"floor_import_s": seconds, "floor_import_rows_per_s": rows / seconds,
+            "floor_import_cpu_s": cpu}
+
+
+def measure_floor_export(db_path: Path) -> dict:
+    """The floor: the export's columns by hand, with sqlite3 and csv only, into memory."""
+    import csv
+    import io
+    import sqlite3
+
+    start, cpu = time.perf_counter(), time.process_time()
+    conn = sqlite3.connect(db_path)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerow(csv_export.COLUMNS)
+    count = size = 0
+    cursor = conn.execute(
+        "SELECT u.name, u.email, coalesce(u.phone, ''), coalesce((SELECT group_concat(g.name, "
+        "'; ') FROM group_members gm JOIN groups g ON g.id = gm.group_id WHERE "
+        "gm.membership_id = m.id), ''), m.invite_state, coalesce(substr(u.last_seen_at, 1, "
+        "16), ''), substr(m.created_at, 1, 16) FROM memberships m JOIN users u ON u.id = "
+        "m.user_id WHERE m.deleted_at IS NULL ORDER BY m.id")
+    while batch := cursor.fetchmany(2000):
+        writer.writerows(batch)
+        count += len(batch)
+        size += len(buffer.getvalue().encode())
+        buffer.seek(0)
+        buffer.truncate()
+    conn.close()
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"floor_export_s": seconds, "floor_export_rows_per_s": count / seconds,
+            "floor_export_cpu_s": cpu}
+
+
 def setup(db_path: Path) -> None:
     app = make_app(db_path)
     with app.app_context():
@@ -195,6 +282,17 @@ def main() -> None:
         figures.update(in_child(measure_import, db_path, data, args.rows, args.profile))
         figures.update(in_child(measure_export, db_path, args.rows, args.profile))
         figures.update(in_child(measure_export_http, db_path))
+        # The floors, in the same run, on a second database of the same schema.
+        floor_path = Path(tmp) / "floor.db"
+        figures.update(in_child(measure_floor_import, floor_path, data, args.rows))
+        figures.update(in_child(measure_floor_export, floor_path))
+    figures["import_floor_ratio"] = (figures["floor_import_rows_per_s"]
+                                     / figures["import_rows_per_s"])
+    figures["export_floor_ratio"] = (figures["floor_export_rows_per_s"]
+                                     / figures["export_rows_per_s"])
+    # The same ratios in CPU seconds, steadier on a shared machine than the wall clock.
+    figures["import_floor_ratio_cpu"] = figures["import_cpu_s"] / figures["floor_import_cpu_s"]
+    figures["export_floor_ratio_cpu"] = figures["export_cpu_s"] / figures["floor_export_cpu_s"]
     # CPU seconds beside the wall clock: on a shared machine the wall clock counts other
     # people's work too (the load average is printed with the table).
     table = [
@@ -208,6 +306,16 @@ def main() -> None:
          f"({figures['export_s']:.2f} s, CPU {figures['export_cpu_s']:.2f} s)",
          ">= 300,000 rows/s"),
         ("export, traced peak memory", f"{figures['export_traced_peak_mb']:.1f} MB", "flat"),
+    ]
+    table += [
+        ("import floor (sqlite3 + csv)", f"{figures['floor_import_rows_per_s']:,.0f} rows/s "
+         f"({figures['floor_import_s']:.2f} s, CPU {figures['floor_import_cpu_s']:.2f} s)", ""),
+        ("import / floor", f"{figures['import_floor_ratio']:.2f}x the time "
+         f"(CPU {figures['import_floor_ratio_cpu']:.2f}x)", "<= 1.4x"),
+        ("export floor (sqlite3 + csv)", f"{figures['floor_export_rows_per_s']:,.0f} rows/s "
+         f"({figures['floor_export_s']:.2f} s, CPU {figures['floor_export_cpu_s']:.2f} s)", ""),
+        ("export / floor", f"{figures['export_floor_ratio']:.2f}x the time "
+         f"(CPU {figures['export_floor_ratio_cpu']:.2f}x)", "<= 1.3x"),
     ]
     if "export_http_rows_per_s" in figures:
         table.append(("export through HTTP", f"{figures['export_http_rows_per_s']:,.0f} rows/s "
