@@ -23,35 +23,32 @@ def long_password(length: int) -> str:
 LENGTHS = [73, passwords.MAX_LENGTH]
 
 
-@pytest.mark.parametrize("length", LENGTHS)
-def test_an_invitation_takes_a_long_password(app, client, account, length):
+def invitation(client, account):
     invited = make_user(account, email="long.invite@example.com", password=None)
     raw = tokens.issue(invited.user, "invite", timedelta(hours=1), account_id=account.id)
-    new = long_password(length)
-    response = client.post(f"/invite/{raw}", data={"password": new, "confirm": new})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    assert client.login(invited.user.email, new).status_code == 302
+    return invited.user.email, f"/invite/{raw}", {}
 
 
-@pytest.mark.parametrize("length", LENGTHS)
-def test_a_reset_link_takes_a_long_password(app, client, account, length):
+def reset_link(client, account):
     member = make_user(account)
     raw = tokens.issue(member.user, "reset", timedelta(hours=1))
-    new = long_password(length)
-    response = client.post(f"/reset-password/{raw}", data={"password": new, "confirm": new})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    assert client.login(member.user.email, new).status_code == 302
+    return member.user.email, f"/reset-password/{raw}", {}
 
 
-@pytest.mark.parametrize("length", LENGTHS)
-def test_the_account_page_takes_a_long_password(app, client, account, length):
+def account_page(client, account):
     member = make_user(account)
     assert client.login(member.user.email).status_code == 302
+    return member.user.email, "/account/password", {"current_password": PASSWORD}
+
+
+@pytest.mark.parametrize("form", [invitation, reset_link, account_page])
+@pytest.mark.parametrize("length", LENGTHS)
+def test_every_password_form_takes_a_long_password(app, client, account, form, length):
+    email, path, fields = form(client, account)
     new = long_password(length)
-    response = client.post("/account/password", data={
-        "current_password": PASSWORD, "password": new, "confirm": new})
+    response = client.post(path, data={**fields, "password": new, "confirm": new})
     assert response.status_code == 302, response.get_data(as_text=True)
-    assert app.test_client().login(member.user.email, new).status_code == 302
+    assert app.test_client().login(email, new).status_code == 302
 
 
 def test_a_long_weak_password_is_still_refused_and_one_past_the_maximum_is_told_so(
