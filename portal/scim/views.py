@@ -5,8 +5,6 @@ cookie is never read, which is what makes the CSRF exemption safe. Every answer 
 ``application/scim+json``; every refusal is a SCIM error (RFC 7644 §3.12), never a page.
 """
 import json
-from functools import wraps
-
 from flask import Blueprint
 from flask import Response
 from flask import g
@@ -100,14 +98,6 @@ def resource_query() -> scim.Query:
                            excluded=args.get("excludedAttributes"))
 
 
-def with_actor(view):
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        return view(g.scim_actor, *args, **kwargs)
-
-    return wrapped
-
-
 # --- discovery -----------------------------------------------------------------------------
 
 
@@ -146,15 +136,6 @@ def schema(ident):
 
 # --- Users and Groups ----------------------------------------------------------------------
 
-def _created(resource) -> Response:
-    return scim_response(resource, 201, {"Location": resource["meta"]["location"]})
-
-
-@bp.get("/Users")
-@with_actor
-def list_users(actor):
-    return scim_response(scim_users.list_users(actor, query(), base_url()))
-
 
 @bp.post("/.search")
 def search_everything():
@@ -162,85 +143,50 @@ def search_everything():
                     "/Groups/.search.", 501)
 
 
-@bp.post("/Users/.search")
-@with_actor
-def search_users(actor):
-    return scim_response(scim_users.list_users(actor, scim.search_query(body()), base_url()))
+def _created(resource) -> Response:
+    return scim_response(resource, 201, {"Location": resource["meta"]["location"]})
 
 
-@bp.post("/Groups/.search")
-@with_actor
-def search_groups(actor):
-    return scim_response(scim_groups.list_groups(actor, scim.search_query(body()), base_url()))
+def _resource_views(kind: str, module, noun: str) -> None:
+    """Register list, .search, create, get, replace, patch and delete for one resource type;
+    ``module`` has ``list_<noun>s``, ``create_<noun>``, ``get_<noun>`` and so on."""
+
+    def call(verb, *args):
+        name = f"{verb}_{noun}s" if verb == "list" else f"{verb}_{noun}"
+        return getattr(module, name)(g.scim_actor, *args)
+
+    def listing():
+        return scim_response(call("list", query(), base_url()))
+
+    def search():
+        return scim_response(call("list", scim.search_query(body()), base_url()))
+
+    def create():
+        return _created(call("create", body(), base_url()))
+
+    def read(ident):
+        return scim_response(call("get", ident, base_url(), resource_query()))
+
+    def replace(ident):
+        return scim_response(call("replace", ident, body(), base_url(),
+                                  request.headers.get("If-Match")))
+
+    def patch(ident):
+        return scim_response(call("patch", ident, body(), base_url(),
+                                  request.headers.get("If-Match")))
+
+    def delete(ident):
+        call("delete", ident, request.headers.get("If-Match"))
+        return Response(status=204)
+
+    for rule, view, method in (
+        ("", listing, "GET"), ("/.search", search, "POST"), ("", create, "POST"),
+        ("/<ident>", read, "GET"), ("/<ident>", replace, "PUT"), ("/<ident>", patch, "PATCH"),
+        ("/<ident>", delete, "DELETE"),
+    ):
+        endpoint = f"{view.__name__}_{noun}s"
+        bp.add_url_rule(f"/{kind}{rule}", endpoint, view, methods=[method])
 
 
-@bp.post("/Users")
-@with_actor
-def create_user(actor):
-    return _created(scim_users.create_user(actor, body(), base_url()))
-
-
-@bp.get("/Users/<ident>")
-@with_actor
-def get_user(actor, ident):
-    return scim_response(scim_users.get_user(actor, ident, base_url(), resource_query()))
-
-
-@bp.put("/Users/<ident>")
-@with_actor
-def replace_user(actor, ident):
-    return scim_response(scim_users.replace_user(actor, ident, body(), base_url(),
-                                                 request.headers.get("If-Match")))
-
-
-@bp.patch("/Users/<ident>")
-@with_actor
-def patch_user(actor, ident):
-    return scim_response(scim_users.patch_user(actor, ident, body(), base_url(),
-                                               request.headers.get("If-Match")))
-
-
-@bp.delete("/Users/<ident>")
-@with_actor
-def delete_user(actor, ident):
-    scim_users.delete_user(actor, ident, request.headers.get("If-Match"))
-    return Response(status=204)
-
-
-@bp.get("/Groups")
-@with_actor
-def list_groups(actor):
-    return scim_response(scim_groups.list_groups(actor, query(), base_url()))
-
-
-@bp.post("/Groups")
-@with_actor
-def create_group(actor):
-    return _created(scim_groups.create_group(actor, body(), base_url()))
-
-
-@bp.get("/Groups/<ident>")
-@with_actor
-def get_group(actor, ident):
-    return scim_response(scim_groups.get_group(actor, ident, base_url(), resource_query()))
-
-
-@bp.put("/Groups/<ident>")
-@with_actor
-def replace_group(actor, ident):
-    return scim_response(scim_groups.replace_group(actor, ident, body(), base_url(),
-                                                   request.headers.get("If-Match")))
-
-
-@bp.patch("/Groups/<ident>")
-@with_actor
-def patch_group(actor, ident):
-    return scim_response(scim_groups.patch_group(actor, ident, body(), base_url(),
-                                                 request.headers.get("If-Match")))
-
-
-@bp.delete("/Groups/<ident>")
-@with_actor
-def delete_group(actor, ident):
-    scim_groups.delete_group(actor, ident, request.headers.get("If-Match"))
-    return Response(status=204)
+_resource_views("Users", scim_users, "user")
+_resource_views("Groups", scim_groups, "group")

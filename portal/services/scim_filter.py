@@ -121,6 +121,18 @@ def moment(column) -> Attr:
     return Attr(compare, sa.true)
 
 
+def related(key, owner, attr: Attr) -> Attr:
+    """An attribute held in another table: ``key IN (SELECT owner … WHERE attr matches)``,
+    so each side uses its own index. ``ne`` is "not equal", rows without one included."""
+
+    def compare(op: Op, value: Any):
+        if op is Op.ne:
+            return ~compare(Op.eq, value)
+        return key.in_(sa.select(owner).where(attr.compare(op, value)))
+
+    return Attr(compare, lambda: key.in_(sa.select(owner).where(attr.present())))
+
+
 def constant(value: str) -> Attr:
     """A sub-attribute every value has the same of (the type "work" of the one e-mail)."""
 

@@ -39,27 +39,13 @@ from portal.services.scim_users import VISIBLE
 Link = ScimGroupLink
 
 
-def _external(op, value):
-    if op is sf.Op.ne:
-        return ~_external(sf.Op.eq, value)
-    return Group.id.in_(sa.select(Link.group_id).where(
-        sf.string(Link.external_id, case_exact=True).compare(op, value)))
-
-
-def _member(op, value):
-    if op not in (sf.Op.eq, sf.Op.ne):
-        raise sf.invalid("members takes eq or ne with a user id.")
-    inside = Group.id.in_(sa.select(GroupMember.group_id).where(
-        sf.identifier(GroupMember.membership_id).compare(sf.Op.eq, value)))
-    return inside if op is sf.Op.eq else ~inside
-
-
 FILTERS = {
     "id": sf.identifier(Group.id),
     "displayname": sf.string(Group.name_key, lowered=True, nullable=False),
-    "externalid": sf.Attr(_external, lambda: Group.id.in_(
-        sa.select(Link.group_id).where(Link.external_id.is_not(None)))),
-    "members.value": sf.Attr(_member, lambda: Group.id.in_(sa.select(GroupMember.group_id))),
+    "externalid": sf.related(Group.id, Link.group_id,
+                             sf.string(Link.external_id, case_exact=True)),
+    "members.value": sf.related(Group.id, GroupMember.group_id,
+                                sf.identifier(GroupMember.membership_id)),
     "meta.created": sf.moment(Group.created_at),
 }
 

@@ -60,30 +60,8 @@ _hidden = sa.exists().where(Link.membership_id == Membership.id,
 VISIBLE = sa.or_(Membership.deleted_at.is_(None), ~_hidden)
 
 
-def _of_people(attr: sf.Attr) -> sf.Attr:
-    """An attribute of the person: matched in ``users`` (its e-mail index), then joined."""
-    return sf.Attr(
-        lambda op, value: Membership.user_id.in_(sa.select(User.id).where(attr.compare(op, value))),
-        lambda: Membership.user_id.in_(sa.select(User.id).where(attr.present())),
-    )
-
-
-def _external(op, value):
-    if op is sf.Op.ne:
-        return ~_external(sf.Op.eq, value)
-    return Membership.id.in_(sa.select(Link.membership_id).where(
-        sf.string(Link.external_id, case_exact=True).compare(op, value)))
-
-
-def _in_group(op, value):
-    if op not in (sf.Op.eq, sf.Op.ne):
-        raise sf.invalid("groups takes eq or ne with a group id.")
-    inside = Membership.id.in_(sa.select(GroupMember.membership_id).where(
-        sf.identifier(GroupMember.group_id).compare(sf.Op.eq, value)))
-    return inside if op is sf.Op.eq else ~inside
-
-
-_email = _of_people(sf.string(User.email, lowered=True, nullable=False))
+_email = sf.related(Membership.user_id, User.id,
+                    sf.string(User.email, lowered=True, nullable=False))
 _name = sf.string(Membership.sort_name, lowered=True, nullable=False)
 FILTERS = {
     "id": sf.identifier(Membership.id),
@@ -93,12 +71,12 @@ FILTERS = {
     "emails.primary": sf.boolean(sa.true()),
     "displayname": _name,
     "name.formatted": _name,
-    "phonenumbers.value": _of_people(sf.string(User.phone)),
-    "externalid": sf.Attr(_external, lambda: Membership.id.in_(
-        sa.select(Link.membership_id).where(Link.external_id.is_not(None)))),
+    "phonenumbers.value": sf.related(Membership.user_id, User.id, sf.string(User.phone)),
+    "externalid": sf.related(Membership.id, Link.membership_id,
+                             sf.string(Link.external_id, case_exact=True)),
     "active": sf.boolean(Membership.deleted_at.is_(None)),
-    "groups.value": sf.Attr(_in_group, lambda: Membership.id.in_(
-        sa.select(GroupMember.membership_id))),
+    "groups.value": sf.related(Membership.id, GroupMember.membership_id,
+                               sf.identifier(GroupMember.group_id)),
     "meta.created": sf.moment(Membership.created_at),
 }
 
