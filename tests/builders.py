@@ -115,3 +115,15 @@ def csv_bytes(rows, header=("Full Name", "Email", "Groups"), *, delimiter=",",
         writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue().encode(encoding)
+
+
+def group_names_of(email: str) -> set[str]:
+    """Return the names of the groups the person with this e-mail is in (any account)."""
+    from portal.models import Group
+    from portal.models import GroupMember
+    from portal.models import User
+
+    return set(db.session.scalars(
+        sa.select(Group.name).join(GroupMember, GroupMember.group_id == Group.id)
+        .join(Membership, Membership.id == GroupMember.membership_id)
+        .join(User, User.id == Membership.user_id).where(User.email == email)))

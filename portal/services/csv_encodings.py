@@ -121,7 +121,8 @@ def decode(data: bytes, read_as: str | None = None) -> tuple[str, str]:
             raise _file_error(
                 "The file says it is UTF-8 but is not; choose another encoding under Read as, "
                 "or save it again as CSV UTF-8.") from None
+        byte = error.object[error.start]
         raise _file_error(
-            f"The file cannot be read as {label}: byte {error.object[error.start]:#04x} at "
-            f"position {error.start:,} is not a character there. Choose another encoding.") from None
+            f"The file cannot be read as {label}: byte {byte:#04x} at position "
+            f"{error.start:,} is not a character there. Choose another encoding.") from None
     return text.removeprefix("\ufeff"), label

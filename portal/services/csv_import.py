@@ -246,24 +246,10 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
         )
     )
     here = sa.and_(memberships.c.user_id == users.c.id, memberships.c.account_id == account.id)
-    groups = Group.__table__
     progress("Adding them to groups", 0.84)
-    conn.execute(
-        sa.insert(GroupMember.__table__).from_select(
-            ["group_id", "membership_id", "created_at", "import_id"],
-            sa.select(groups.c.id, memberships.c.id, sa.literal(now, sa.DateTime),
-                      sa.literal(import_id, sa.Integer))
-            .select_from(
-                STAGE_GROUPS.join(users, users.c.email == STAGE_GROUPS.c.email)
-                .join(memberships, here)
-                .join(groups, sa.and_(groups.c.account_id == account.id,
-                                      groups.c.name_key == STAGE_GROUPS.c.group_key))
-            )
-            # Pairs are staged in file order, which is membership order: the table and its
-            # membership index grow at their ends without a sort.
-
-        )
-    )
+    # Pairs are staged in file order, which is membership order: the table and its
+    # membership index grow at their ends without a sort.
+    _add_staged_group_members(conn, account.id, here, now, import_id)
     if invite:
         progress("Queueing invitations", 0.9)
         _queue_mails(account, mails, staged_users, here, now)
@@ -337,6 +323,31 @@ def _queue_mails(account, mails: _Mails, staged_users, here, now) -> None:
     )
 
 
+def _add_staged_group_members(conn, account_id: int, here, now, import_id: int,
+                              skip_present: bool = False) -> None:
+    """INSERT ... SELECT the staged (email, group) pairs as group memberships of the account."""
+    users = User.__table__
+    memberships = Membership.__table__
+    groups = Group.__table__
+    group_members = GroupMember.__table__
+    select = (
+        sa.select(groups.c.id, memberships.c.id, sa.literal(now, sa.DateTime),
+                  sa.literal(import_id, sa.Integer))
+        .select_from(
+            STAGE_GROUPS.join(users, users.c.email == STAGE_GROUPS.c.email)
+            .join(memberships, here)
+            .join(groups, sa.and_(groups.c.account_id == account_id,
+                                  groups.c.name_key == STAGE_GROUPS.c.group_key))
+        )
+    )
+    if skip_present:
+        select = select.where(~sa.exists().where(
+            group_members.c.group_id == groups.c.id,
+            group_members.c.membership_id == memberships.c.id))
+    conn.execute(sa.insert(group_members).from_select(
+        ["group_id", "membership_id", "created_at", "import_id"], select))
+
+
 def _update(actor, rows: list[Row], now, import_id: int) -> tuple[list[str], list[dict]]:
     """Apply Update existing users set-wise: names, phones, groups added; return groups made.
 
@@ -375,24 +386,7 @@ def _update(actor, rows: list[Row], now, import_id: int) -> tuple[list[str], lis
     here = sa.and_(memberships.c.user_id == users.c.id,
                    memberships.c.account_id == actor.account_id,
                    memberships.c.deleted_at.is_(None))
-    groups = Group.__table__
-    group_members = GroupMember.__table__
-    already = sa.exists().where(group_members.c.group_id == groups.c.id,
-                                group_members.c.membership_id == memberships.c.id)
-    conn.execute(
-        sa.insert(group_members).from_select(
-            ["group_id", "membership_id", "created_at", "import_id"],
-            sa.select(groups.c.id, memberships.c.id, sa.literal(now, sa.DateTime),
-                      sa.literal(import_id, sa.Integer))
-            .select_from(
-                STAGE_GROUPS.join(users, users.c.email == STAGE_GROUPS.c.email)
-                .join(memberships, here)
-                .join(groups, sa.and_(groups.c.account_id == actor.account_id,
-                                      groups.c.name_key == STAGE_GROUPS.c.group_key))
-            )
-            .where(~already)
-        )
-    )
+    _add_staged_group_members(conn, actor.account_id, here, now, import_id, skip_present=True)
     for table in (STAGE_GROUPS, STAGE_UPDATES):
         table.drop(conn)
     return created, previous

@@ -9,12 +9,12 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Group
-from portal.models import GroupMember
 from portal.models import Membership
 from portal.models import User
 from portal.services import csv_check
 from portal.services import csv_import
 from tests.builders import csv_bytes
+from tests.builders import group_names_of
 from tests.builders import make_group
 from tests.builders import make_user
 
@@ -24,13 +24,6 @@ CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
 def user(email: str) -> User:
     db.session.expire_all()
     return db.session.scalar(sa.select(User).where(User.email == email))
-
-
-def group_names(email: str) -> set[str]:
-    return set(db.session.scalars(
-        sa.select(Group.name).join(GroupMember, GroupMember.group_id == Group.id)
-        .join(Membership, Membership.id == GroupMember.membership_id)
-        .join(User, User.id == Membership.user_id).where(User.email == email)))
 
 
 # 1. Encodings as spreadsheets write them, Read as …
@@ -157,8 +150,8 @@ def test_update_existing_users_previews_old_to_new_and_applies_it(account):
     assert (result.imported, result.updated, result.skipped) == (1, 1, 1)
     ana_now = user("ana@example.com")
     assert (ana_now.name, ana_now.phone) == ("Ana Lima", "+442079460958")
-    assert group_names("ana@example.com") == {"Sales", "Support"}
-    assert group_names("cy@example.com") == {"Support"}
+    assert group_names_of("ana@example.com") == {"Sales", "Support"}
+    assert group_names_of("cy@example.com") == {"Support"}
     assert sales.id in set(db.session.scalars(sa.select(Group.id)))
     # Importing again changes nothing more.
     again = csv_check.preview_csv(account.admin, data, update=True)

@@ -6,7 +6,6 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Group
-from portal.models import GroupMember
 from portal.models import Membership
 from portal.models import User
 from portal.models import UserImport
@@ -15,6 +14,7 @@ from portal.services import deletion
 from portal.services import import_history
 from portal.services.errors import ServiceError
 from tests.builders import csv_bytes
+from tests.builders import group_names_of
 from tests.builders import make_account
 from tests.builders import make_group
 from tests.builders import make_taskstream
@@ -26,13 +26,6 @@ def live_emails(account) -> set[str]:
     return set(db.session.scalars(
         sa.select(User.email).join(Membership, Membership.user_id == User.id)
         .where(Membership.account_id == account.id, Membership.deleted_at.is_(None))))
-
-
-def groups_of(email: str) -> set[str]:
-    return set(db.session.scalars(
-        sa.select(Group.name).join(GroupMember, GroupMember.group_id == Group.id)
-        .join(Membership, Membership.id == GroupMember.membership_id)
-        .join(User, User.id == Membership.user_id).where(User.email == email)))
 
 
 def test_every_import_is_recorded_and_undo_puts_everything_back(account):
@@ -60,7 +53,7 @@ def test_every_import_is_recorded_and_undo_puts_everything_back(account):
     assert live_emails(account) == before
     ana_now = db.session.scalar(sa.select(User).where(User.email == "ana@example.com"))
     assert (ana_now.name, ana_now.phone) == ("Ana Old", None)
-    assert groups_of("ana@example.com") == {"Sales"}
+    assert group_names_of("ana@example.com") == {"Sales"}
     assert set(db.session.scalars(sa.select(Group.name))) == {"Sales"}
     # The people it added are deleted the usual way: restorable from Deleted users.
     deleted = deletion.list_deleted(account.admin)
@@ -85,7 +78,7 @@ def test_undo_leaves_whom_a_delete_would_leave_and_says_so(account):
     assert report.removed == 1 and report.blocked[0].kind == "only_member"
     assert "ana@example.com" in live_emails(account)
     assert "bo@example.com" not in live_emails(account)
-    assert groups_of("ana@example.com") == {"Drivers"}
+    assert group_names_of("ana@example.com") == {"Drivers"}
     assert set(db.session.scalars(sa.select(Group.name))) == {"Drivers"}
 
 
