@@ -41,8 +41,8 @@ def test_admin_imports_a_csv_file_and_downloads_an_export(page, live_server, acc
     assert '"Ana Lima","ana@example.com","","Drivers","invited"' in text
 
 
-def test_admin_changes_read_as_imports_and_downloads_the_rejected_rows(page, live_server, account,
-                                                                      tmp_path):
+def test_admin_changes_read_as_imports_downloads_the_rejected_rows_and_undoes(page, live_server,
+                                                                            account, tmp_path):
     path = tmp_path / "people.csv"
     path.write_bytes("Full Name;Email;Phone\r\nŁucja Šimić;lucja@example.com;+44 7657 335729\r\n"
                      "Bo Berg;bo at example;\r\n".encode("cp1250"))
@@ -69,3 +69,11 @@ def test_admin_changes_read_as_imports_and_downloads_the_rejected_rows(page, liv
         page.get_by_role("link", name="Download rejected rows").click()
     text = Path(info.value.path()).read_bytes().decode("utf-8-sig")
     assert text.startswith("Full Name,Email,Phone,Reason\r\nBo Berg,bo at example,,")
+    page.goto(f"{live_server.url}/admin/participants/users/imports")
+    expect(page.get_by_role("cell", name="people.csv")).to_be_visible()
+    page.get_by_role("link", name="Undo import").click()
+    expect(page.get_by_text("Undo import will remove 1 person it added (restorable from "
+                            "Deleted users).")).to_be_visible()
+    page.get_by_role("button", name="Undo import").click()
+    expect(page.get_by_text("Import undone: 1 removed")).to_be_visible()
+    expect(page.locator("p.hint", has_text="Undone ")).to_be_visible()
