@@ -41,6 +41,7 @@ from portal.services.csv_check import check_table
 from portal.services.csv_check import groups_to_create
 from portal.services.csv_check import no_cyclic_gc
 from portal.services.csv_check import plural
+from portal.services.csv_cells import ROW_CHECK
 from portal.services.csv_cells import neutralise
 from portal.services.csv_read import read_table
 from portal.services.errors import ServiceError
@@ -397,7 +398,10 @@ def _csv(rows: list[list[str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for row in rows:
-        writer.writerow([neutralise(cell) for cell in row])
+        # One search a row finds the few with a cell to neutralise (as the export does).
+        if ROW_CHECK.search("\x1f" + "\x1f".join(row)):
+            row = [neutralise(cell) for cell in row]
+        writer.writerow(row)
     return ("\ufeff" + out.getvalue()).encode()
 
 
