@@ -6,6 +6,7 @@ import sqlalchemy.orm as so
 
 from portal.models.base import Base
 from portal.models.base import utcnow
+from portal.models.membership import Membership
 
 
 class ScimToken(Base):
@@ -57,3 +58,9 @@ class ScimGroupLink(Base):
     )
     external_id: so.Mapped[str | None] = so.mapped_column(sa.String(255), index=True)
     modified_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+
+# A provider lists an account's users in id order, 100 a page, to the last page: this index
+# walks one account in that order (no sort of the whole account per page) and carries the
+# deletion stamp the list tests for each row.
+sa.Index("ix_memberships_scim_order", Membership.account_id, Membership.id, Membership.deleted_at)
