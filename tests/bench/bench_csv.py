@@ -244,7 +244,7 @@ def measure_floor_export(db_path: Path) -> dict:
     cursor = conn.execute(
         "SELECT u.name, u.email, coalesce(u.phone, ''), coalesce((SELECT group_concat(g.name, "
         "'; ') FROM group_members gm JOIN groups g ON g.id = gm.group_id WHERE "
-        "gm.membership_id = m.id), ''), m.invite_state, coalesce(substr(u.last_seen_at, 1, "
+        "gm.membership_id = m.id), ''), m.invite_state, coalesce(substr(m.sort_last_seen, 1, "
         "16), ''), substr(m.created_at, 1, 16) FROM memberships m JOIN users u ON u.id = "
         "m.user_id WHERE m.deleted_at IS NULL ORDER BY m.id")
     while batch := cursor.fetchmany(2000):

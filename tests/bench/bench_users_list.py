@@ -66,11 +66,13 @@ def build(n_users: int, n_groups: int) -> tuple[Account, Membership]:
     now = utcnow()
     chunk = 20_000
     first_user = db.session.scalar(sa.select(sa.func.max(User.id))) + 1
+    seen_at = []  # by user, in id order: each one's last activity in this account
     for start in range(0, n_users, chunk):
         rows = []
         for i in range(start, min(n_users, start + chunk)):
             first, last = rng.choice(FIRST), rng.choice(LAST)
             seen = now - timedelta(minutes=rng.randint(0, 200_000)) if rng.random() < 0.7 else None
+            seen_at.append(seen)
             rows.append({
                 "email": f"{first}.{last}.{i}@bench.example".lower(),
                 "name": f"{first} {last}",
@@ -98,6 +100,7 @@ def build(n_users: int, n_groups: int) -> tuple[Account, Membership]:
                 "invite_error": "550 5.1.1 No such user" if state == "invite_failed" else None,
                 "invited_by_id": admin.user_id,
                 "created_at": now,
+                "sort_last_seen": seen_at[user_id - first_user],
             })
         db.session.execute(sa.insert(Membership), rows)
     db.session.execute(sa.insert(Group), [
