@@ -64,6 +64,7 @@ def current_actor() -> Membership | None:
                     Membership.user_id == device.user_id,
                     Membership.account_id == device.account_id,
                     Membership.deleted_at.is_(None),
+                    Membership.invite_state == "active",
                 )
             )
     return g.actor

@@ -88,11 +88,16 @@ def create_account(
 
 
 def live_memberships(user: User) -> list[Membership]:
-    """Return the person's memberships that are not deleted, admin ones first."""
+    """Return the memberships the person may act in, admin ones first: not deleted, and
+    joined (an invitation not yet accepted opens nothing, whoever set the password)."""
     return list(
         db.session.scalars(
             sa.select(Membership)
-            .where(Membership.user_id == user.id, Membership.deleted_at.is_(None))
+            .where(
+                Membership.user_id == user.id,
+                Membership.deleted_at.is_(None),
+                Membership.invite_state == "active",
+            )
             .order_by(Membership.role.desc(), Membership.account_id)
         )
     )

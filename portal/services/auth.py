@@ -382,6 +382,7 @@ def choose_account(device: Device, account_id) -> Membership:
             Membership.user_id == device.user_id,
             Membership.account_id == account_id,
             Membership.deleted_at.is_(None),
+            Membership.invite_state == "active",  # an invitation opens it once accepted
         )
     )
     if membership is None:

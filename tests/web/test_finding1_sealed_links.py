@@ -172,3 +172,23 @@ def test_a_replaced_sealed_link_is_not_sent_and_the_newer_one_works(app, account
     [received] = smtp.to("twice@example.com")
     link = re.search(r"http://portal\.test(/reset-password/[\w-]+)", received.text).group(1)
     assert app.test_client().get(link).status_code == 200
+
+
+def test_a_link_handed_out_before_another_account_invited_the_person_opens_only_its_own(
+    app, admin, account
+):
+    """The intranet exception: Acme may copy a new person's link. If Beta invites the same
+    person afterwards, whoever used Acme's link still cannot act in Beta: an invitation opens
+    an account only once accepted through that account's own link."""
+    make_user(account, email="copied@example.com", password=None)
+    page = outbox_pages(admin, newest("invite", "copied@example.com"))
+    link = SECRET_LINK.search(page).group(0)  # handed over on paper, say
+    beta = make_account("Beta Org")
+    make_user(beta, email="copied@example.com", role="admin", password=None)
+    holder = app.test_client()
+    assert holder.post(link, data={"password": TAKEN, "confirm": TAKEN}).status_code == 302
+    response = holder.login("copied@example.com", TAKEN)
+    assert response.status_code == 302 and "/choose-account" not in response.location
+    chose = holder.post("/choose-account", data={"account": beta.id})
+    assert chose.status_code == 422
+    assert holder.get("/admin/participants/users/").status_code == 403  # a member of Acme only
