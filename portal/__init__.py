@@ -49,7 +49,7 @@ def configure_extensions(app: Flask) -> None:
     mail.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    from portal.auth import session  # noqa: F401  (registers the Flask-Login loader)
+    from portal import session  # noqa: F401  (registers the Flask-Login loader)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -65,9 +65,6 @@ def register_blueprints(app: Flask) -> None:
     from portal.scim.views import bp as scim_bp
     from portal.settings.views import bp as settings_bp
     from portal.taskstreams.views import bp as taskstreams_bp
-    from portal.users import csv_views  # noqa: F401  (adds Import/Export to users_bp)
-    from portal.users import deletion_views  # noqa: F401  (adds Delete and Deleted users to users_bp)
-    from portal.users import second_factor_views  # noqa: F401  (adds Reset second factors)
     from portal.users.views import bp as users_bp
 
     for blueprint in (api_bp, auth_bp, devices_bp, groups_bp, health_bp, outbox_bp,
@@ -84,7 +81,8 @@ def register_cli(app: Flask) -> None:
 
 def register_handlers(app: Flask) -> None:
     """Error pages, security headers and template globals."""
-    from portal.auth.session import current_actor
+    from portal.session import current_actor
+    from portal.services import audit
     from portal.services.errors import NotFound
     from portal.services.errors import OutOfScope
     from portal.services.errors import ServiceError
@@ -93,8 +91,7 @@ def register_handlers(app: Flask) -> None:
 
     @app.context_processor
     def inject_actor():
-        # url_endpoints lets the frame link only to areas that are installed.
-        return {"actor": current_actor(), "url_endpoints": app.view_functions}
+        return {"actor": current_actor()}
 
     @app.errorhandler(400)
     @app.errorhandler(403)
@@ -139,6 +136,15 @@ def register_handlers(app: Flask) -> None:
         if origin and origin != "null" and origin.rstrip("/") != request.host_url.rstrip("/"):
             abort(403)
         return None
+
+    @app.before_request
+    def hand_in_client_address():
+        # Services take the client address as a value; they never read the request.
+        audit.client_address.set(request.remote_addr)
+
+    @app.teardown_request
+    def forget_client_address(_exc):
+        audit.client_address.set(None)
 
     @app.teardown_request
     def rollback_uncommitted(_exc):

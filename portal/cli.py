@@ -6,12 +6,10 @@ from functools import wraps
 from pathlib import Path
 
 import click
-import sqlalchemy as sa
 from flask import Flask
 from flask import current_app
 
 from portal.extensions import db
-from portal.models import Account
 from portal.services import accounts
 from portal.services import csv_check
 from portal.services import csv_encodings
@@ -59,7 +57,7 @@ def create_account_command(name, admin_email, admin_name, password):
 @service_errors
 def bootstrap_command():
     """Create a demo account and a first admin when the database has no account."""
-    if db.session.scalar(sa.select(sa.func.count(Account.id))):
+    if accounts.has_accounts():
         click.echo("The database already has an account; nothing to do.")
         return
     from portal.services import demo

@@ -1,4 +1,5 @@
-"""The base of every form: no text field lets control characters through.
+"""What every form shares: its base (no text field lets control characters through) and the
+pieces several areas use (group options, a page number, a bare action button).
 
 Every form of the portal derives from ``Form`` (FlaskForm) or ``ApiForm`` (no CSRF: the API's
 bodies). Their ``Meta.bind_field`` gives each text field one shared rule, whatever the form
@@ -18,6 +19,7 @@ from wtforms import Form as WTForm
 from wtforms import PasswordField
 from wtforms import SearchField
 from wtforms import StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import StopValidation
 
 from portal.services.text import CONTROL
@@ -64,3 +66,26 @@ class ApiForm(WTForm):
 
     class Meta(TextMeta, WTForm.Meta):
         pass
+
+
+class ActionForm(Form):
+    """A button that changes something (Reset Password, Resend Invite): only the CSRF token."""
+
+
+def group_options(choices: list[tuple[int, str]], empty: str | None = None) -> list[SelectChoice]:
+    """Return select options for (id, name) groups, led by an empty choice when given."""
+    options = [SelectChoice("", empty)] if empty is not None else []
+    return options + [SelectChoice(str(gid), name) for gid, name in choices]
+
+
+def page_number(field) -> int:
+    """Return a usable page number from a field (1 when absent or nonsense)."""
+    return field.data if isinstance(field.data, int) and field.data > 0 else 1
+
+
+def int_or_none(value):
+    """Coerce a query-string value to an int; anything else becomes None."""
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None

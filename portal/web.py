@@ -1,10 +1,14 @@
-"""Web helpers: the one place that reads htmx headers, renders pages or fragments, maps errors."""
+"""Web helpers: the one module that speaks htmx. Pages or fragments, form answers, errors.
+
+No other module reads or writes an ``HX-*`` header (tests/test_architecture.py): views ask
+``is_htmx()`` / ``is_fragment_request()`` and answer with ``render``, ``answer``,
+``client_redirect`` or ``push_url`` (the shapes of django-htmx and flask-htmx).
+"""
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from flask import Response
 from flask import flash
-from flask import get_flashed_messages
 from flask import make_response
 from flask import redirect
 from flask import render_template
@@ -15,11 +19,19 @@ from jinja2_fragments.flask import render_blocks
 from portal.services.errors import OutOfScope
 from portal.services.errors import ServiceError
 
+# The one answer to a form whose hidden fields or CSRF token did not survive (a stale page).
+UNREADABLE = "The form could not be read; reload the page and try again."
+
+
+def is_htmx() -> bool:
+    """Tell whether htmx sent the request (boosted links and history restores too)."""
+    return request.headers.get("HX-Request") == "true"
+
 
 def is_fragment_request() -> bool:
     """Tell whether to answer with fragments: htmx asked, and not for a whole page."""
     return (
-        request.headers.get("HX-Request") == "true"
+        is_htmx()
         and request.headers.get("HX-Boosted") != "true"
         and request.headers.get("HX-History-Restore-Request") != "true"
     )
@@ -38,8 +50,8 @@ def render(
         html = render_blocks(template, list(blocks), **context)
         html += "".join(render_block(name, block, **context) for name, block in oob)
         if flashes:
-            # The flash region lives in base.html, so it is rendered from there, out of band.
-            html += render_block("base.html", "flashes", oob_flashes=True)
+            # The flash region lives in base.html; _flashes.html swaps it out of band.
+            html += render_block("_flashes.html", "flashes_oob")
         response = make_response(html, status)
         if trigger:
             response.headers["HX-Trigger"] = trigger
@@ -49,13 +61,46 @@ def render(
     return response
 
 
-def full_page_redirect(target: str) -> Response:
-    """Send the browser to ``target`` as a whole page (htmx: HX-Redirect instead of a swap)."""
+def answer(
+    template: str, *blocks: str, message: str | None = None, category: str = "success",
+    status: int = 200, redirect_to: str | None = None, trigger: str | None = None,
+    oob: Sequence[tuple[str, str]] = (), page_errors: Sequence[str] = (), **context,
+) -> Response:
+    """Answer a form action, the same way in every area.
+
+    The message is flashed; htmx gets ``blocks`` with the flash out of band (and ``trigger``,
+    e.g. ``closeSidebar``); a plain request is sent to ``redirect_to`` (POST → redirect → GET),
+    or, when there is none (a refusal shown in place), gets the whole page with ``status``.
+    ``page_errors`` are what the fragment shows in place (a blocked change with the links that
+    fix it) and a redirected page can only flash.
+    """
+    if message:
+        flash(message, category)
+    if redirect_to is not None and not is_fragment_request():
+        for error in page_errors:
+            flash(error, "error")
+        return redirect(redirect_to)
+    return render(template, *blocks, status=status, trigger=trigger, oob=oob, **context)
+
+
+def client_redirect(target: str, status: int = 204) -> Response:
+    """Send the browser to ``target``: htmx follows HX-Redirect (a whole page), else Location.
+
+    ``status`` is what htmx sees: 204 (nothing to swap) or, say, 401 for a lapsed session.
+    """
+    if not is_htmx():
+        return redirect(target)
+    response = make_response("", 204) if status == 204 else redirect(target)
+    response.status_code = status
+    response.headers["HX-Redirect"] = target
+    return response
+
+
+def push_url(response: Response, url: str) -> Response:
+    """Have htmx put ``url`` in the address bar (for fragments; a page has its own)."""
     if is_fragment_request():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
+        response.headers["HX-Push-Url"] = url
+    return response
 
 
 def apply_error(form, error: ServiceError) -> None:
@@ -67,11 +112,6 @@ def apply_error(form, error: ServiceError) -> None:
         field.errors = list(field.errors) + [error.message]
     else:
         flash(error.message, "error")
-
-
-def pending_flashes() -> list[tuple[str, str]]:
-    """Return and clear the flashed messages (category, text)."""
-    return get_flashed_messages(with_categories=True)
 
 
 def safe_next(target: str | None) -> str | None:
@@ -91,7 +131,7 @@ def record_refusal(error: OutOfScope) -> None:
     the service raised it knowing no HTTP; the route, method and address come from here.
     Whatever the refused request left in the session is discarded first.
     """
-    from portal.auth.session import current_actor
+    from portal.session import current_actor
     from portal.extensions import db
     from portal.services import audit
 

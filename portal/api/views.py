@@ -1,7 +1,7 @@
 """/api/v1: sign in and out with a bearer token bound to a device, and the person's overview.
 
 The blueprint is exempt from CSRF only because it authenticates with ``Authorization: Bearer``
-and never reads the session cookie (portal.auth.session); it refuses non-JSON bodies, which is
+and never reads the session cookie (portal.session); it refuses non-JSON bodies, which is
 how a cross-site form would have to send them.
 """
 from functools import wraps
@@ -17,7 +17,6 @@ from portal.api.errors import error_response
 from portal.api.forms import SecondFactorForm
 from portal.api.forms import SessionForm
 from portal.api.openapi import SPEC
-from portal.auth.session import current_device
 from portal.extensions import csrf
 from portal.extensions import limiter
 from portal.services import auth
@@ -25,6 +24,7 @@ from portal.services import profile
 from portal.services import second_factors
 from portal.services import second_step
 from portal.services.errors import ServiceError
+from portal.session import current_device
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 SETUP_REQUIRED = second_factors.SETUP_REQUIRED

@@ -25,7 +25,7 @@ from portal.services import second_factors
 from portal.services import second_step as step_service
 from portal.services.errors import ServiceError
 from portal.web import apply_error
-from portal.web import full_page_redirect
+from portal.web import client_redirect
 from portal.web import render
 from portal.web import safe_next
 
@@ -45,7 +45,7 @@ def require_second_factor_setup():
     if request.endpoint in SETUP_GATE_OPEN or request.path.startswith("/api/"):
         return None
     if current_user.is_authenticated and second_factors.setup_required(current_user.id):
-        return full_page_redirect(url_for("auth.security"))
+        return client_redirect(url_for("auth.security"))
     return None
 
 

@@ -17,9 +17,6 @@ from portal.auth.forms import LoginForm
 from portal.auth.forms import LogoutForm
 from portal.auth.forms import NewPasswordForm
 from portal.auth.forms import ProfileForm
-from portal.auth.session import SESSION_KEY
-from portal.auth.session import current_actor
-from portal.auth.session import current_device
 from portal.extensions import limiter
 from portal.extensions import login_manager
 from portal.services import accounts
@@ -31,7 +28,11 @@ from portal.services import profile
 from portal.services import second_factors
 from portal.services.errors import ServiceError
 from portal.services.tokens import LinkInvalid
+from portal.session import SESSION_KEY
+from portal.session import current_actor
+from portal.session import current_device
 from portal.web import apply_error
+from portal.web import client_redirect
 from portal.web import is_fragment_request
 from portal.web import render
 from portal.web import safe_next
@@ -61,12 +62,7 @@ def unauthorized():
     if g.get("session_ended"):
         flash(g.session_ended, "info")
     target = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
-    if request.headers.get("HX-Request") == "true":
-        response = redirect(target)
-        response.status_code = 401
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
+    return client_redirect(target, status=401)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -118,7 +114,7 @@ def require_password_change():
     if current_user.is_authenticated and current_user.must_change_password:
         target = url_for("auth.change_password")
         if is_fragment_request():
-            return "", 204, {"HX-Redirect": target}
+            return client_redirect(target)
         return redirect(target)
     return None
 
@@ -266,7 +262,7 @@ def update_profile():
     form = ProfileForm()
     if form.validate_on_submit():
         try:
-            profile.update_profile(current_device(), name=form.name.data, phone=form.phone.data)
+            profile.update_own_profile(current_device(), name=form.name.data, phone=form.phone.data)
         except ServiceError as error:
             apply_error(form, error)
         else:

@@ -7,27 +7,17 @@ from flask import request
 from flask import url_for
 from flask_login import login_required
 
-from portal.auth.session import admin_required
-from portal.auth.session import current_actor
-from portal.auth.session import current_device
 from portal.services import devices
 from portal.services.errors import NotFound
 from portal.services.errors import ServiceError
+from portal.session import admin_required
+from portal.session import current_actor
+from portal.session import current_device
 from portal.web import is_fragment_request
 from portal.web import render
 from portal.web import safe_next
 
 bp = Blueprint("devices", __name__)
-
-
-def _person_devices(membership):
-    """List a user's devices for User Details (the users/_devices.html include)."""
-    return devices.devices_of(current_actor(), membership.id, current_device().id)
-
-
-@bp.app_context_processor
-def device_helpers():
-    return {"person_devices": _person_devices}
 
 
 def _admin_list(membership_id, status: int = 200):

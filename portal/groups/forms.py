@@ -9,12 +9,7 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 
 from portal.forms import Form
-from portal.users.forms import SelectionForm
-
-
-def page_number(field) -> int:
-    """Return a usable page number from an IntegerField (1 when absent or nonsense)."""
-    return field.data if isinstance(field.data, int) and field.data > 0 else 1
+from portal.selection import SelectionForm
 
 
 class GroupListForm(Form):

@@ -10,8 +10,9 @@ from flask import redirect
 from flask import request
 from flask import url_for
 
-from portal.auth.session import admin_required
-from portal.auth.session import current_actor
+from portal.forms import ActionForm
+from portal.forms import group_options
+from portal.forms import page_number
 from portal.groups.forms import AddToGroupForm
 from portal.groups.forms import DeleteGroupsForm
 from portal.groups.forms import GroupListForm
@@ -20,7 +21,8 @@ from portal.groups.forms import MembersForm
 from portal.groups.forms import NewGroupForm
 from portal.groups.forms import RemoveFromGroupForm
 from portal.groups.forms import RenameForm
-from portal.groups.forms import page_number
+from portal.selection import list_context as users_list_context
+from portal.selection import rows_response
 from portal.services import groups
 from portal.services import taskstreams
 from portal.services import users
@@ -28,13 +30,13 @@ from portal.services.errors import NotFound
 from portal.services.errors import OutOfScope
 from portal.services.errors import ServiceError
 from portal.services.users import Selection
-from portal.users.forms import group_options
-from portal.users.views import UNREADABLE_SELECTION
-from portal.users.views import list_context as users_list_context
-from portal.users.views import rows_response
+from portal.session import admin_required
+from portal.session import current_actor
+from portal.web import UNREADABLE
+from portal.web import answer
 from portal.web import apply_error
-from portal.web import record_refusal
 from portal.web import is_fragment_request
+from portal.web import record_refusal
 from portal.web import render
 
 bp = Blueprint("groups", __name__, url_prefix="/admin/participants/groups")
@@ -110,12 +112,11 @@ def new():
             apply_error(form, error)
         else:
             group = result.created
-            flash(f"Created the group “{group.name}” with {_plural(result.added, 'member')}.",
-                  "success")
-            if not is_fragment_request():
-                return redirect(url_for(".detail", group_id=group.id))
             # The list from its first page: the form's own "q" is the picker's search.
-            return render("groups/index.html", "results_oob", trigger="closeSidebar",
+            return answer("groups/index.html", "results_oob", trigger="closeSidebar",
+                          message=f"Created the group “{group.name}” with "
+                                  f"{_plural(result.added, 'member')}.",
+                          redirect_to=url_for(".detail", group_id=group.id),
                           **list_context(GroupListForm(formdata=None)))
     return render("groups/new.html", "sidebar", status=422, **_new_context(form),
                   **list_context(GroupListForm(formdata=None)))
@@ -167,10 +168,10 @@ def rename(group_id: int):
         except ServiceError as error:
             apply_error(form, error)
         else:
-            flash(f"Renamed the group to “{group.name}”.", "success")
-            if not is_fragment_request():
-                return redirect(url_for(".detail", group_id=group.id))
-            return render("groups/detail.html", "group_head", **_detail_context(group))
+            return answer("groups/detail.html", "group_head",
+                          message=f"Renamed the group to “{group.name}”.",
+                          redirect_to=url_for(".detail", group_id=group.id),
+                          **_detail_context(group))
     return render("groups/detail.html", "group_head", status=422,
                   **_detail_context(group, rename_form=form))
 
@@ -182,22 +183,18 @@ def add_members(group_id: int):
     actor = current_actor()
     group = groups.get_group(actor, group_id)
     form = MembersForm()
-    status = 200
+    message, category, status = UNREADABLE, "error", 422
     if form.validate_on_submit():
         try:
             result = groups.add_to_groups(actor, [group.id],
                                           Selection(ids=tuple(form.member_ids.data or ())))
         except ServiceError as error:
-            flash(error.message, "error")
-            status = 422
+            message = error.message
         else:
-            flash(added_message(result), "success")
-    else:
-        flash(UNREADABLE_SELECTION, "error")
-        status = 422
-    if not is_fragment_request():
-        return redirect(url_for(".detail", group_id=group.id))
-    return render("groups/detail.html", "members", status=status, **_detail_context(group))
+            message, category, status = added_message(result), "success", 200
+    return answer("groups/detail.html", "members", message=message, category=category,
+                  status=status, redirect_to=url_for(".detail", group_id=group.id),
+                  **_detail_context(group))
 
 
 @bp.post("/<int:group_id>/members/remove")
@@ -208,23 +205,21 @@ def remove_members(group_id: int):
     group = groups.get_group(actor, group_id)
     form = MembersForm()
     blocked = None
-    if not form.validate_on_submit():
-        flash(UNREADABLE_SELECTION, "error")
-    else:
+    message, category = UNREADABLE, "error"
+    if form.validate_on_submit():
         try:
             removed = groups.remove_from_group(actor, group.id, form.member_ids.data or [])
         except groups.GroupInUse as error:
-            blocked = error
-            flash("Nobody was removed.", "error")
+            blocked, message = error, "Nobody was removed."
         except ServiceError as error:
-            flash(error.message, "error")
+            message = error.message
         else:
-            flash(f"Removed {_plural(removed, 'user')} from “{group.name}”.", "success")
-    if not is_fragment_request():
-        if blocked is not None:
-            flash(blocked.message, "error")
-        return redirect(url_for(".detail", group_id=group.id))
-    return render("groups/detail.html", "members", **_detail_context(group, blocked=blocked))
+            message = f"Removed {_plural(removed, 'user')} from “{group.name}”."
+            category = "success"
+    return answer("groups/detail.html", "members", message=message, category=category,
+                  redirect_to=url_for(".detail", group_id=group.id),
+                  page_errors=[blocked.message] if blocked else (),
+                  **_detail_context(group, blocked=blocked))
 
 
 @bp.post("/<int:group_id>/delete")
@@ -233,7 +228,9 @@ def delete(group_id: int):
     """Delete this group (from its page), unless a step is assigned to it."""
     actor = current_actor()
     group = groups.get_group(actor, group_id)
-    DeleteGroupsForm().validate_on_submit()
+    if not ActionForm().validate_on_submit():
+        flash(UNREADABLE, "error")
+        return redirect(url_for(".detail", group_id=group_id))
     result = groups.delete_groups(actor, [group.id])
     if result.blocked:
         flash(result.blocked[0].message, "error")
@@ -249,7 +246,7 @@ def bulk_delete():
     form = DeleteGroupsForm()
     blocked = []
     if not form.validate_on_submit():
-        flash(UNREADABLE_SELECTION, "error")
+        flash(UNREADABLE, "error")
     else:
         try:
             result = groups.delete_groups(current_actor(), form.ids.data or [])
@@ -263,11 +260,9 @@ def bulk_delete():
             if blocked:
                 flash(f"{_plural(len(blocked), 'group')} could not be deleted; see why above "
                       "the list.", "error")
-    if not is_fragment_request():
-        for error in blocked:
-            flash(error.message, "error")
-        return redirect(url_for(".index", **list_context(form)["query"]))
-    return render("groups/index.html", "results", **list_context(form, blocked=blocked))
+    context = list_context(form, blocked=blocked)
+    return answer("groups/index.html", "results", page_errors=[e.message for e in blocked],
+                  redirect_to=url_for(".index", **context["query"]), **context)
 
 
 # --- Add to Group (Users tab selection, User Details) ----------------------------------------
@@ -287,14 +282,18 @@ def _add_panel(form: AddToGroupForm, status: int = 200):
                   selected=selected, problem=problem, **context)
 
 
-def _participation_response(membership_id: int, *, trigger: str | None = None, blocked=None):
+def _participation_response(membership_id: int, *, trigger: str | None = None, blocked=None,
+                            message: str | None = None, category: str = "success"):
     """Answer User Details: its groups section, swapped out of band, plus the flash."""
     actor = current_actor()
-    return render(
-        "users/_participates_in.html", "participates_in", trigger=trigger,
-        membership=users.get_user(actor, membership_id),
-        participation=taskstreams.participates_in(actor, membership_id),
-        participation_oob=True, blocked=blocked,
+    if not is_fragment_request():
+        return answer("users/detail.html", message=message, category=category,
+                      page_errors=[blocked.message] if blocked else (),
+                      redirect_to=url_for("users.detail", membership_id=membership_id))
+    return answer(
+        "users/detail.html", "participates_in_oob", trigger=trigger, message=message,
+        category=category, membership=users.get_user(actor, membership_id),
+        participation=taskstreams.participates_in(actor, membership_id), blocked=blocked,
     )
 
 
@@ -309,9 +308,9 @@ def bulk_add_to_group():
     form = AddToGroupForm()
     if not form.validate_on_submit():
         if form.origin.data == "detail":
-            flash(UNREADABLE_SELECTION, "error")
+            flash(UNREADABLE, "error")
             return redirect(url_for("users.index"))
-        return rows_response(form, UNREADABLE_SELECTION, "error")
+        return rows_response(form, UNREADABLE, "error")
     try:
         result = groups.add_to_groups(current_actor(), form.group_ids.data or [],
                                       form.selection(), new_group_name=form.new_group.data or None)
@@ -321,10 +320,7 @@ def bulk_add_to_group():
     message = added_message(result)
     if form.origin.data == "detail":
         [membership_id] = form.ids.data
-        flash(message, "success")
-        if not is_fragment_request():
-            return redirect(url_for("users.detail", membership_id=membership_id))
-        return _participation_response(membership_id, trigger="closeSidebar")
+        return _participation_response(membership_id, trigger="closeSidebar", message=message)
     return rows_response(form, message, block="rows_oob", trigger="closeSidebar")
 
 
@@ -336,24 +332,21 @@ def remove_from_user(membership_id: int):
     membership = users.get_user(actor, membership_id)
     form = RemoveFromGroupForm()
     blocked = None
+    message, category = UNREADABLE, "error"
     if form.validate_on_submit():
         try:
             group = groups.get_group(actor, form.group_id.data)
             groups.remove_from_group(actor, group.id, [membership.id])
         except groups.GroupInUse as error:
-            blocked = error
+            blocked, message = error, None
         except NotFound as error:
             if isinstance(error, OutOfScope):
                 record_refusal(error)
-            flash("That group no longer exists.", "error")
+            message = "That group no longer exists."
         except ServiceError as error:
-            flash(error.message, "error")
+            message = error.message
         else:
-            flash(f"Removed {membership.user.name} from “{group.name}”.", "success")
-    else:
-        flash("The request could not be read; reload the page and try again.", "error")
-    if not is_fragment_request():
-        if blocked is not None:
-            flash(blocked.message, "error")
-        return redirect(url_for("users.detail", membership_id=membership.id))
-    return _participation_response(membership.id, blocked=blocked)
+            message = f"Removed {membership.user.name} from “{group.name}”."
+            category = "success"
+    return _participation_response(membership.id, message=message, category=category,
+                                   blocked=blocked)

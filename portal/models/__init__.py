@@ -4,10 +4,14 @@ from portal.models.audit import AuditEvent
 from portal.models.base import Base
 from portal.models.base import utcnow
 from portal.models.device import Device
+from portal.models.device import DeviceKind
+from portal.models.device import EndReason
 from portal.models.group import Group
 from portal.models.group import GroupMember
 from portal.models.import_job import ImportJob
+from portal.models.membership import InviteState
 from portal.models.membership import Membership
+from portal.models.membership import Role
 from portal.models.outbox import OutboxMessage
 from portal.models.second_factor import RecoveryCode
 from portal.models.second_factor import SecondFactor
@@ -18,6 +22,7 @@ from portal.models.scim import ScimUserLink
 from portal.models.taskstream import Step
 from portal.models.taskstream import Taskstream
 from portal.models.token import ActionToken
+from portal.models.token import TokenPurpose
 from portal.models.user import User
 from portal.models.user_import import UserImport
 from portal.models import search  # noqa: F401  (triggers and search table with create_all)
@@ -28,12 +33,16 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Device",
+    "DeviceKind",
+    "EndReason",
     "Group",
     "GroupMember",
     "ImportJob",
+    "InviteState",
     "Membership",
     "OutboxMessage",
     "RecoveryCode",
+    "Role",
     "SecondFactor",
     "SignInChallenge",
     "ScimGroupLink",
@@ -41,6 +50,7 @@ __all__ = [
     "ScimUserLink",
     "Step",
     "Taskstream",
+    "TokenPurpose",
     "User",
     "UserImport",
     "utcnow",

@@ -1,4 +1,5 @@
 """Device: one signed-in session of a person (browser or app), checked on every request."""
+import enum
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -8,9 +9,27 @@ from portal.models.base import Base
 from portal.models.base import utcnow
 from portal.models.user import User
 
-KINDS = ("web", "ipad", "iphone", "app")
-# How a device ended, shown in the device list.
-END_REASONS = ("logout", "device_limit", "admin", "password_changed", "deleted", "expired")
+
+
+class DeviceKind(enum.StrEnum):
+    """What a session was signed in from."""
+
+    WEB = "web"
+    IPAD = "ipad"
+    IPHONE = "iphone"
+    APP = "app"
+
+
+class EndReason(enum.StrEnum):
+    """How a session ended (devices.revoked_reason), shown in the device list."""
+
+    LOGOUT = "logout"
+    DEVICE_LIMIT = "device_limit"
+    ADMIN = "admin"
+    PASSWORD_CHANGED = "password_changed"
+    DELETED = "deleted"
+    EXPIRED = "expired"
+
 
 
 class Device(Base):
@@ -25,7 +44,7 @@ class Device(Base):
     )
     # SHA-256 of the random session or bearer token; the token itself is never stored.
     token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
-    kind: so.Mapped[str] = so.mapped_column(sa.String(16), default="web")
+    kind: so.Mapped[str] = so.mapped_column(sa.String(16), default=DeviceKind.WEB.value)
     name: so.Mapped[str] = so.mapped_column(sa.String(200))
     app_version: so.Mapped[str | None] = so.mapped_column(sa.String(40))
     # The app's own device identifier (API sign-ins).

@@ -1,4 +1,5 @@
 """Membership: a person inside an account, with a role, an invite state and a delete stamp."""
+import enum
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -9,9 +10,23 @@ from portal.models.base import Base
 from portal.models.base import Timestamped
 from portal.models.user import User
 
-ROLES = ("member", "admin")
-# invited: never signed in; invite_failed: the mail server refused the address; active: signed in.
-INVITE_STATES = ("invited", "invite_failed", "active")
+
+
+class Role(enum.StrEnum):
+    """What a membership may do in its account."""
+
+    MEMBER = "member"
+    ADMIN = "admin"
+
+
+class InviteState(enum.StrEnum):
+    """Where a membership's invitation stands."""
+
+    INVITED = "invited"  # never signed in here
+    INVITE_FAILED = "invite_failed"  # the mail server refused the address
+    ACTIVE = "active"  # signed in (or joined with the password they had)
+
+
 # Partial indexes over live memberships only (both databases support them).
 _LIVE = sa.text("deleted_at IS NULL")
 LIVE = {"sqlite_where": _LIVE, "postgresql_where": _LIVE}
@@ -35,8 +50,8 @@ class Membership(Timestamped, Base):
     user_id: so.Mapped[int] = so.mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    role: so.Mapped[str] = so.mapped_column(sa.String(16), default="member")
-    invite_state: so.Mapped[str] = so.mapped_column(sa.String(16), default="invited")
+    role: so.Mapped[str] = so.mapped_column(sa.String(16), default=Role.MEMBER.value)
+    invite_state: so.Mapped[str] = so.mapped_column(sa.String(16), default=InviteState.INVITED.value)
     # The mail server's reply when it refused the invitation.
     invite_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
     # Indexed, like every foreign key a purge deletes through: SQLite scans an unindexed
@@ -65,7 +80,7 @@ class Membership(Timestamped, Base):
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == Role.ADMIN
 
     def __repr__(self) -> str:
         return f"<Membership {self.id} user={self.user_id} account={self.account_id}>"

@@ -1,4 +1,5 @@
 """ActionToken: an invitation or password-reset link, stored hashed."""
+import enum
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -7,7 +8,13 @@ import sqlalchemy.orm as so
 from portal.models.base import Base
 from portal.models.base import Timestamped
 
-PURPOSES = ("invite", "reset")
+
+
+class TokenPurpose(enum.StrEnum):
+    """What a link in an e-mail is for."""
+
+    INVITE = "invite"
+    RESET = "reset"
 
 
 class ActionToken(Timestamped, Base):

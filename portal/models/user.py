@@ -32,7 +32,7 @@ class User(Timestamped, Base):
 
     __mapper_args__ = {"version_id_col": version}
 
-    # Flask-Login protocol; sessions are validated against Device rows (portal.auth.session).
+    # Flask-Login protocol; sessions are validated against Device rows (portal.session).
     is_active = True
     is_authenticated = True
     is_anonymous = False

@@ -1,12 +1,10 @@
 """Outgoing mail of the account, readable by its admins (the embedded, no-SMTP case)."""
 from flask import Blueprint
 
-from portal.auth.session import admin_required
-from portal.auth.session import current_actor
-from portal.models import OutboxMessage
 from portal.services import mail
 from portal.services import outbox
-from portal.services import scope
+from portal.session import admin_required
+from portal.session import current_actor
 from portal.web import render
 
 bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
@@ -27,5 +25,5 @@ def index():
 @admin_required
 def detail(message_id):
     """Show one e-mail as it was (or will be) sent, links that grant a credential hidden."""
-    message = scope.get_in_account(OutboxMessage, message_id, current_actor())
+    message = outbox.get_message(current_actor(), message_id)
     return render("outbox/detail.html", message=message, body=mail.preview(message))

@@ -5,11 +5,11 @@ from flask import flash
 from flask import redirect
 from flask import url_for
 
-from portal.auth.session import admin_required
-from portal.auth.session import current_actor
 from portal.provisioning.forms import TokenForm
 from portal.services import scim_tokens
 from portal.services.errors import ServiceError
+from portal.session import admin_required
+from portal.session import current_actor
 from portal.web import apply_error
 from portal.web import render
 

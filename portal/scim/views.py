@@ -11,7 +11,6 @@ from flask import g
 from flask import request
 from werkzeug.exceptions import HTTPException
 
-from portal.auth.session import bearer_token
 from portal.extensions import csrf
 from portal.extensions import db
 from portal.services import scim
@@ -21,6 +20,7 @@ from portal.services import scim_users
 from portal.services import text
 from portal.services.errors import ServiceError
 from portal.services.scim import ScimError
+from portal.session import bearer_token
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
 csrf.exempt(bp)

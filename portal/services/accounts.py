@@ -6,7 +6,10 @@ from flask import current_app
 
 from portal.extensions import db
 from portal.models import Account
+from portal.models import Device
+from portal.models import InviteState
 from portal.models import Membership
+from portal.models import Role
 from portal.models import User
 from portal.services import audit
 from portal.services import people
@@ -22,7 +25,7 @@ class Operator:
     user: User | None = None
     user_id: int | None = None
     id: int | None = None
-    role: str = "admin"
+    role: str = Role.ADMIN
 
     @property
     def account_id(self) -> int:
@@ -31,6 +34,11 @@ class Operator:
     @property
     def is_admin(self) -> bool:
         return True
+
+
+def has_accounts() -> bool:
+    """Tell whether the installation has any account yet (first start)."""
+    return db.session.scalar(sa.select(Account.id).limit(1)) is not None
 
 
 def find_account(name: str) -> Account:
@@ -72,14 +80,14 @@ def create_account(
         user = User(email=email, name=(admin_name or email.split("@")[0]).strip()[:200])
         db.session.add(user)
     db.session.flush()
-    membership = Membership(account=account, user=user, role="admin", invite_state="invited")
+    membership = Membership(account=account, user=user, role=Role.ADMIN, invite_state=InviteState.INVITED)
     db.session.add(membership)
     db.session.flush()
     if password is not None:
         passwords.check_new_password(user, password, accounts=[account])
         passwords.store_password(user, password)
     if user.password_hash is not None:
-        membership.invite_state = "active"
+        membership.invite_state = InviteState.ACTIVE
     else:
         invitations.send_invitation(None, membership)
     audit.record(None, "account.created", subject=user, account_id=account.id, name=name)
@@ -99,6 +107,21 @@ def live_memberships(user: User) -> list[Membership]:
                 Membership.invite_state == "active",
             )
             .order_by(Membership.role.desc(), Membership.account_id)
+        )
+    )
+
+
+def acting_membership(device: Device) -> Membership | None:
+    """Return the joined membership a device acts as (None before an account is chosen)."""
+    if device.account_id is None:
+        return None
+    return db.session.scalar(
+        sa.select(Membership).where(
+            Membership.user_id == device.user_id,
+            Membership.account_id == device.account_id,
+            Membership.deleted_at.is_(None),
+            # An invitation opens its account only once accepted.
+            Membership.invite_state == InviteState.ACTIVE,
         )
     )
 

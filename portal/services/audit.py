@@ -1,11 +1,10 @@
 """Audit trail: one event per change and per sign-in."""
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from flask import has_request_context
-from flask import request
 
 from portal.extensions import db
 from portal.models import AuditEvent
@@ -13,6 +12,9 @@ from portal.models import User
 from portal.models import utcnow
 
 REFUSED = "access.refused"
+# The address of the client whose request is being served, handed in by the web edge for each
+# request (portal/__init__.py); None for the CLI and background work. No service reads a request.
+client_address: ContextVar[str | None] = ContextVar("client_address", default=None)
 
 
 def label(user: User | None) -> str | None:
@@ -48,7 +50,7 @@ def record(
         subject_label=label(subject),
         action=action,
         details=details,
-        ip=request.remote_addr if has_request_context() else None,
+        ip=client_address.get(),
     )
     db.session.add(event)
     return event
@@ -65,7 +67,7 @@ def record_many(actor, action: str, user_ids: sa.Select, **details: Any) -> int:
         User.name + " <" + User.email + ">",
         sa.literal(action),
         sa.literal(details, sa.JSON),
-        sa.literal(request.remote_addr if has_request_context() else None, sa.String),
+        sa.literal(client_address.get(), sa.String),
         sa.literal(utcnow(), sa.DateTime),
     ).where(User.id.in_(user_ids))
     result = db.session.execute(

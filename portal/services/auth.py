@@ -11,7 +11,10 @@ from ua_parser import parse as parse_user_agent
 from portal.extensions import db
 from portal.models import Account
 from portal.models import Device
+from portal.models import DeviceKind
+from portal.models import EndReason
 from portal.models import Membership
+from portal.models import TokenPurpose
 from portal.models import User
 from portal.models import utcnow
 from portal.services import accounts
@@ -240,11 +243,11 @@ def sign_in(user: User, client: Client, account_id: int | None = None) -> tuple[
         # another place (and logging out some other device).
         for old in [d for d in live if d.client_device_id == client.client_device_id]:
             old.revoked_at = now
-            old.revoked_reason = "logout"
+            old.revoked_reason = EndReason.LOGOUT
             live.remove(old)
     for old in live[: max(0, len(live) - limit + 1)]:
         old.revoked_at = now
-        old.revoked_reason = "device_limit"
+        old.revoked_reason = EndReason.DEVICE_LIMIT
         audit.record(None, "device.limit_logout", subject=user, actor_user=user, device=old.name)
     # Ended devices are listed for a while with how they ended; older ones go here, per person.
     history = timedelta(days=current_app.config["DEVICE_HISTORY_DAYS"])
@@ -299,9 +302,9 @@ def load_session(raw: str | None) -> Device | None:
         return None
     now = utcnow()
     idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
-    if device.expires_at <= now or (device.kind == "web" and device.last_seen_at + idle <= now):
+    if device.expires_at <= now or (device.kind == DeviceKind.WEB and device.last_seen_at + idle <= now):
         device.revoked_at = now
-        device.revoked_reason = "expired"
+        device.revoked_reason = EndReason.EXPIRED
         db.session.commit()
         return None
     if now - device.last_seen_at >= TOUCH_EVERY:
@@ -334,9 +337,9 @@ def ended_reason(raw: str | None) -> str | None:
     ).first()
     if row is None or row.revoked_reason is None:
         return None
-    if row.revoked_reason == "admin":
+    if row.revoked_reason == EndReason.ADMIN:
         return f"{row.name or 'An administrator'} logged this device out."
-    if row.revoked_reason == "logout" and row.name:
+    if row.revoked_reason == EndReason.LOGOUT and row.name:
         # Logged out from another of the person's devices (signing out here needs no word).
         return "You logged this device out from another device."
     return {
@@ -351,7 +354,7 @@ def ended_reason(raw: str | None) -> str | None:
 def sign_out(device: Device) -> None:
     """End this device's session."""
     device.revoked_at = utcnow()
-    device.revoked_reason = "logout"
+    device.revoked_reason = EndReason.LOGOUT
     audit.record(None, "logout", subject=None, actor_user=db.session.get(User, device.user_id),
                  account_id=device.account_id, device=device.name)
     db.session.commit()
@@ -413,7 +416,7 @@ def request_password_reset(email: str) -> None:
     recent = db.session.scalar(
         sa.select(sa.func.count(ActionToken.id)).where(
             ActionToken.user_id == user.id,
-            ActionToken.purpose == "reset",
+            ActionToken.purpose == TokenPurpose.RESET,
             ActionToken.created_at > utcnow() - timedelta(hours=1),
         )
     )
@@ -430,11 +433,11 @@ def mail_reset_link(user: User, account: Account | None = None) -> None:
     With ``account``, the e-mail says an administrator of that account sent the link.
     """
     minutes = current_app.config["RESET_VALID_MINUTES"]
-    raw = tokens.issue(user, "reset", timedelta(minutes=minutes))
+    raw = tokens.issue(user, TokenPurpose.RESET, timedelta(minutes=minutes))
     mail.enqueue(
         "reset_password",
         user.email,
-        "Reset your password",
+        mail.subject("reset_password"),
         account=account,
         user_id=user.id,
         name=user.name,
@@ -446,7 +449,7 @@ def mail_reset_link(user: User, account: Account | None = None) -> None:
 
 def reset_link_user(raw: str) -> User:
     """Return the person a live reset link is for, or raise LinkInvalid."""
-    return db.session.get(User, tokens.find(raw, "reset").user_id)
+    return db.session.get(User, tokens.find(raw, TokenPurpose.RESET).user_id)
 
 
 def notify_password_changed(user: User, kept_device: str | None = None) -> None:
@@ -454,7 +457,7 @@ def notify_password_changed(user: User, kept_device: str | None = None) -> None:
     mail.enqueue(
         "password_changed",
         user.email,
-        "Your password was changed",
+        mail.subject("password_changed"),
         user_id=user.id,
         name=user.name,
         url=mail.link("/forgot-password"),
@@ -464,12 +467,12 @@ def notify_password_changed(user: User, kept_device: str | None = None) -> None:
 
 def reset_password(raw: str, password: str) -> User:
     """Set a new password from a reset link; every session of the person ends."""
-    token = tokens.find(raw, "reset")
+    token = tokens.find(raw, TokenPurpose.RESET)
     user = db.session.get(User, token.user_id)
     passwords.check_new_password(user, password)
     passwords.store_password(user, password)
     tokens.spend(token)
-    revoke_all(user, "password_changed")
+    revoke_all(user, EndReason.PASSWORD_CHANGED)
     notify_password_changed(user)
     audit.record(None, "password.reset", subject=user, actor_user=user)
     db.session.commit()

@@ -7,29 +7,27 @@ users, memberships, groups, group memberships, invitation links and their e-mail
 """
 import csv
 import io
-import json
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Collection
 from dataclasses import dataclass
 from dataclasses import field
-from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
 from portal.extensions import db
 from portal.extensions import sqlite_foreign_keys
-from portal.models import ActionToken
 from portal.models import Group
 from portal.models import GroupMember
+from portal.models import InviteState
 from portal.models import Membership
-from portal.models import OutboxMessage
+from portal.models import Role
 from portal.models import User
 from portal.services import audit
+from portal.services import bulk
 from portal.services import import_history
-from portal.services import mail
-from portal.services import tokens
+from portal.services import invitations
 from portal.services.csv_check import INVALID
 from portal.services.csv_check import LINK
 from portal.services.csv_check import NEW
@@ -45,7 +43,6 @@ from portal.services.csv_cells import ROW_CHECK
 from portal.services.csv_cells import neutralise
 from portal.services.csv_read import read_table
 from portal.services.errors import ServiceError
-from portal.services.passwords import stamp_of
 
 STAGE_BATCH = 5000
 
@@ -94,6 +91,7 @@ class ImportResult:
 
 
 
+# Staging tables: the rows to import, loaded in bulk, then moved with INSERT ... SELECT.
 _stage_metadata = sa.MetaData()
 STAGE = sa.Table(
     "import_stage",
@@ -102,9 +100,6 @@ STAGE = sa.Table(
     sa.Column("name", sa.String(200)),
     sa.Column("phone", sa.String(32)),
     sa.Column("is_new", sa.Boolean),
-    sa.Column("mail_kind", sa.String(32)),
-    sa.Column("token_hash", sa.String(64)),
-    sa.Column("context", sa.Text),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
@@ -127,64 +122,6 @@ STAGE_GROUPS = sa.Table(
 )
 
 
-class _Mails:
-    """The invitation or added-to-account e-mail of each imported row, as stored context.
-
-    Rendering two templates per row would cost more than the rest of the import, and storing
-    100,000 rendered bodies more still; the outbox renders them when it sends (mail.bodies).
-    """
-
-    def __init__(self, actor, invite: bool):
-        account = actor.account
-        self.invite = invite
-        self.invite_subject = f"You are invited to {account.name}"
-        self.added_subject = f"You were added to {account.name}"
-        inviter = actor.user.name if actor.user is not None else None
-        shared = {"inviter": inviter, "valid_hours": account.invite_valid_hours}
-        self.invite_tail = ", " + json.dumps(shared)[1:]
-        self.invite_url = json.dumps(mail.link("/invite/"))[:-1]
-        self.login_url = mail.link("/login?login_hint=")
-
-    def stage_rows(self, rows: list[Row]) -> list[tuple]:
-        """Return the STAGE tuples of these rows, with a fresh invitation link each."""
-        pairs = tokens.new_pairs(len(rows)) if self.invite else []
-        staged = []
-        for index, row in enumerate(rows):
-            kind = token_hash = context = None
-            if self.invite and row.has_password:
-                kind = "added_to_account"
-                context = json.dumps({"name": row.name, "url": self.login_url + row.key})
-            elif self.invite:
-                raw, token_hash = pairs[index]
-                kind = "invite"
-                context = (
-                    f'{{"name": {json.dumps(row.name)}, "url": {self.invite_url}{raw}"'
-                    f"{self.invite_tail}"
-                )
-            staged.append(
-                (row.key, row.name, row.phone, row.status == NEW, kind, token_hash, context)
-            )
-        return staged
-
-    def subject(self, kind: sa.ColumnElement) -> sa.ColumnElement:
-        return sa.case((kind == "invite", self.invite_subject), else_=self.added_subject)
-
-
-def _load(conn: sa.Connection, table: sa.Table, rows: list[tuple]) -> None:
-    """Insert tuples into a staging table through the driver's executemany.
-
-    Core's executemany turns each dict into the driver's parameters in Python, which doubles
-    the cost of loading 100,000 rows; staging columns need no type conversion.
-    """
-    if not rows:
-        return
-    compiled = table.insert().compile(dialect=conn.dialect)
-    if not compiled.positional:
-        names = [column.name for column in table.columns]
-        rows = [dict(zip(names, row)) for row in rows]
-    conn.exec_driver_sql(str(compiled), rows)
-
-
 def _create_groups(actor, names: list[str], now, import_id: int) -> None:
     if names:
         db.session.execute(
@@ -200,20 +137,17 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
     users = User.__table__
     memberships = Membership.__table__
     conn = db.session.connection()
-    for table in (STAGE, STAGE_GROUPS):
-        table.drop(conn, checkfirst=True)
-        table.create(conn)
-    mails = _Mails(actor, invite)
+    bulk.fresh(conn, STAGE, STAGE_GROUPS)
     pairs = []
     for start in range(0, len(rows), STAGE_BATCH):
         batch = rows[start:start + STAGE_BATCH]
-        _load(conn, STAGE, mails.stage_rows(batch))
+        bulk.load(conn, STAGE, [(r.key, r.name, r.phone, r.status == NEW) for r in batch])
         pairs.extend((r.key, g.lower()) for r in batch for g in r.groups)
         if len(pairs) >= STAGE_BATCH:
-            _load(conn, STAGE_GROUPS, pairs)
+            bulk.load(conn, STAGE_GROUPS, pairs)
             pairs = []
         progress("Checking the rows", 0.5 + 0.2 * (start + len(batch)) / len(rows))
-    _load(conn, STAGE_GROUPS, pairs)
+    bulk.load(conn, STAGE_GROUPS, pairs)
     created = groups_to_create(actor, rows)
     _create_groups(actor, created, now, import_id)
     progress("Creating users", 0.72)
@@ -234,8 +168,9 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
             sa.select(
                 sa.literal(account.id),
                 users.c.id,
-                sa.literal("member"),
-                sa.case((users.c.password_hash.is_(None), "invited"), else_="active"),
+                sa.literal(Role.MEMBER.value),
+                sa.case((users.c.password_hash.is_(None), InviteState.INVITED.value),
+                        else_=InviteState.ACTIVE.value),
                 sa.literal(actor.user_id, sa.Integer),
                 sa.literal(now, sa.DateTime),
                 sa.literal(import_id, sa.Integer),
@@ -253,7 +188,9 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
     _add_staged_group_members(conn, account.id, here, now, import_id)
     if invite:
         progress("Queueing invitations", 0.9)
-        _queue_mails(account, mails, staged_users, here, now)
+        _queue_mails(actor, sa.select(memberships.c.id, users.c.id, users.c.email, users.c.name,
+                                      users.c.password_hash)
+                     .select_from(staged_users.join(memberships, here)))
     for table in (STAGE_GROUPS, STAGE):
         table.drop(conn)
     counts = Counter(row.status for row in rows)
@@ -266,62 +203,9 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
 
 
 
-def _queue_mails(account, mails: _Mails, staged_users, here, now) -> None:
-    users = User.__table__
-    memberships = Membership.__table__
-    conn = db.session.connection()
-    # Earlier unused invitations of linked people to this account stop working (tokens.issue).
-    tokens.supersede(
-        sa.select(users.c.id).select_from(staged_users)
-        .where(STAGE.c.token_hash.is_not(None), ~STAGE.c.is_new),
-        "invite",
-        account.id,
-    )
-    conn.execute(
-        sa.insert(ActionToken.__table__).from_select(
-            ["user_id", "account_id", "purpose", "token_hash", "password_stamp", "expires_at",
-             "created_at"],
-            sa.select(
-                users.c.id,
-                sa.literal(account.id),
-                sa.literal("invite"),
-                STAGE.c.token_hash,
-                sa.literal(stamp_of(None)),
-                sa.literal(now + timedelta(hours=account.invite_valid_hours), sa.DateTime),
-                sa.literal(now, sa.DateTime),
-            )
-            .select_from(staged_users)
-            .where(STAGE.c.token_hash.is_not(None))
-            # In index order: inserting random digests in order is far cheaper for the B-tree.
-            .order_by(STAGE.c.token_hash),
-        )
-    )
-    context = STAGE.c.context
-    if conn.dialect.name != "sqlite":
-        # SQLite keeps JSON as text; elsewhere the text must become the JSON type.
-        context = sa.cast(context, OutboxMessage.__table__.c.context.type)
-    conn.execute(
-        sa.insert(OutboxMessage.__table__).from_select(
-            ["account_id", "user_id", "membership_id", "kind", "to_addr", "sender_name",
-             "subject", "context", "state", "attempts", "next_attempt_at", "created_at"],
-            sa.select(
-                sa.literal(account.id),
-                users.c.id,
-                memberships.c.id,
-                STAGE.c.mail_kind,
-                users.c.email,
-                sa.literal(account.sender_name or account.name),
-                mails.subject(STAGE.c.mail_kind),
-                context,
-                sa.literal("pending"),
-                sa.literal(0),
-                sa.literal(now, sa.DateTime),
-                sa.literal(now, sa.DateTime),
-            )
-            .select_from(staged_users.join(memberships, here))
-            .where(STAGE.c.mail_kind.is_not(None)),
-        )
-    )
+def _queue_mails(actor, people: sa.Select) -> None:
+    """Queue each imported person's invitation, or "added to account" if they have a password."""
+    invitations.queue_invitations(actor, actor.account, people, added=True)
 
 
 def _add_staged_group_members(conn, account_id: int, here, now, import_id: int,
@@ -359,11 +243,9 @@ def _update(actor, rows: list[Row], now, import_id: int) -> tuple[list[str], lis
     users = User.__table__
     memberships = Membership.__table__
     conn = db.session.connection()
-    for table in (STAGE_UPDATES, STAGE_GROUPS):
-        table.drop(conn, checkfirst=True)
-        table.create(conn)
-    _load(conn, STAGE_UPDATES, [(row.key, row.name, row.phone) for row in rows])
-    _load(conn, STAGE_GROUPS, [(row.key, g.lower()) for row in rows for g in row.add_groups])
+    bulk.fresh(conn, STAGE_UPDATES, STAGE_GROUPS)
+    bulk.load(conn, STAGE_UPDATES, [(row.key, row.name, row.phone) for row in rows])
+    bulk.load(conn, STAGE_GROUPS, [(row.key, g.lower()) for row in rows for g in row.add_groups])
     created = groups_to_create(actor, [Row(0, "", "", row.add_groups) for row in rows])
     _create_groups(actor, created, now, import_id)
     changed = sa.or_(users.c.name != STAGE_UPDATES.c.name,

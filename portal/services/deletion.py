@@ -20,16 +20,20 @@ from flask import current_app
 from portal.extensions import db
 from portal.models import Account
 from portal.models import ActionToken
+from portal.models import EndReason
 from portal.models import Group
 from portal.models import GroupMember
 from portal.models import Membership
 from portal.models import OutboxMessage
+from portal.models import Role
 from portal.models import Step
 from portal.models import Taskstream
+from portal.models import TokenPurpose
 from portal.models import User
 from portal.models import utcnow
 from portal.services import audit
 from portal.services import auth
+from portal.services import paging
 from portal.services import people
 from portal.services import scope
 from portal.services.errors import NotFound
@@ -45,7 +49,12 @@ CANCELLED = "Not sent: the user was deleted."
 
 def retention() -> timedelta:
     """Return how long a deleted membership stays restorable."""
-    return timedelta(days=current_app.config["RETENTION_DAYS"])
+    return timedelta(days=retention_days())
+
+
+def retention_days() -> int:
+    """Return how many days a deleted membership stays restorable (the deployment's setting)."""
+    return current_app.config["RETENTION_DAYS"]
 
 
 
@@ -93,12 +102,12 @@ class DeleteReport:
 
 def _admin_blocks(actor, rows, blocked: dict[int, Blocked]) -> None:
     """Block the selected admins when deleting them would leave the account without one."""
-    admins = [r for r in rows if r.role == "admin" and r.id not in blocked]
+    admins = [r for r in rows if r.role == Role.ADMIN and r.id not in blocked]
     if not admins:
         return
     live_admins = db.session.scalar(
         scope.in_account(sa.select(sa.func.count(Membership.id)), Membership, actor).where(
-            Membership.deleted_at.is_(None), Membership.role == "admin"
+            Membership.deleted_at.is_(None), Membership.role == Role.ADMIN
         )
     )
     if live_admins > len(admins):
@@ -232,7 +241,7 @@ def _soft_delete(actor, ids: list[int], now: datetime) -> int:
         sa.update(ActionToken)
         .where(
             ActionToken.used_at.is_(None),
-            ActionToken.purpose == "invite",
+            ActionToken.purpose == TokenPurpose.INVITE,
             ActionToken.account_id == actor.account_id,
             ActionToken.user_id.in_(person_ids),
         )
@@ -252,7 +261,7 @@ def _soft_delete(actor, ids: list[int], now: datetime) -> int:
         Membership.id.in_(ids),
         ~sa.exists().where(other.user_id == Membership.user_id, other.deleted_at.is_(None)),
     )
-    auth.revoke_all(gone, "deleted", by=actor.user)
+    auth.revoke_all(gone, EndReason.DELETED, by=actor.user)
     db.session.execute(
         sa.update(ActionToken)
         .where(ActionToken.used_at.is_(None), ActionToken.user_id.in_(gone))
@@ -287,27 +296,22 @@ def delete_within(actor, selection_ids: sa.Select) -> DeleteReport:
 
 @dataclass
 class DeletedRow:
+    """One line of Deleted users: who, deleted by whom, and when the purge erases them."""
+
     membership: Membership
     deleted_by: str | None
     purge_at: datetime
+    # Past retention already: the next purge erases them (the page says so, not a date).
+    purge_due: bool = False
 
 
-@dataclass
-class DeletedPage:
-    rows: list[DeletedRow]
-    total: int
-    page: int
-    pages: int
-
-
-def list_deleted(actor, page: int = 1) -> DeletedPage:
+def list_deleted(actor, page: int = 1) -> paging.Page:
     """Return one page of the account's deleted users, most recently deleted first."""
     deleted = scope.in_account(sa.select(Membership.id), Membership, actor).where(
         Membership.deleted_at.is_not(None)
     )
     total = db.session.scalar(sa.select(sa.func.count()).select_from(deleted.subquery()))
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(1, page), pages)
+    page = paging.clamp(page, total, PAGE_SIZE)
     deleter = so.aliased(User)
     found = db.session.execute(
         sa.select(Membership, deleter.name)
@@ -317,9 +321,9 @@ def list_deleted(actor, page: int = 1) -> DeletedPage:
         .limit(PAGE_SIZE)
         .offset((page - 1) * PAGE_SIZE)
     ).all()
-    keep = retention()
-    rows = [DeletedRow(m, by, m.deleted_at + keep) for m, by in found]
-    return DeletedPage(rows=rows, total=total, page=page, pages=pages)
+    keep, now = retention(), utcnow()
+    rows = [DeletedRow(m, by, m.deleted_at + keep, m.deleted_at + keep <= now) for m, by in found]
+    return paging.Page(rows=rows, total=total, page=page, size=PAGE_SIZE)
 
 
 @dataclass(frozen=True)

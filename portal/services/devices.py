@@ -8,6 +8,8 @@ from flask import current_app
 
 from portal.extensions import db
 from portal.models import Device
+from portal.models import DeviceKind
+from portal.models import EndReason
 from portal.models import Membership
 from portal.models import User
 from portal.models import utcnow
@@ -17,13 +19,14 @@ from portal.services import scope
 from portal.services.errors import NotFound
 from portal.services.errors import ServiceError
 
-KIND_LABELS = {"web": "Web", "ipad": "iPad", "iphone": "iPhone", "app": "Other app"}
+KIND_LABELS = {DeviceKind.WEB: "Web", DeviceKind.IPAD: "iPad", DeviceKind.IPHONE: "iPhone",
+               DeviceKind.APP: "Other app"}
 END_LABELS = {
-    "logout": "Logged out",
-    "device_limit": "Logged out by the device limit",
-    "password_changed": "Logged out when the password changed",
-    "deleted": "Logged out when the access was removed",
-    "expired": "Session expired",
+    EndReason.LOGOUT: "Logged out",
+    EndReason.DEVICE_LIMIT: "Logged out by the device limit",
+    EndReason.PASSWORD_CHANGED: "Logged out when the password changed",
+    EndReason.DELETED: "Logged out when the access was removed",
+    EndReason.EXPIRED: "Session expired",
 }
 # Most rows one list shows (live devices are at most the limit; the rest is recent history).
 LIST_LIMIT = 50
@@ -46,7 +49,7 @@ class DeviceRow:
         reason = self.device.revoked_reason
         if self.device.revoked_at is None:
             return None
-        if reason == "admin":
+        if reason == EndReason.ADMIN:
             return f"Logged out by {self.ended_by or 'an administrator'}"
         return END_LABELS.get(reason or "", "Logged out")
 
@@ -130,7 +133,7 @@ def revoke_device(actor, membership_id, device_id) -> Device:
     membership = scope.get_in_account(Membership, membership_id, actor)
     device = _live_device(membership.user_id, device_id, actor.account_id)
     device.revoked_at = utcnow()
-    device.revoked_reason = "admin"
+    device.revoked_reason = EndReason.ADMIN
     device.revoked_by_id = actor.user_id
     audit.record(actor, "device.revoked", subject=membership.user, device=device.name,
                  kind=device.kind, device_id=device.id)
@@ -150,7 +153,7 @@ def log_out_own_device(current: Device, device_id) -> Device:
     device = _live_device(current.user_id, device_id)
     user = db.session.get(User, current.user_id)
     device.revoked_at = utcnow()
-    device.revoked_reason = "logout"
+    device.revoked_reason = EndReason.LOGOUT
     device.revoked_by_id = user.id
     audit.record(None, "device.logged_out", subject=user, actor_user=user,
                  account_id=current.account_id, device=device.name, device_id=device.id)
@@ -161,7 +164,7 @@ def log_out_own_device(current: Device, device_id) -> Device:
 def log_out_everywhere_else(current: Device) -> int:
     """Log out every other device of the person signed in on ``current``; returns how many."""
     user = db.session.get(User, current.user_id)
-    ended = auth.revoke_all(user, "logout", except_device_id=current.id, by=user)
+    ended = auth.revoke_all(user, EndReason.LOGOUT, except_device_id=current.id, by=user)
     audit.record(None, "device.logged_out_elsewhere", subject=user, actor_user=user,
                  account_id=current.account_id, devices=ended)
     db.session.commit()

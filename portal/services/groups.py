@@ -21,10 +21,10 @@ from portal.services import audit
 from portal.services import paging
 from portal.services import scope
 from portal.services import text
+from portal.services import users
 from portal.services.errors import Conflict
 from portal.services.errors import NotFound
 from portal.services.errors import ServiceError
-from portal.services import users
 from portal.services.users import Selection
 from portal.services.users import UserFilter
 

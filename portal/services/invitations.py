@@ -1,4 +1,5 @@
 """Invitations: add a person to an account, send and accept the invitation, handle refusals."""
+import json
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,11 +11,15 @@ from flask import current_app
 from portal.extensions import db
 from portal.models import Account
 from portal.models import ActionToken
+from portal.models import InviteState
 from portal.models import Membership
 from portal.models import OutboxMessage
+from portal.models import Role
+from portal.models import TokenPurpose
 from portal.models import User
 from portal.models import utcnow
 from portal.services import audit
+from portal.services import bulk
 from portal.services import mail
 from portal.services import passwords
 from portal.services import people
@@ -23,33 +28,143 @@ from portal.services import users
 from portal.services.errors import ServiceError
 
 
-def send_invitation(actor, membership: Membership) -> OutboxMessage:
+# People per batch that queue_invitations reads and stages.
+BATCH = 5_000
+# The people one queue_invitations call writes to, for the length of its transaction.
+STAGE = sa.Table(
+    "invitation_stage",
+    sa.MetaData(),
+    sa.Column("membership_id", sa.Integer),
+    sa.Column("user_id", sa.Integer),
+    sa.Column("email", sa.String(254)),
+    sa.Column("kind", sa.String(32)),
+    sa.Column("token_hash", sa.String(64)),
+    sa.Column("password_stamp", sa.String(16)),
+    sa.Column("context", sa.Text),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+
+def invitees(memberships: sa.Select) -> sa.Select:
+    """Return what queue_invitations reads for the memberships ``memberships`` selects (ids)."""
+    return (
+        sa.select(Membership.id, User.id, User.email, User.name, User.password_hash)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.id.in_(memberships))
+        .order_by(Membership.id)
+    )
+
+
+def queue_invitations(actor, account: Account, chosen: sa.Select, *, added: bool = False,
+                      mark_invited: bool = False) -> int:
+    """Write an invitation link and its e-mail for each person ``chosen`` selects, set-wise.
+
+    The one writer of invitations: New User, Resend Invite, an e-mail change and the CSV import
+    all come here. ``chosen`` selects (membership id, user id, e-mail, name, password hash),
+    see ``invitees``. Earlier unused links of those people to this account stop working. The
+    link of someone who has a password is sealed: only the recipient ever gets it (DESIGN §1).
+    With ``added`` (people just added to the account) someone who already has a password gets
+    "added to account" instead, with no link. With ``mark_invited`` the memberships invited
+    are marked so ("invited", no refusal). E-mails are stored as their context, rendered when
+    sent, so 100,000 cost a few statements. The caller commits; returns how many.
+    """
+    now = utcnow()
+    inviter = actor.user.name if actor is not None and actor.user is not None else None
+    # The JSON of each e-mail's context, written by hand around the parts that vary: a json.dumps
+    # of each dict would cost a tenth of a 100,000-row import.
+    tail = ", " + json.dumps({"inviter": inviter, "valid_hours": account.invite_valid_hours})[1:]
+    invite_url = json.dumps(mail.link("/invite/"))[:-1]
+    login_url = mail.link("/login?login_hint=")
+    no_password = passwords.stamp_of(None)
+    conn = db.session.connection()
+    bulk.fresh(conn, STAGE)
+    count = 0
+    # In batches, so 100,000 people never stand in memory at once.
+    for rows in db.session.execute(chosen.execution_options(yield_per=BATCH)).partitions():
+        staged = []
+        for (membership_id, user_id, email, name, password_hash), (raw, digest) in zip(
+                rows, tokens.new_pairs(len(rows))):
+            if password_hash is not None and added:
+                context = json.dumps({"name": name, "url": login_url + email})
+                staged.append((membership_id, user_id, email, "added_to_account", None, None,
+                               context))
+                continue
+            if password_hash is None:
+                context = f'{{"name": {json.dumps(name)}, "url": {invite_url}{raw}"{tail}'
+                stamp = no_password
+            else:
+                link = {mail.SEALED: {"path": "/invite/", "token": digest}}
+                context = json.dumps({"name": name, **link})[:-1] + tail
+                stamp = passwords.stamp_of(password_hash)
+            staged.append((membership_id, user_id, email, "invite", digest, stamp, context))
+        bulk.load(conn, STAGE, staged)
+        count += len(staged)
+    linked = STAGE.c.token_hash.is_not(None)
+    tokens.supersede(sa.select(STAGE.c.user_id).where(linked), TokenPurpose.INVITE, account.id)
+    conn.execute(
+        sa.insert(ActionToken.__table__).from_select(
+            ["user_id", "account_id", "purpose", "token_hash", "password_stamp", "expires_at",
+             "created_at"],
+            sa.select(
+                STAGE.c.user_id,
+                sa.literal(account.id),
+                sa.literal(TokenPurpose.INVITE.value),
+                STAGE.c.token_hash,
+                STAGE.c.password_stamp,
+                sa.literal(now + timedelta(hours=account.invite_valid_hours), sa.DateTime),
+                sa.literal(now, sa.DateTime),
+            )
+            .where(linked)
+            # In index order: inserting random digests in order is far cheaper for the B-tree.
+            .order_by(STAGE.c.token_hash),
+        )
+    )
+    context = STAGE.c.context
+    if conn.dialect.name != "sqlite":
+        # SQLite keeps JSON as text; elsewhere the text must become the JSON type.
+        context = sa.cast(context, OutboxMessage.__table__.c.context.type)
+    subject = sa.case(
+        *((STAGE.c.kind == kind, mail.subject(kind, account=account.name))
+          for kind in ("invite", "added_to_account")),
+    )
+    conn.execute(
+        sa.insert(OutboxMessage.__table__).from_select(
+            ["account_id", "user_id", "membership_id", "kind", "to_addr", "sender_name",
+             "subject", "context", "state", "attempts", "next_attempt_at", "created_at"],
+            sa.select(
+                sa.literal(account.id),
+                STAGE.c.user_id,
+                STAGE.c.membership_id,
+                STAGE.c.kind,
+                STAGE.c.email,
+                sa.literal(account.sender_name or account.name),
+                subject,
+                context,
+                sa.literal("pending"),
+                sa.literal(0),
+                sa.literal(now, sa.DateTime),
+                sa.literal(now, sa.DateTime),
+            ),
+        )
+    )
+    if mark_invited:
+        conn.execute(
+            sa.update(Membership.__table__)
+            .where(Membership.__table__.c.id.in_(
+                sa.select(STAGE.c.membership_id).where(STAGE.c.kind == "invite")))
+            .values(invite_state=InviteState.INVITED.value, invite_error=None)
+        )
+    STAGE.drop(conn)
+    return count
+
+
+def send_invitation(actor, membership: Membership) -> None:
     """Issue a fresh invitation link (older ones stop working) and queue the e-mail."""
-    account: Account = membership.account
-    user: User = membership.user
-    raw = tokens.issue(
-        user, "invite", timedelta(hours=account.invite_valid_hours), account_id=account.id
-    )
-    membership.invite_state = "invited"
+    membership.invite_state = InviteState.INVITED
     membership.invite_error = None
-    # Someone who has a password could be taken over through the link: it is sealed (only
-    # the recipient gets it). A new person's link may be handed over by this account's admins.
-    if user.password_hash is not None:
-        link = {"sealed_link": mail.sealed("/invite/", raw)}
-    else:
-        link = {"url": mail.link(f"/invite/{raw}")}
-    return mail.enqueue(
-        "invite",
-        user.email,
-        f"You are invited to {account.name}",
-        account=account,
-        user_id=user.id,
-        membership_id=membership.id,
-        name=user.name,
-        inviter=actor.user.name if actor is not None and actor.user is not None else None,
-        valid_hours=account.invite_valid_hours,
-        **link,
-    )
+    db.session.flush()
+    queue_invitations(actor, membership.account, invitees(sa.select(sa.literal(membership.id))))
 
 
 @dataclass(frozen=True)
@@ -95,19 +210,18 @@ def resend_invites(actor, selection: users.Selection) -> ResendReport:
     # Lock the waiting memberships first (PostgreSQL; SQLite's BEGIN IMMEDIATE already
     # serialises writers): a concurrent Resend Invite of the same people waits here until this
     # one commits, and every statement below then sees the invitation it sent.
-    waiting = db.session.execute(
-        sa.select(Membership.id, User.id, User.email, User.name, User.password_hash)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.id.in_(chosen), Membership.invite_state != "active")
-        .with_for_update(of=Membership)
+    waiting = db.session.scalars(
+        sa.select(Membership.id)
+        .where(Membership.id.in_(chosen), Membership.invite_state != InviteState.ACTIVE)
+        .with_for_update()
     ).all()
     now = utcnow()  # after the lock: a resend that waited for it counts from when it got it
     # An invitation the mail server refused never arrived: resending it is not held back.
     recent_token = sa.select(ActionToken.id).where(
-        Membership.invite_state != "invite_failed",
+        Membership.invite_state != InviteState.INVITE_FAILED,
         ActionToken.user_id == Membership.user_id,
         ActionToken.account_id == account.id,
-        ActionToken.purpose == "invite",
+        ActionToken.purpose == TokenPurpose.INVITE,
         ActionToken.created_at > now - timedelta(minutes=pause),
     )
     last_sent = dict(
@@ -117,66 +231,31 @@ def resend_invites(actor, selection: users.Selection) -> ResendReport:
                 ActionToken.user_id.in_(
                     sa.select(Membership.user_id).where(
                         Membership.id.in_(chosen),
-                        Membership.invite_state != "active",
+                        Membership.invite_state != InviteState.ACTIVE,
                         sa.exists(recent_token),
                     )
                 ),
                 ActionToken.account_id == account.id,
-                ActionToken.purpose == "invite",
+                ActionToken.purpose == TokenPurpose.INVITE,
             )
             .group_by(ActionToken.user_id)
         ).all()
     )
-    people = [row for row in waiting if row[1] not in last_sent]
     # Evaluated by each statement: so they run before the new tokens make everyone "recent".
     due = sa.select(Membership.id).where(
         Membership.id.in_(chosen),
-        Membership.invite_state != "active",
+        Membership.invite_state != InviteState.ACTIVE,
         ~sa.exists(recent_token),
     )
     user_ids = sa.select(Membership.user_id).where(Membership.id.in_(due))
     audit.record_many(actor, "invitation.resent", user_ids)
-    db.session.execute(
-        sa.update(Membership)
-        .where(Membership.id.in_(due))
-        .values(invite_state="invited", invite_error=None),
-        execution_options={"synchronize_session": False},
-    )
-    links = tokens.issue_many(
-        [(row[1], row[4]) for row in people],
-        user_ids,
-        "invite",
-        timedelta(hours=account.invite_valid_hours),
-        account_id=account.id,
-    )
-    invite_base = mail.link("/invite/")
-    mail.enqueue_many(
-        "invite",
-        f"You are invited to {account.name}",
-        (
-            {
-                "to": email,
-                "user_id": user_id,
-                "membership_id": membership_id,
-                "name": name,
-                **(
-                    {mail.SEALED: mail.sealed("/invite/", links[user_id])}
-                    if password_hash is not None
-                    else {"url": invite_base + links[user_id]}
-                ),
-            }
-            for membership_id, user_id, email, name, password_hash in people
-        ),
-        account=account,
-        inviter=actor.user.name if actor.user is not None else None,
-        valid_hours=account.invite_valid_hours,
-    )
+    resent = queue_invitations(actor, account, invitees(due), mark_invited=True)
     db.session.commit()
     latest = max(last_sent.values(), default=None)
     return ResendReport(
-        resent=len(people),
+        resent=resent,
         skipped=selected - len(waiting),
-        recent=len(waiting) - len(people),
+        recent=len(waiting) - resent,
         recent_minutes=int((now - latest).total_seconds() // 60) if latest is not None else 0,
         pause_minutes=pause,
     )
@@ -188,7 +267,7 @@ def add_person(
     name: str,
     email: str,
     phone: str | None = None,
-    role: str = "member",
+    role: str = Role.MEMBER,
     group_ids: Sequence[int] = (),
     invite: bool = True,
     before_commit: Callable[[Membership], None] | None = None,
@@ -204,7 +283,7 @@ def add_person(
     email = people.normalise_email(email)
     name = people.clean_name(name)
     phone = people.normalise_phone(phone)
-    if role not in ("member", "admin"):
+    if role not in tuple(Role):
         raise ServiceError("Choose member or admin.", "role")
     account = actor.account
     user = people.find_person(email)
@@ -233,7 +312,7 @@ def add_person(
             account=account,
             user=user,
             role=role,
-            invite_state="active" if linked and user.password_hash else "invited",
+            invite_state=InviteState.ACTIVE if linked and user.password_hash else InviteState.INVITED,
             invited_by_id=actor.user_id,
         )
         db.session.add(membership)
@@ -244,18 +323,9 @@ def add_person(
         raise ServiceError("This person is already a user of this account.", "email") from None
     if group_ids:
         groups.insert_members(actor, group_ids, [membership.id])
-    if invite and linked and user.password_hash:
-        mail.enqueue(
-            "added_to_account",
-            user.email,
-            f"You were added to {account.name}",
-            account=account,
-            user_id=user.id,
-            name=user.name,
-            url=mail.link(f"/login?login_hint={user.email}"),
-        )
-    elif invite:
-        send_invitation(actor, membership)
+    if invite:
+        queue_invitations(actor, account, invitees(sa.select(sa.literal(membership.id))),
+                          added=True)
     if before_commit is not None:
         before_commit(membership)
     audit.record(actor, "user.added", subject=user, role=role, linked=linked,
@@ -266,7 +336,7 @@ def add_person(
 
 def accept_invitation(raw: str, password: str | None) -> Membership:
     """Accept an invitation: a new person sets a password; an existing one only confirms."""
-    token = tokens.find(raw, "invite")
+    token = tokens.find(raw, TokenPurpose.INVITE)
     membership = db.session.scalar(
         sa.select(Membership).where(
             Membership.user_id == token.user_id,
@@ -283,7 +353,7 @@ def accept_invitation(raw: str, password: str | None) -> Membership:
         passwords.check_new_password(user, password)
         passwords.store_password(user, password)
     tokens.spend(token)
-    membership.invite_state = "active"
+    membership.invite_state = InviteState.ACTIVE
     membership.invite_error = None
     audit.record(None, "invitation.accepted", subject=user, account_id=membership.account_id,
                  actor_user=user)
@@ -293,7 +363,7 @@ def accept_invitation(raw: str, password: str | None) -> Membership:
 
 def invitation_details(raw: str) -> tuple[Membership, bool]:
     """Return the invited membership and whether the person still has to choose a password."""
-    token = tokens.find(raw, "invite")
+    token = tokens.find(raw, TokenPurpose.INVITE)
     membership = db.session.scalar(
         sa.select(Membership).where(
             Membership.user_id == token.user_id, Membership.account_id == token.account_id
@@ -311,7 +381,7 @@ def invitation_refused(message: OutboxMessage, reply: str) -> None:
     membership = db.session.get(Membership, message.membership_id)
     if membership is None or membership.deleted_at is not None:
         return
-    membership.invite_state = "invite_failed"
+    membership.invite_state = InviteState.INVITE_FAILED
     membership.invite_error = reply
     audit.record(None, "invitation.refused", subject=membership.user,
                  account_id=membership.account_id, reply=reply)
@@ -319,7 +389,7 @@ def invitation_refused(message: OutboxMessage, reply: str) -> None:
         mail.enqueue(
             "invite_refused",
             admin.email,
-            f"The invitation to {membership.user.email} was not accepted by the mail server",
+            mail.subject("invite_refused", invitee=membership.user.email),
             account=membership.account,
             user_id=admin.id,
             # The notice names the invitee: the purge finds it through their membership.
@@ -335,7 +405,7 @@ def _refusal_recipients(membership: Membership) -> list[User]:
     """Return the admin who invited, or every admin when that one is no longer an admin here."""
     admins = sa.select(User).join(Membership, Membership.user_id == User.id).where(
         Membership.account_id == membership.account_id,
-        Membership.role == "admin",
+        Membership.role == Role.ADMIN,
         Membership.deleted_at.is_(None),
     )
     inviter = db.session.scalar(admins.where(User.id == membership.invited_by_id))

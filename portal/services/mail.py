@@ -7,8 +7,6 @@ gives the token a fresh random value (``delivery_bodies``) and puts the link int
 it sends, and pages render such a message with ``HIDDEN_LINK`` in its place (``preview``).
 """
 import re
-from collections.abc import Iterable
-from collections.abc import Mapping
 
 import sqlalchemy as sa
 from flask import current_app
@@ -19,9 +17,20 @@ from portal.models import Account
 from portal.models import Membership
 from portal.models import OutboxMessage
 from portal.models import User
-from portal.models import utcnow
 from portal.services import tokens
 
+# The subject of every kind of e-mail (templates/email/<kind>.txt and .html), filled by subject().
+SUBJECTS = {
+    "invite": "You are invited to {account}",
+    "added_to_account": "You were added to {account}",
+    "invite_refused": "The invitation to {invitee} was not accepted by the mail server",
+    "reset_password": "Reset your password",
+    "password_changed": "Your password was changed",
+    "email_changed": "Your e-mail address was changed",
+    "activity_report": "Your activity in {account}, last {days} days",
+    "second_factors_reset": "Your second factors were reset",
+    "second_factor_changed": "Your sign-in security changed",
+}
 HIDDEN_LINK = "link hidden: only the recipient can use it"
 # The context key of a sealed link: {"path": "/reset-password/", "token": <sha-256 hex>}.
 SEALED = "sealed_link"
@@ -36,6 +45,11 @@ class LinkGone(Exception):
 def link(path: str) -> str:
     """Return an absolute link built from the configured base URL, never the Host header."""
     return current_app.config["BASE_URL"].rstrip("/") + path
+
+
+def subject(kind: str, **values) -> str:
+    """Return the subject of an e-mail of this kind (``values`` fill its blanks)."""
+    return SUBJECTS[kind].format(**values)
 
 
 def sealed(path: str, raw: str) -> dict:
@@ -79,48 +93,6 @@ def enqueue(
     )
     db.session.add(message)
     return message
-
-
-def enqueue_many(
-    kind: str,
-    subject: str,
-    recipients: Iterable[Mapping],
-    *,
-    account: Account | None = None,
-    **shared,
-) -> int:
-    """Queue one e-mail per recipient in one INSERT, to be rendered when it is sent.
-
-    Each recipient maps "to", "user_id", optionally "membership_id", and its own template
-    variables; ``shared`` holds the variables common to all. Only the variables are stored
-    (JSON), so queuing 100,000 invitations stays within a bulk action's time budget.
-    """
-    now = utcnow()
-    common = {
-        "kind": kind,
-        "subject": subject,
-        "account_id": account.id if account is not None else None,
-        "sender_name": account.sender_name or account.name if account is not None else None,
-        "state": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
-    addressing = ("to", "user_id", "membership_id")
-    rows = [
-        dict(
-            common,
-            to_addr=r["to"],
-            user_id=r.get("user_id"),
-            membership_id=r.get("membership_id"),
-            context=dict(shared, **{k: v for k, v in r.items() if k not in addressing}),
-        )
-        for r in recipients
-    ]
-    if rows:
-        # The table, not the mapped class: a plain executemany, no per-row ORM work.
-        db.session.execute(sa.insert(OutboxMessage.__table__), rows)
-    return len(rows)
 
 
 def render(kind: str, account: Account | None, subject: str, context: dict) -> tuple[str, str]:

@@ -14,6 +14,7 @@ from portal.extensions import mail as flask_mail
 from portal.models import OutboxMessage
 from portal.models import utcnow
 from portal.services import mail
+from portal.services import scope
 
 # A claim older than this is taken to belong to a deliverer that died; its message is due again.
 STALE_CLAIM = timedelta(minutes=10)
@@ -44,6 +45,11 @@ def _invite_refused(message: OutboxMessage, reply: str) -> None:
     from portal.services import invitations
 
     invitations.invitation_refused(message, reply)
+
+
+def get_message(actor, message_id) -> OutboxMessage:
+    """Return one message of the actor's account (NotFound for any other)."""
+    return scope.get_in_account(OutboxMessage, message_id, actor)
 
 
 def smtp_configured() -> bool:

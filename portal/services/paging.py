@@ -1,5 +1,6 @@
-"""One page of a list: count the matching ids, fetch only the rows of the page asked for."""
+"""One page of a list: the one page type every list screen gets, whatever it pages through."""
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,8 @@ from portal.extensions import db
 
 @dataclass
 class Page:
+    """The rows of one page, the number of matches and where this page stands among them."""
+
     rows: list[Any]
     total: int
     page: int
@@ -19,6 +22,19 @@ class Page:
     @property
     def pages(self) -> int:
         return max(1, math.ceil(self.total / self.size))
+
+    @property
+    def first_index(self) -> int:
+        return (self.page - 1) * self.size + 1 if self.total else 0
+
+    @property
+    def last_index(self) -> int:
+        return min(self.total, self.page * self.size)
+
+
+def clamp(page: int, total: int, size: int) -> int:
+    """Return a page number that exists: a page past the end shows the last one."""
+    return min(max(1, page), max(1, math.ceil(total / size)))
 
 
 def fetch(ids: sa.Select, rows: sa.Select, page: int, size: int, q: str = "",
@@ -30,6 +46,13 @@ def fetch(ids: sa.Select, rows: sa.Select, page: int, size: int, q: str = "",
     """
     if total is None:
         total = db.session.scalar(sa.select(sa.func.count()).select_from(ids.subquery()))
-    page = min(max(1, page), max(1, math.ceil(total / size)))
+    page = clamp(page, total, size)
     found = db.session.scalars(rows.limit(size).offset((page - 1) * size))
     return Page(rows=list(found), total=total, page=page, size=size, q=q)
+
+
+def of_list(items: Sequence[Any], page: int, size: int) -> Page:
+    """Return one page of a list already in memory (a CSV preview's rows)."""
+    page = clamp(page, len(items), size)
+    start = (page - 1) * size
+    return Page(rows=list(items[start:start + size]), total=len(items), page=page, size=size)

@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from portal.extensions import db
 from portal.models import Device
+from portal.models import EndReason
 from portal.models import Group
 from portal.models import Membership
 from portal.models import User
@@ -28,7 +29,7 @@ class Overview:
     taskstreams: list[Reach]
 
 
-def update_profile(current: Device, *, name: str, phone: str | None) -> User:
+def update_own_profile(current: Device, *, name: str, phone: str | None) -> User:
     """Change the signed-in person's own name and phone number."""
     user = db.session.get(User, current.user_id)
     name = people.clean_name(name)
@@ -59,7 +60,7 @@ def change_password(current: Device, *, current_password: str, new_password: str
         raise ServiceError("Choose a password different from the current one.", "password")
     passwords.check_new_password(user, new_password)
     passwords.store_password(user, new_password)
-    ended = auth.revoke_all(user, "password_changed", except_device_id=current.id)
+    ended = auth.revoke_all(user, EndReason.PASSWORD_CHANGED, except_device_id=current.id)
     auth.notify_password_changed(user, kept_device=current.name)
     audit.record(None, "password.changed", subject=user, actor_user=user,
                  account_id=current.account_id, devices_logged_out=ended)

@@ -14,7 +14,10 @@ from flask import current_app
 from portal.extensions import db
 from portal.models import ActionToken
 from portal.models import AuditEvent
+from portal.models import InviteState
 from portal.models import Membership
+from portal.models import Role
+from portal.models import TokenPurpose
 from portal.models import User
 from portal.models import utcnow
 from portal.services import audit
@@ -47,7 +50,7 @@ def can_change_identity(actor, user: User) -> bool:
         return True  # the operator (CLI) acts for the whole installation
     administered = sa.select(Membership.account_id).where(
         Membership.user_id == actor.user_id,
-        Membership.role == "admin",
+        Membership.role == Role.ADMIN,
         Membership.deleted_at.is_(None),
     ) if actor.user_id is not None else sa.select(sa.literal(actor.account_id))  # SCIM token
     elsewhere = db.session.scalar(
@@ -120,7 +123,7 @@ def update_profile(
         db.session.rollback()
         raise ServiceError("Another person already uses this e-mail address.", "email") from None
     if "email" in changes:
-        if membership.invite_state != "active":
+        if membership.invite_state != InviteState.ACTIVE:
             if membership.deleted_at is None:  # a deletion withdrew the invitation
                 invitations.send_invitation(actor, membership)
                 invited = True
@@ -128,7 +131,7 @@ def update_profile(
             mail.enqueue(
                 "email_changed",
                 old_email,
-                "Your e-mail address was changed",
+                mail.subject("email_changed"),
                 account=membership.account,
                 user_id=user.id,
                 name=user.name,
@@ -145,18 +148,18 @@ def update_profile(
 
 def change_role(actor, membership_id, role: str) -> Membership:
     """Make a user an admin or a member; the last admin of the account stays an admin (409)."""
-    if role not in ("member", "admin"):
+    if role not in tuple(Role):
         raise ServiceError("Choose member or admin.", "role")
     membership = users.get_user(actor, membership_id)
     if membership.role == role:
         return membership
-    if role == "member":
+    if role == Role.MEMBER:
         # Lock the account's admins first, so two admins demoting each other take turns.
         admins = db.session.scalars(
             sa.select(Membership.id)
             .where(
                 Membership.account_id == actor.account_id,
-                Membership.role == "admin",
+                Membership.role == Role.ADMIN,
                 Membership.deleted_at.is_(None),
             )
             .with_for_update()
@@ -190,7 +193,7 @@ def send_password_reset(actor, membership_id) -> User:
     recent = db.session.scalar(
         sa.select(sa.func.count(ActionToken.id)).where(
             ActionToken.user_id == user.id,
-            ActionToken.purpose == "reset",
+            ActionToken.purpose == TokenPurpose.RESET,
             ActionToken.created_at > utcnow() - RESET_PAUSE,
         )
     )
@@ -258,7 +261,7 @@ def send_activity_report(actor, membership_id, days: int) -> ActivityReport:
     mail.enqueue(
         "activity_report",
         user.email,
-        f"Your activity in {membership.account.name}, last {days} days",
+        mail.subject("activity_report", account=membership.account.name, days=days),
         account=membership.account,
         user_id=user.id,
         name=user.name,

@@ -47,7 +47,7 @@ def reset(actor, membership_id):
     mail.enqueue(
         "second_factors_reset",
         user.email,
-        "Your second factors were reset",
+        mail.subject("second_factors_reset"),
         account=membership.account,
         user_id=user.id,
         name=user.name,

@@ -31,6 +31,7 @@ from portal.extensions import db
 from portal.models import Account
 from portal.models import Membership
 from portal.models import RecoveryCode
+from portal.models import Role
 from portal.models import SecondFactor
 from portal.models import SignInChallenge
 from portal.models import User
@@ -106,7 +107,7 @@ def requiring_accounts(user_id: int) -> list[str]:
                 Membership.deleted_at.is_(None),
                 sa.or_(
                     Account.second_factor_rule == "everyone",
-                    sa.and_(Account.second_factor_rule == "admins", Membership.role == "admin"),
+                    sa.and_(Account.second_factor_rule == "admins", Membership.role == Role.ADMIN),
                 ),
             )
             .order_by(Account.name)
@@ -144,7 +145,7 @@ def notify(user: User, change: str) -> None:
     mail.enqueue(
         "second_factor_changed",
         user.email,
-        "Your sign-in security changed",
+        mail.subject("second_factor_changed"),
         user_id=user.id,
         name=user.name,
         change=change,

@@ -2,7 +2,6 @@
 import base64
 import hashlib
 import secrets
-from collections.abc import Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -13,7 +12,6 @@ from portal.models import User
 from portal.models import utcnow
 from portal.services.errors import ServiceError
 from portal.services.passwords import password_stamp
-from portal.services.passwords import stamp_of
 
 
 class LinkInvalid(ServiceError):
@@ -43,37 +41,6 @@ def issue(user: User, purpose: str, ttl: timedelta, account_id: int | None = Non
         )
     )
     return raw
-
-
-def issue_many(
-    people: Sequence[tuple[int, str | None]],
-    user_ids: sa.Select,
-    purpose: str,
-    ttl: timedelta,
-    account_id: int | None = None,
-) -> dict[int, str]:
-    """Create one token per person set-wise, superseding their earlier ones; return id -> link.
-
-    ``people`` holds (user id, password hash) of exactly the persons ``user_ids`` selects (the
-    subquery keeps the superseding UPDATE one statement however many people there are).
-    """
-    now = utcnow()
-    supersede(user_ids, purpose, account_id)
-    links = {user_id: secrets.token_urlsafe(32) for user_id, _hash in people}
-    stamps = {password_hash: stamp_of(password_hash) for _id, password_hash in people}
-    shared = {"account_id": account_id, "purpose": purpose, "expires_at": now + ttl,
-              "created_at": now}
-    if people:
-        # The table, not the mapped class: a plain executemany, no per-row ORM work.
-        db.session.execute(
-            sa.insert(ActionToken.__table__),
-            [
-                dict(shared, user_id=user_id, token_hash=digest(links[user_id]),
-                     password_stamp=stamps[password_hash])
-                for user_id, password_hash in people
-            ],
-        )
-    return links
 
 
 def supersede(user_ids, purpose: str, account_id: int | None = None) -> None:

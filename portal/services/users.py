@@ -12,15 +12,15 @@ from portal.extensions import db
 from portal.models import AuditEvent
 from portal.models import Group
 from portal.models import GroupMember
+from portal.models import InviteState
 from portal.models import Membership
 from portal.models import User
-from portal.models.membership import INVITE_STATES
+from portal.services import paging
 from portal.services import scope
-from portal.services import taskstreams
 from portal.services.errors import ServiceError
 
 PAGE_SIZE = 50
-STATES = INVITE_STATES
+STATES = tuple(InviteState)
 # Sort keys the list accepts; a leading "-" means descending.
 SORTS = ("name", "-name", "email", "-email", "last_seen", "-last_seen")
 
@@ -60,29 +60,14 @@ class UserRow:
     last_seen_at: datetime | None
 
 
-@dataclass
-class UserPage:
-    """One page of the list, with what the template needs around it."""
+@dataclass(kw_only=True)
+class UserPage(paging.Page):
+    """One page of the list (the one page type), with the query it shows."""
 
-    rows: list[UserRow]
-    total: int
-    page: int
     sort: str
     filter: UserFilter
     # membership id -> names of its groups (one query for the whole page)
     groups: dict[int, list[str]] = field(default_factory=dict)
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / PAGE_SIZE))
-
-    @property
-    def first_index(self) -> int:
-        return (self.page - 1) * PAGE_SIZE + 1 if self.total else 0
-
-    @property
-    def last_index(self) -> int:
-        return min(self.total, self.page * PAGE_SIZE)
 
 
 def matching_user_ids(text: str) -> sa.Select:
@@ -248,6 +233,7 @@ def list_users(
         rows=[loaded[i] for i in ids if i in loaded],
         total=total,
         page=page,
+        size=PAGE_SIZE,
         sort=sort,
         filter=user_filter,
         groups=group_names(ids),
@@ -277,32 +263,9 @@ def group_choices(actor) -> list[tuple[int, str]]:
     )
 
 
-@dataclass
-class UserDetails:
-    """What the user details page shows about one membership."""
-
-    membership: Membership
-    groups: list[Group]
-    activity: list[AuditEvent]
-    # The groups and the taskstreams reached through them (services.taskstreams.participates_in).
-    participation: taskstreams.Participation
-
-
 def get_user(actor, membership_id) -> Membership:
     """Return a live membership of the actor's account, or raise NotFound."""
     return scope.get_in_account(Membership, membership_id, actor)
-
-
-def user_details(actor, membership_id, activity_limit: int = 20) -> UserDetails:
-    """Return one user of the account with their groups, taskstreams and recent activity."""
-    membership = get_user(actor, membership_id)
-    participation = taskstreams.participates_in(actor, membership.id)
-    return UserDetails(
-        membership=membership,
-        groups=participation.groups,
-        activity=recent_activity(actor, membership, activity_limit),
-        participation=participation,
-    )
 
 
 def recent_activity(actor, membership: Membership, limit: int = 20) -> list[AuditEvent]:

@@ -1,16 +1,14 @@
 """Admin → More → Settings: password policy, invitation validity, sender name; device limit shown."""
 from flask import Blueprint
-from flask import flash
-from flask import redirect
 from flask import url_for
 
-from portal.auth.session import admin_required
-from portal.auth.session import current_actor
 from portal.services import settings
 from portal.services.errors import ServiceError
+from portal.session import admin_required
+from portal.session import current_actor
 from portal.settings.forms import SettingsForm
+from portal.web import answer
 from portal.web import apply_error
-from portal.web import is_fragment_request
 from portal.web import render
 
 bp = Blueprint("settings", __name__, url_prefix="/admin/settings")
@@ -35,9 +33,10 @@ def edit():
         except ServiceError as error:
             apply_error(form, error)
         else:
-            flash("Settings saved." if changes else "Nothing changed.", "success")
-            if not is_fragment_request():
-                return redirect(url_for("settings.edit"))
+            return answer("settings/edit.html", "settings",
+                          message="Settings saved." if changes else "Nothing changed.",
+                          redirect_to=url_for("settings.edit"), form=form,
+                          account=actor.account, ranges=settings.RANGES)
     return render(
         "settings/edit.html",
         "settings",

@@ -7,7 +7,7 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 
 from portal.forms import Form
-from portal.users.forms import group_options
+from portal.forms import group_options
 
 
 def _group_id(value):

@@ -5,24 +5,24 @@ from flask import redirect
 from flask import request
 from flask import url_for
 
-from portal.auth.session import admin_required
-from portal.auth.session import current_actor
-from portal.groups.forms import page_number
+from portal.forms import ActionForm
+from portal.forms import page_number
 from portal.services import taskstreams
 from portal.services import users
 from portal.services.errors import ServiceError
+from portal.session import admin_required
+from portal.session import current_actor
 from portal.taskstreams.forms import AssignForm
 from portal.taskstreams.forms import MoveForm
 from portal.taskstreams.forms import NameForm
 from portal.taskstreams.forms import PageForm
 from portal.taskstreams.forms import StepForm
+from portal.web import UNREADABLE
+from portal.web import answer
 from portal.web import apply_error
-from portal.web import is_fragment_request
 from portal.web import render
 
 bp = Blueprint("taskstreams", __name__, url_prefix="/admin/taskstreams")
-
-UNREADABLE = "The request could not be read; reload the page and try again."
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -46,8 +46,12 @@ def index():
     return render("taskstreams/index.html", "results", status=status, page=page, form=form)
 
 
-def _detail(stream_id: int, status: int = 200, **forms):
-    """Render the taskstream page, or for htmx the block of the form that was sent."""
+def _answer(stream_id: int, *, block: str = "steps", status: int = 200, done: bool = False,
+            message: str | None = None, category: str = "success", **forms):
+    """Answer on the taskstream page: the page, or for htmx the block of the form that was sent.
+
+    A change that is ``done`` sends a plain request back to the page (POST → redirect → GET).
+    """
     actor = current_actor()
     stream = taskstreams.get_taskstream(actor, stream_id)
     choices = users.group_choices(actor)
@@ -57,22 +61,16 @@ def _detail(stream_id: int, status: int = 200, **forms):
         "rename_form": forms.pop("rename_form", None) or NameForm(name=stream.name),
         "step_form": (forms.pop("step_form", None) or StepForm(formdata=None)).with_groups(choices),
     }
-    block = forms.pop("block", "steps")
-    return render("taskstreams/detail.html", block, status=status, **context)
-
-
-def _done(stream_id: int, block: str = "steps", **context):
-    """Answer a change: the block again for htmx, else back to the page (POST → redirect)."""
-    if not is_fragment_request():
-        return redirect(url_for(".detail", taskstream_id=stream_id))
-    return _detail(stream_id, block=block, **context)
+    target = url_for(".detail", taskstream_id=stream_id) if done else None
+    return answer("taskstreams/detail.html", block, status=status, message=message,
+                  category=category, redirect_to=target, **context)
 
 
 @bp.route("/<int:taskstream_id>")
 @admin_required
 def detail(taskstream_id: int):
     """Show one taskstream: rename, delete, and its steps in order with their groups."""
-    return _detail(taskstream_id)
+    return _answer(taskstream_id)
 
 
 @bp.post("/<int:taskstream_id>/rename")
@@ -89,16 +87,18 @@ def rename(taskstream_id: int):
                 raise
             apply_error(form, error)
         else:
-            flash(f"Renamed the taskstream to “{stream.name}”.", "success")
-            return _done(taskstream_id, "stream_head")
-    return _detail(taskstream_id, 422, block="stream_head", rename_form=form)
+            return _answer(taskstream_id, block="stream_head", done=True,
+                           message=f"Renamed the taskstream to “{stream.name}”.")
+    return _answer(taskstream_id, status=422, block="stream_head", rename_form=form)
 
 
 @bp.post("/<int:taskstream_id>/delete")
 @admin_required
 def delete(taskstream_id: int):
     """Delete the taskstream and its steps."""
-    NameForm().validate_on_submit()
+    if not ActionForm().validate_on_submit():
+        flash(UNREADABLE, "error")
+        return redirect(url_for(".detail", taskstream_id=taskstream_id))
     name = taskstreams.delete_taskstream(current_actor(), taskstream_id)
     flash(f"Deleted the taskstream “{name}”.", "success")
     return redirect(url_for(".index"))
@@ -118,9 +118,8 @@ def add_step(taskstream_id: int):
                 raise
             apply_error(form, error)
         else:
-            flash(f"Added the step “{step.name}”.", "success")
-            return _done(taskstream_id)
-    return _detail(taskstream_id, 422, step_form=form)
+            return _answer(taskstream_id, done=True, message=f"Added the step “{step.name}”.")
+    return _answer(taskstream_id, status=422, step_form=form)
 
 
 def _step_change(taskstream_id: int, step_id: int, change):
@@ -130,10 +129,8 @@ def _step_change(taskstream_id: int, step_id: int, change):
     except ServiceError as error:
         if error.status == 404:
             raise
-        flash(error.message, "error")
-        return _detail(taskstream_id, 422)
-    flash(message, "success")
-    return _done(taskstream_id)
+        return _answer(taskstream_id, status=422, message=error.message, category="error")
+    return _answer(taskstream_id, done=True, message=message)
 
 
 @bp.post("/<int:taskstream_id>/steps/<int:step_id>/move")
@@ -142,8 +139,7 @@ def move_step(taskstream_id: int, step_id: int):
     """Move a step one place up or down."""
     form = MoveForm()
     if not form.validate_on_submit():
-        flash(UNREADABLE, "error")
-        return _detail(taskstream_id, 422)
+        return _answer(taskstream_id, status=422, message=UNREADABLE, category="error")
 
     def move(actor, sid):
         step = taskstreams.move_step(actor, sid, -1 if form.direction.data == "up" else 1)
@@ -169,8 +165,7 @@ def assign_step(taskstream_id: int, step_id: int):
     """Assign a step to another group (or to none)."""
     form = AssignForm()
     if not form.validate_on_submit():
-        flash(UNREADABLE, "error")
-        return _detail(taskstream_id, 422)
+        return _answer(taskstream_id, status=422, message=UNREADABLE, category="error")
 
     def assign(actor, sid):
         step = taskstreams.assign_step(actor, sid, form.group_id.data)

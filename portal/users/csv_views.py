@@ -1,10 +1,9 @@
 """Import/Export on the Users tab: Import Users via CSV (upload, preview, run), the exports.
 
-The routes hang on the users blueprint: they are screens of the Users tab under its URL
-(DESIGN §4: /admin/participants/users/import and /export), and the list shows its Export to
-CSV button when ``users.bulk_export`` exists. The factory imports this module before it
-registers the blueprint.
+A nested blueprint of ``users`` (endpoints ``users.csv.*``): its screens live under the Users
+tab's URL (DESIGN §4: /admin/participants/users/import and /export).
 """
+from flask import Blueprint
 from flask import Response
 from flask import current_app
 from flask import flash
@@ -13,24 +12,26 @@ from flask import request
 from flask import stream_with_context
 from flask import url_for
 
-from portal.auth.session import admin_required
-from portal.auth.session import current_actor
-from portal.services import csv_export
+from portal.selection import ListForm
+from portal.selection import SelectionForm
+from portal.selection import list_context
+from portal.selection import rows_response
 from portal.services import csv_check
+from portal.services import csv_export
 from portal.services import import_history
 from portal.services import import_jobs
+from portal.services import paging
 from portal.services.errors import ServiceError
+from portal.session import admin_required
+from portal.session import current_actor
 from portal.users.csv_forms import OptionsForm
 from portal.users.csv_forms import RunForm
 from portal.users.csv_forms import UndoForm
 from portal.users.csv_forms import UploadForm
-from portal.users.forms import ListForm
-from portal.users.forms import SelectionForm
-from portal.users.views import UNREADABLE_SELECTION
-from portal.users.views import bp
-from portal.users.views import list_context
-from portal.users.views import rows_response
+from portal.web import UNREADABLE
 from portal.web import render
+
+bp = Blueprint("csv", __name__)
 
 PREVIEW_PAGE = 100
 STATUS_FILTERS = {"all": "All", csv_check.NEW: "New", csv_check.LINK: "To link",
@@ -64,7 +65,7 @@ def import_upload():
         except ServiceError as error:
             upload_form.file.errors = [error.message]
         else:
-            return redirect(url_for("users.import_preview", job_id=job.id))
+            return redirect(url_for(".import_preview", job_id=job.id))
     status = 422 if upload_form.errors else 200
     return render("users/import.html", "sidebar", upload_form=upload_form, status=status,
                   **_limits(), **list_context(ListForm(request.args)))
@@ -93,11 +94,8 @@ def _page_of(preview: csv_check.Preview) -> dict:
     if shown not in STATUS_FILTERS:
         shown = "all"
     rows = preview.rows if shown == "all" else [r for r in preview.rows if r.status == shown]
-    pages = max(1, -(-len(rows) // PREVIEW_PAGE))
-    page = min(max(request.args.get("page", 1, type=int), 1), pages)
-    start = (page - 1) * PREVIEW_PAGE
-    return {"shown": shown, "rows": rows[start:start + PREVIEW_PAGE], "page": page,
-            "pages": pages, "matching": len(rows)}
+    return {"shown": shown,
+            "page": paging.of_list(rows, request.args.get("page", 1, type=int), PREVIEW_PAGE)}
 
 
 @bp.route("/import/<int:job_id>", methods=["GET", "POST"])
@@ -116,7 +114,7 @@ def import_preview(job_id: int):
             if error.status == 404:
                 raise
             flash(error.message, "error")
-        return redirect(url_for("users.import_preview", job_id=job_id))
+        return redirect(url_for(".import_preview", job_id=job_id))
     job, preview = import_jobs.preview(actor, job_id)
     options = OptionsForm(formdata=None, read_as=job.read_as or "", update=job.update_existing)
     return render(
@@ -148,7 +146,7 @@ def import_options(job_id: int):
             flash(error.message, "error")
     else:
         flash("Choose an encoding from the list.", "error")
-    return redirect(url_for("users.import_preview", job_id=job_id))
+    return redirect(url_for(".import_preview", job_id=job_id))
 
 
 def _job_download(job_id: int, which: str) -> Response:
@@ -197,13 +195,13 @@ def import_undo(import_id: int):
     try:
         if form.validate_on_submit():
             flash(import_history.undo_import(actor, import_id).summary(), "success")
-            return redirect(url_for("users.import_history"))
+            return redirect(url_for(".import_history"))
         plan = import_history.plan_undo(actor, import_id)
     except ServiceError as error:
         if error.status == 404:
             raise
         flash(error.message, "error")
-        return redirect(url_for("users.import_history"))
+        return redirect(url_for(".import_history"))
     return render("users/import_undo.html", plan=plan, form=form)
 
 
@@ -221,7 +219,7 @@ def bulk_export():
     """Export to CSV: the selected users, or all matching the filter, as a download."""
     form = SelectionForm()
     if not form.validate_on_submit():
-        return rows_response(form, UNREADABLE_SELECTION, "error")
+        return rows_response(form, UNREADABLE, "error")
     try:
         export_file = csv_export.export_users(current_actor(), form.selection())
     except ServiceError as error:

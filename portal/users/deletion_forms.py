@@ -7,7 +7,7 @@ from wtforms.validators import AnyOf
 from wtforms.validators import Optional
 
 from portal.forms import Form
-from portal.users.forms import SelectionForm
+from portal.selection import SelectionForm
 
 
 class DeleteForm(SelectionForm):

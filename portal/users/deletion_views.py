@@ -1,63 +1,45 @@
 """Delete (Users tab selection bar, User Details) and the Deleted users page with Restore.
 
-The routes hang on the users blueprint: they are screens of the Users tab under its URL
-(DESIGN §4) and the list shows its Delete button when ``users.bulk_delete`` exists. They live
-in their own module so the deletion feature reads in one place; the factory imports it before
-it registers the blueprint.
+A nested blueprint of ``users`` (endpoints ``users.deletion.*``): its screens live under the
+Users tab's URL (DESIGN §4), and the deletion feature reads in one place.
 """
+from flask import Blueprint
 from flask import flash
 from flask import redirect
 from flask import request
 from flask import url_for
-from werkzeug.routing import BuildError
 
-from portal.auth.session import admin_required
-from portal.auth.session import current_actor
-from portal.models import utcnow
+from portal.selection import STATE_LABELS
+from portal.selection import list_context
+from portal.selection import rows_response
 from portal.services import deletion
 from portal.services.errors import ServiceError
+from portal.session import admin_required
+from portal.session import current_actor
 from portal.users.deletion_forms import DeleteForm
 from portal.users.deletion_forms import RestoreForm
-from portal.users.forms import STATE_LABELS
-from portal.users.views import UNREADABLE_SELECTION
-from portal.users.views import bp
-from portal.users.views import list_context
-from portal.users.views import rows_response
+from portal.web import UNREADABLE
+from portal.web import is_htmx
 from portal.web import render
 
-# How many blocked users a panel lists by name; a count stands for the rest.
-BLOCKED_SHOWN = 50
+bp = Blueprint("deletion", __name__)
 
 
 def _plural(count: int, word: str = "user") -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
-def _link(label: str, *endpoints: tuple[str, dict]) -> tuple[str, str] | None:
-    """Return (label, url) for the first endpoint that exists here, else None."""
-    for endpoint, values in endpoints:
-        try:
-            return label, url_for(endpoint, **values)
-        except BuildError:
-            continue
-    return None
-
-
 def fix_links(blocked: deletion.Blocked) -> list[tuple[str, str]]:
     """Return the links that lead an admin to what unblocks this deletion."""
     if blocked.kind == "last_admin":
-        links = [_link("Make another user an admin", ("users.index", {}))]
-    elif blocked.kind == "only_member":
-        links = [
-            _link("Add someone to the group", ("groups.detail", {"group_id": blocked.group_id}),
-                  ("groups.index", {})),
-            _link("Assign the step to another group",
-                  ("taskstreams.detail", {"taskstream_id": blocked.taskstream_id}),
-                  ("taskstreams.index", {})),
+        return [("Make another user an admin", url_for("users.index"))]
+    if blocked.kind == "only_member":
+        return [
+            ("Add someone to the group", url_for("groups.detail", group_id=blocked.group_id)),
+            ("Assign the step to another group",
+             url_for("taskstreams.detail", taskstream_id=blocked.taskstream_id)),
         ]
-    else:
-        links = []
-    return [link for link in links if link is not None]
+    return []
 
 
 def describe_filter(form: DeleteForm, groups: list[tuple[int, str]]) -> str:
@@ -78,12 +60,12 @@ def _confirmation(form: DeleteForm, **panel):
     """Render the Delete side panel (confirmation or problem) over the users list."""
     context = list_context(form)
     return render("users/delete.html", "sidebar", filter_text=describe_filter(form, context["groups"]),
-                  fix_links=fix_links, **context, **panel)
+                  fix_links=fix_links, retention_days=deletion.retention_days(), **context, **panel)
 
 
 def _deleted_message(report: deletion.DeleteReport) -> tuple[str, str]:
     if report.deleted:
-        days = deletion.retention().days
+        days = deletion.retention_days()
         text = (f"Deleted {_plural(report.deleted)}. Deleted users can be restored for {days} "
                 "days from Deleted users.")
         return text, "success"
@@ -98,7 +80,7 @@ def bulk_delete():
     """Confirm deleting the selection (how many, which filter, who is blocked), then delete."""
     form = DeleteForm()
     if not form.validate_on_submit():
-        return rows_response(form, UNREADABLE_SELECTION, "error")
+        return rows_response(form, UNREADABLE, "error")
     actor = current_actor()
     if not form.confirmed.data:
         try:
@@ -111,7 +93,7 @@ def bulk_delete():
     except ServiceError as error:
         return rows_response(form, error.message, "error")
     message, category = _deleted_message(report)
-    if form.origin.data == "detail" or request.headers.get("HX-Request") != "true":
+    if form.origin.data == "detail" or not is_htmx():
         # A page answer: every blocked user is named in a flash (links need the side panel).
         flash(message, category)
         for blocked in report.blocked:
@@ -134,7 +116,8 @@ def bulk_delete():
 def deleted():
     """List the deleted users: who, when, by whom, and when the purge erases them."""
     page = deletion.list_deleted(current_actor(), request.args.get("page", 1, type=int))
-    return render("users/deleted.html", "rows", page=page, now=utcnow())
+    return render("users/deleted.html", "rows", page=page,
+                  retention_days=deletion.retention_days())
 
 
 @bp.post("/deleted/restore")
@@ -144,7 +127,7 @@ def restore():
     form = RestoreForm()
     actor = current_actor()
     if not form.validate_on_submit():
-        flash(UNREADABLE_SELECTION, "error")
+        flash(UNREADABLE, "error")
     else:
         try:
             report = deletion.restore_users(actor, form.chosen())
@@ -152,10 +135,11 @@ def restore():
             flash(error.message, "error")
         else:
             _flash_restored(report)
-    if request.headers.get("HX-Request") != "true":
-        return redirect(url_for("users.deleted", page=form.page_number()))
+    if not is_htmx():
+        return redirect(url_for(".deleted", page=form.page_number()))
     page = deletion.list_deleted(actor, form.page_number())
-    return render("users/deleted.html", "rows", page=page, now=utcnow())
+    return render("users/deleted.html", "rows", page=page,
+                  retention_days=deletion.retention_days())
 
 
 def _flash_restored(report: deletion.RestoreReport) -> None:

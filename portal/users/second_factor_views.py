@@ -1,19 +1,21 @@
-"""User Details › Reset second factors (issue 18), confirmed on its own page.
+"""User Details › Reset second factors, confirmed on its own page.
 
-Registered on the users blueprint: imported by portal.register_blueprints.
+A nested blueprint of ``users`` (endpoints ``users.second_factors.*``).
 """
+from flask import Blueprint
 from flask import flash
 from flask import redirect
 from flask import url_for
 
-from portal.auth.session import admin_required
-from portal.auth.session import current_actor
+from portal.forms import ActionForm
 from portal.services import second_factor_admin
 from portal.services import users
 from portal.services.errors import ServiceError
-from portal.users.forms import ActionForm
-from portal.users.views import bp
+from portal.session import admin_required
+from portal.session import current_actor
 from portal.web import render
+
+bp = Blueprint("second_factors", __name__)
 
 
 @bp.route("/<int:membership_id>/second-factors/reset", methods=["GET", "POST"])

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from portal import create_app  # noqa: E402
-from portal.auth.session import load_user_from_request  # noqa: E402
+from portal.session import load_user_from_request  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import Base  # noqa: E402
 from portal.models import Device  # noqa: E402

@@ -47,7 +47,7 @@ def test_adding_a_new_person_invites_them_with_phone_groups_and_role(account):
     assert db.session.scalar(sa.select(GroupMember.group_id).where(
         GroupMember.membership_id == membership.id)) == team.id
     [invite] = mails("invite")
-    assert invite.to_addr == "grace@navy.example" and "/invite/" in invite.body_text
+    assert invite.to_addr == "grace@navy.example" and "/invite/" in mail.bodies(invite)[0]
     assert invite.membership_id == membership.id
     assert db.session.scalar(sa.select(AuditEvent.action).where(
         AuditEvent.subject_user_id == user.id, AuditEvent.action == "user.added"))
@@ -190,7 +190,7 @@ def test_resend_clears_the_failed_state(account, smtp):
 
 def test_accepting_makes_the_user_active_and_resend_then_skips_them(account, client):
     waiting = make_user(account, password=None)
-    link = mails("invite")[-1].body_text.split("/invite/")[1].split()[0]
+    link = mail.bodies(mails("invite")[-1])[0].split("/invite/")[1].split()[0]
     response = client.post(f"/invite/{link}", data={"password": PASSWORD, "confirm": PASSWORD})
     assert response.status_code == 302
     report = invitations.resend_invites(account.admin, Selection(ids=(waiting.id,)))

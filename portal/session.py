@@ -1,7 +1,6 @@
 """Device-backed sessions for Flask-Login, the acting membership, and access decorators."""
 from functools import wraps
 
-import sqlalchemy as sa
 from flask import abort
 from flask import g
 from flask import has_request_context
@@ -11,10 +10,9 @@ from flask import session
 from flask import url_for
 from flask_login import current_user
 
-from portal.extensions import db
 from portal.extensions import login_manager
 from portal.models import Membership
-from portal.models import User
+from portal.services import accounts
 from portal.services import auth as auth_service
 
 SESSION_KEY = "device_token"
@@ -41,7 +39,7 @@ def load_user_from_request(req):
                 session.pop(SESSION_KEY, None)
         return None
     g.device = device
-    return db.session.get(User, device.user_id)
+    return device.user
 
 
 def current_device():
@@ -57,16 +55,7 @@ def current_actor() -> Membership | None:
         return None
     if "actor" not in g:
         device = current_device()
-        g.actor = None
-        if device is not None and device.account_id is not None:
-            g.actor = db.session.scalar(
-                sa.select(Membership).where(
-                    Membership.user_id == device.user_id,
-                    Membership.account_id == device.account_id,
-                    Membership.deleted_at.is_(None),
-                    Membership.invite_state == "active",
-                )
-            )
+        g.actor = accounts.acting_membership(device) if device is not None else None
     return g.actor
 
 

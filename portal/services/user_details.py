@@ -1,0 +1,59 @@
+"""User Details: the screen's one read model, with what the admin may do there worked out here."""
+from dataclasses import dataclass
+
+from portal.models import AuditEvent
+from portal.models import InviteState
+from portal.models import Membership
+from portal.models import User
+from portal.services import deletion
+from portal.services import devices
+from portal.services import profiles
+from portal.services import second_factor_admin
+from portal.services import taskstreams
+from portal.services import users
+
+
+@dataclass
+class UserDetails:
+    """One user of the account as the details page shows them, the can-do flags computed."""
+
+    membership: Membership
+    user: User
+    # The groups and the taskstreams reached through them (services.taskstreams.participates_in).
+    participation: taskstreams.Participation
+    activity: list[AuditEvent]
+    devices: devices.DeviceList
+    second_factor: second_factor_admin.SecondFactorSummary
+    # Identity-level data only for people wholly inside accounts the admin administers.
+    can_change_email: bool
+    # Resend Invite while they have not signed in; Reset Password once they have a password.
+    can_resend_invite: bool
+    can_reset_password: bool
+    # How long a deletion stays restorable (the danger zone says so).
+    retention_days: int
+
+    @property
+    def groups(self):
+        return self.participation.groups
+
+
+def user_details(actor, membership_id, *, device_id: int | None = None,
+                 activity_limit: int = 20) -> UserDetails:
+    """Return one user of the account with everything the details page shows and offers.
+
+    ``device_id`` is the admin's own session, marked "this device" in the devices section.
+    """
+    membership = users.get_user(actor, membership_id)
+    user = membership.user
+    return UserDetails(
+        membership=membership,
+        user=user,
+        participation=taskstreams.participates_in(actor, membership.id),
+        activity=users.recent_activity(actor, membership, activity_limit),
+        devices=devices.devices_of(actor, membership.id, device_id),
+        second_factor=second_factor_admin.summary(actor, user),
+        can_change_email=profiles.can_change_identity(actor, user),
+        can_resend_invite=membership.invite_state != InviteState.ACTIVE,
+        can_reset_password=user.password_hash is not None,
+        retention_days=deletion.retention_days(),
+    )
