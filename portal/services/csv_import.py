@@ -188,8 +188,7 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
     _add_staged_group_members(conn, account.id, here, now, import_id)
     if invite:
         progress("Queueing invitations", 0.9)
-        _queue_mails(actor, sa.select(memberships.c.id, users.c.id, users.c.email, users.c.name,
-                                      users.c.password_hash)
+        _queue_mails(actor, sa.select(memberships.c.id)
                      .select_from(staged_users.join(memberships, here)))
     for table in (STAGE_GROUPS, STAGE):
         table.drop(conn)
@@ -203,9 +202,9 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
 
 
 
-def _queue_mails(actor, people: sa.Select) -> None:
+def _queue_mails(actor, memberships: sa.Select) -> None:
     """Queue each imported person's invitation, or "added to account" if they have a password."""
-    invitations.queue_invitations(actor, actor.account, people, added=True)
+    invitations.queue_invitations(actor, actor.account, memberships, added=True)
 
 
 def _add_staged_group_members(conn, account_id: int, here, now, import_id: int,

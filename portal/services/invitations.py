@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import current_app
 
 from portal.extensions import db
@@ -46,28 +47,40 @@ STAGE = sa.Table(
 )
 
 
-def invitees(memberships: sa.Select) -> sa.Select:
-    """Return what queue_invitations reads for the memberships ``memberships`` selects (ids)."""
+Elsewhere = so.aliased(Membership)
+
+
+def _invitees(account: Account, memberships: sa.Select) -> sa.Select:
+    """Return what queue_invitations reads of each membership ``memberships`` selects (ids).
+
+    Whether the person belongs to another account is read with it: such a person's link is
+    sealed as if they had a password (a link handed over here must not open another account).
+    """
+    elsewhere = sa.exists().where(
+        Elsewhere.user_id == Membership.user_id,
+        Elsewhere.account_id != account.id,
+        Elsewhere.deleted_at.is_(None),
+    )
     return (
-        sa.select(Membership.id, User.id, User.email, User.name, User.password_hash)
+        sa.select(Membership.id, User.id, User.email, User.name, User.password_hash, elsewhere)
         .join(User, User.id == Membership.user_id)
         .where(Membership.id.in_(memberships))
         .order_by(Membership.id)
     )
 
 
-def queue_invitations(actor, account: Account, chosen: sa.Select, *, added: bool = False,
+def queue_invitations(actor, account: Account, memberships: sa.Select, *, added: bool = False,
                       mark_invited: bool = False) -> int:
-    """Write an invitation link and its e-mail for each person ``chosen`` selects, set-wise.
+    """Write an invitation link and its e-mail for each membership ``memberships`` selects.
 
-    The one writer of invitations: New User, Resend Invite, an e-mail change and the CSV import
-    all come here. ``chosen`` selects (membership id, user id, e-mail, name, password hash),
-    see ``invitees``. Earlier unused links of those people to this account stop working. The
-    link of someone who has a password is sealed: only the recipient ever gets it (DESIGN §1).
-    With ``added`` (people just added to the account) someone who already has a password gets
-    "added to account" instead, with no link. With ``mark_invited`` the memberships invited
-    are marked so ("invited", no refusal). E-mails are stored as their context, rendered when
-    sent, so 100,000 cost a few statements. The caller commits; returns how many.
+    The one writer of invitations, set-wise: New User, Resend Invite, an e-mail change and the
+    CSV import all come here with a SELECT of membership ids. Earlier unused links of those
+    people to this account stop working. The link of someone who has a password or belongs to
+    another account is sealed: only the recipient ever gets it (DESIGN §1). With ``added``
+    (people just added to the account) someone who already has a password gets "added to
+    account" instead, with no link. With ``mark_invited`` the memberships invited are marked
+    so ("invited", no refusal). E-mails are stored as their context, rendered when sent, so
+    100,000 cost a few statements. The caller commits; returns how many.
     """
     now = utcnow()
     inviter = actor.user.name if actor is not None and actor.user is not None else None
@@ -81,22 +94,23 @@ def queue_invitations(actor, account: Account, chosen: sa.Select, *, added: bool
     bulk.fresh(conn, STAGE)
     count = 0
     # In batches, so 100,000 people never stand in memory at once.
-    for rows in db.session.execute(chosen.execution_options(yield_per=BATCH)).partitions():
+    chosen = _invitees(account, memberships).execution_options(yield_per=BATCH)
+    for rows in db.session.execute(chosen).partitions():
         staged = []
-        for (membership_id, user_id, email, name, password_hash), (raw, digest) in zip(
+        for (membership_id, user_id, email, name, password_hash, elsewhere), (raw, digest) in zip(
                 rows, tokens.new_pairs(len(rows))):
             if password_hash is not None and added:
                 context = json.dumps({"name": name, "url": login_url + email})
                 staged.append((membership_id, user_id, email, "added_to_account", None, None,
                                context))
                 continue
-            if password_hash is None:
+            if password_hash is None and not elsewhere:
+                # A new person's link: this account's admins may hand it over (no mail server).
                 context = f'{{"name": {json.dumps(name)}, "url": {invite_url}{raw}"{tail}'
-                stamp = no_password
             else:
                 link = {mail.SEALED: {"path": "/invite/", "token": digest}}
                 context = json.dumps({"name": name, **link})[:-1] + tail
-                stamp = passwords.stamp_of(password_hash)
+            stamp = no_password if password_hash is None else passwords.stamp_of(password_hash)
             staged.append((membership_id, user_id, email, "invite", digest, stamp, context))
         bulk.load(conn, STAGE, staged)
         count += len(staged)
@@ -164,7 +178,7 @@ def send_invitation(actor, membership: Membership) -> None:
     membership.invite_state = InviteState.INVITED
     membership.invite_error = None
     db.session.flush()
-    queue_invitations(actor, membership.account, invitees(sa.select(sa.literal(membership.id))))
+    queue_invitations(actor, membership.account, sa.select(sa.literal(membership.id)))
 
 
 @dataclass(frozen=True)
@@ -249,7 +263,7 @@ def resend_invites(actor, selection: users.Selection) -> ResendReport:
     )
     user_ids = sa.select(Membership.user_id).where(Membership.id.in_(due))
     audit.record_many(actor, "invitation.resent", user_ids)
-    resent = queue_invitations(actor, account, invitees(due), mark_invited=True)
+    resent = queue_invitations(actor, account, due, mark_invited=True)
     db.session.commit()
     latest = max(last_sent.values(), default=None)
     return ResendReport(
@@ -324,8 +338,7 @@ def add_person(
     if group_ids:
         groups.insert_members(actor, group_ids, [membership.id])
     if invite:
-        queue_invitations(actor, account, invitees(sa.select(sa.literal(membership.id))),
-                          added=True)
+        queue_invitations(actor, account, sa.select(sa.literal(membership.id)), added=True)
     if before_commit is not None:
         before_commit(membership)
     audit.record(actor, "user.added", subject=user, role=role, linked=linked,
