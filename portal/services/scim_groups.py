@@ -20,8 +20,8 @@ from portal.models import Membership
 from portal.models import ScimGroupLink
 from portal.models import utcnow
 from portal.services import groups
-from portal.services import scim_filter as sf
 from portal.services import scope
+from portal.services import scim_filter as sf
 from portal.services.errors import ServiceError
 from portal.services.scim import GROUP_SCHEMA
 from portal.services.scim import Query

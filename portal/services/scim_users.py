@@ -31,8 +31,8 @@ from portal.services import deletion
 from portal.services import invitations
 from portal.services import people
 from portal.services import profiles
-from portal.services import scim_filter as sf
 from portal.services import scope
+from portal.services import scim_filter as sf
 from portal.services.errors import ServiceError
 from portal.services.scim import USER_SCHEMA
 from portal.services.scim import Query
