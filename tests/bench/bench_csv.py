@@ -183,7 +183,7 @@ CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEX
     phone TEXT, last_seen_at TEXT, created_at TEXT NOT NULL);
 CREATE TABLE memberships (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL,
     user_id INTEGER NOT NULL REFERENCES users (id), role TEXT NOT NULL,
-    invite_state TEXT NOT NULL, created_at TEXT NOT NULL, deleted_at TEXT,
+    invite_state TEXT NOT NULL, created_at TEXT NOT NULL, deleted_at TEXT, sort_last_seen TEXT,
     UNIQUE (account_id, user_id));
 CREATE TABLE groups (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, name TEXT NOT NULL,
     name_key TEXT NOT NULL, UNIQUE (account_id, name_key));
