@@ -154,6 +154,29 @@ def test_imported_invitations_follow_the_same_rule(admin, account):
         OutboxMessage.to_addr == "pending@example.com", OutboxMessage.account_id == account.id))
     page = outbox_pages(admin, imported)
     assert SECRET_LINK.search(page) is None and HIDDEN in page
+    assert SECRET_LINK.search(str(imported.context)) is None  # sealed, not only hidden
+
+
+def test_an_invitation_of_someone_in_another_account_is_stored_sealed(
+    app, admin, account, smtp
+):
+    make_user(make_account(), email="twofold@example.com", password=None)
+    make_user(account, email="twofold@example.com", password=None)
+    single = newest("invite", "twofold@example.com")
+    assert single.account_id == account.id
+    assert SECRET_LINK.search(str(single.context) + str(single.body_text)) is None
+    age_invitations()
+    membership = db.session.scalar(sa.select(Membership).where(
+        Membership.account_id == account.id, Membership.user_id == single.user_id))
+    invitations.resend_invites(account.admin, Selection(ids=(membership.id,)))
+    resent = newest("invite", "twofold@example.com")
+    assert resent.id != single.id
+    assert SECRET_LINK.search(str(resent.context)) is None
+    assert HIDDEN in outbox_pages(admin, resent)
+    link = delivered_link(smtp, "twofold@example.com", "/invite/")
+    response = app.test_client().post(link, data={"password": TAKEN, "confirm": TAKEN})
+    assert response.status_code == 302
+    assert db.session.get(Membership, membership.id).invite_state == "active"
 
 
 def test_a_replaced_sealed_link_is_not_sent_and_the_newer_one_works(app, account, smtp):
