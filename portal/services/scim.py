@@ -9,6 +9,8 @@ blueprint (portal/scim) passes plain values in and turns ``ScimError`` into resp
 """
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +30,7 @@ from scim2_models import ServiceProviderConfig
 from scim2_models import Sort
 from scim2_models import User
 
+from portal.extensions import db
 from portal.services.errors import ServiceError
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -235,6 +238,35 @@ def _keep_subs(value: Any, subs: set[str]) -> Any:
     if isinstance(value, dict):
         return {k: v for k, v in value.items() if k.lower() in subs}
     return value
+
+
+# Where the previous page of a list ended: (account, resource, filter, next startIndex) -> the
+# last id. A provider reads every page in turn, and OFFSET costs what it skips (the last of
+# 1,000 pages walks 100,000 rows); continuing after the last id read costs one page. Per
+# process and bounded: a miss (another process, an old entry) simply pays the OFFSET.
+_CONTINUATIONS: OrderedDict[tuple, int] = OrderedDict()
+_CONTINUATIONS_LOCK = threading.Lock()
+CONTINUATIONS_KEPT = 1024
+
+
+def page_ids(account_id: int, query: Query, stmt, id_column) -> list[int]:
+    """Return the ids of one list page (``stmt`` selects ids), in id order."""
+    if not query.count:
+        return []
+    kind = id_column.class_.__name__
+    with _CONTINUATIONS_LOCK:
+        after = _CONTINUATIONS.pop((account_id, kind, query.filter, query.start_index), None)
+    ordered = stmt.order_by(id_column).limit(query.count)
+    if after is not None:
+        ids = list(db.session.scalars(ordered.where(id_column > after)))
+    else:
+        ids = list(db.session.scalars(ordered.offset(query.start_index - 1)))
+    if len(ids) == query.count:
+        with _CONTINUATIONS_LOCK:
+            _CONTINUATIONS[(account_id, kind, query.filter, query.start_index + len(ids))] = ids[-1]
+            while len(_CONTINUATIONS) > CONTINUATIONS_KEPT:
+                _CONTINUATIONS.popitem(last=False)
+    return ids
 
 
 def list_response(resources: list[dict[str, Any]], total: int, start_index: int

@@ -29,6 +29,7 @@ from portal.services.scim import ScimError
 from portal.services.scim import check_version
 from portal.services.scim import list_response
 from portal.services.scim import not_found
+from portal.services.scim import page_ids
 from portal.services.scim import select_attributes
 from portal.services.scim import service_error
 from portal.services.scim import validate
@@ -117,9 +118,7 @@ def list_groups(actor, query: Query, base: str) -> dict[str, Any]:
     if query.filter:
         stmt = stmt.where(sf.to_sql(query.filter, FILTERS, GROUP_SCHEMA))
     total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
-    ids = list(db.session.scalars(
-        stmt.order_by(Group.id).offset(query.start_index - 1).limit(query.count)
-    )) if query.count else []
+    ids = page_ids(actor.account_id, query, stmt, Group.id)
     return list_response(_resources(ids, base, query), total, query.start_index)
 
 

@@ -41,6 +41,7 @@ from portal.services.scim import check_version
 from portal.services.scim import from_scim_exception
 from portal.services.scim import list_response
 from portal.services.scim import not_found
+from portal.services.scim import page_ids
 from portal.services.scim import select_attributes
 from portal.services.scim import service_error
 from portal.services.scim import validate
@@ -180,11 +181,7 @@ def list_users(actor, query: Query, base: str) -> dict[str, Any]:
     if query.filter:
         stmt = stmt.where(sf.to_sql(query.filter, FILTERS, USER_SCHEMA))
     total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
-    ids: list[int] = []
-    if query.count:
-        ids = list(db.session.scalars(
-            stmt.order_by(Membership.id).offset(query.start_index - 1).limit(query.count)
-        ))
+    ids = page_ids(actor.account_id, query, stmt, Membership.id)
     rows = _rows(ids)
     groups = _groups(ids) if wants(query, "groups", USER_SCHEMA) else {}
     resources = [

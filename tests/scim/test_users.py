@@ -228,3 +228,21 @@ def test_every_change_is_in_the_audit_trail_under_the_token_name(scim, account):
     ).all()
     assert [e.action for e in events][-3:] == ["user.added", "user.updated", "user.deleted"]
     assert {e.actor_label for e in events[-3:]} == {"SCIM token \u201cEntra ID\u201d"}
+
+
+def test_reading_every_page_in_turn_matches_one_big_page(scim, account):
+    from portal.services import scim as scim_service
+
+    for n in range(7):
+        scim.create_user(f"walk{n}@example.com")
+    every = [r["id"] for r in scim.get("Users", query={"count": 100}).get_json()["Resources"]]
+
+    walked, index = [], 1
+    while index <= len(every):
+        page = scim.get("Users", query={"startIndex": index, "count": 3}).get_json()
+        walked += [r["id"] for r in page["Resources"]]
+        index += 3
+    scim_service._CONTINUATIONS.clear()  # another process: no continuation, the OFFSET
+    cold = scim.get("Users", query={"startIndex": 4, "count": 3}).get_json()["Resources"]
+
+    assert walked == every and [r["id"] for r in cold] == every[3:6]
