@@ -78,6 +78,10 @@ def build(users: int) -> tuple[str, int]:
         for mid, uid in ids])
     db.session.commit()
     if db.engine.dialect.name == "postgresql":
+        # The users were inserted with their ids: move the sequence past them.
+        db.session.execute(sa.text(
+            "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))"))
+        db.session.commit()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
     _token, raw = scim_tokens.create_token(accounts.operator("Bench"), "Bench IdP")
