@@ -20,6 +20,7 @@ from portal.services.users import Selection
 from portal.services.users import UserFilter
 from portal.session import current_actor
 from portal.web import answer
+from portal.web import render
 
 STATE_LABELS = {InviteState.INVITED: "Invited", InviteState.INVITE_FAILED: "Invite failed",
                 InviteState.ACTIVE: "Active"}
@@ -64,6 +65,8 @@ class SelectionForm(ListForm):
 
     ids = SelectMultipleField(coerce=int, validate_choice=False)
     all_matching = BooleanField()
+    #: Set by the confirm button of templates/_confirm.html: the question was asked and answered.
+    confirmed = BooleanField()
 
     def selection(self) -> Selection:
         """Return the portal.services.users.Selection this form describes."""
@@ -116,3 +119,23 @@ def rows_response(form: ListForm, message: str, category: str = "success", *, st
         redirect_to=url_for("users.index", **context["query"]),
         trigger=trigger, oob=oob, **context, **extra,
     )
+
+
+def confirm_selection(form: SelectionForm, title: str, text: str, action_label: str, action: str):
+    """Ask before a mass action: the one confirmation (templates/_confirm.html) for a selection.
+
+    htmx gets a ``<dialog>`` for #confirm (static/portal.js opens it with showModal()); a plain
+    POST gets the same question as a page. Its confirm button posts the same selection to
+    ``action`` with ``confirmed=y``; nothing has changed until then.
+    """
+    selection = form.selection()
+    fields = [("q", selection.filter.q or ""), ("group", selection.filter.group_id or ""),
+              ("state", selection.filter.state or ""), ("sort", form.sort_key()),
+              ("page", form.page_number())]
+    if selection.all_matching:
+        fields.append(("all_matching", "y"))
+    else:
+        fields.extend(("ids", member_id) for member_id in selection.ids)
+    back = url_for("users.index", **{key: value for key, value in fields[:3] if value})
+    return render("confirm.html", "confirm", title=title, text=text, action=action,
+                  action_label=action_label, fields=fields, back=back, danger=False)

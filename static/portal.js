@@ -15,6 +15,29 @@
     if (sidebar && !sidebar.children.length && !sidebar.textContent.trim()) { sidebar.innerHTML = ""; }
   });
 
+  // The one confirmation (templates/_confirm.html): htmx swaps a <dialog data-modal> into
+  // #confirm; open it modally (top layer, inert page, Escape closes it), focus its confirm
+  // button, and drop it once closed, giving focus back to what asked.
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    var dialog = event.detail.target.querySelector("dialog[data-modal]:not([open])");
+    if (!dialog) { return; }
+    var opener = document.activeElement;
+    dialog.addEventListener("close", function () {
+      dialog.remove();
+      if (opener && opener.isConnected) { opener.focus(); }
+    });
+    dialog.showModal();
+    var first = dialog.querySelector("button[type=submit]");
+    if (first) { first.focus(); }
+  });
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest("dialog [data-close-dialog]");
+    if (closer) {
+      event.preventDefault();
+      closer.closest("dialog").close();
+    }
+  });
+
   // Any element with data-close-sidebar empties the sidebar when clicked.
   document.addEventListener("click", function (event) {
     var closer = event.target.closest("[data-close-sidebar]");

@@ -12,6 +12,7 @@ from portal.forms import ActionForm
 from portal.forms import group_options
 from portal.selection import ListForm
 from portal.selection import SelectionForm
+from portal.selection import confirm_selection
 from portal.selection import list_context
 from portal.selection import rows_response
 from portal.services import invitations
@@ -65,12 +66,22 @@ def bulk_resend_invite():
     """Resend Invite to the selection; those who have signed in are skipped and counted."""
     form = SelectionForm()
     if not form.validate_on_submit():
-        return rows_response(form, UNREADABLE, "error")
+        return rows_response(form, UNREADABLE, "error", block="rows_oob")
     try:
+        if not form.confirmed.data:
+            count = users.count_selected(current_actor(), form.selection())
+            if form.selection().all_matching or count > 1:
+                return confirm_selection(
+                    form, f"Resend {count:,} invitation{'' if count == 1 else 's'}?",
+                    "Each person who has not signed in yet gets a new link; their earlier links"
+                    " stop working. People who have already signed in are skipped.",
+                    "Resend Invite", url_for("users.bulk_resend_invite"),
+                )
         report = invitations.resend_invites(current_actor(), form.selection())
     except ServiceError as error:
-        return rows_response(form, error.message, "error")
-    return rows_response(form, str(report), "success" if report.resent else "warning")
+        return rows_response(form, error.message, "error", block="rows_oob")
+    return rows_response(form, str(report), "success" if report.resent else "warning",
+                         block="rows_oob")
 
 
 # --- New User ------------------------------------------------------------------------------

@@ -86,6 +86,13 @@ def test_select_all_matching_then_resend_invite(page, live_server, account, smtp
     assert bar.get_by_text("All 56 matching users selected").is_visible()
 
     page.get_by_role("button", name="Resend Invite").click()
+    # Issue 14: a mass action asks first, in a modal dialog naming how many; nothing is sent yet.
+    dialog = page.locator("dialog[open]")
+    dialog.get_by_text("Resend 56 invitations?").wait_for()
+    assert dialog.evaluate("d => d.matches(':modal')")
+    live_server.settle()
+    assert outbox.deliver_due(limit=500).sent == 0 and smtp.messages == []
+    dialog.get_by_role("button", name="Resend Invite").click()
     page.get_by_text(
         "Invite resent to 55 users; 1 skipped because they have already signed in."
     ).wait_for()

@@ -77,7 +77,7 @@ def test_resend_invite_acts_on_checked_ids_and_ignores_another_accounts(admin, a
     age_invitations()
     response = admin.post(
         "/admin/participants/users/bulk/resend-invite",
-        data={"ids": [waiting.id, joined.id, stranger.id], "q": "person"},
+        data={"ids": [waiting.id, joined.id, stranger.id], "q": "person", "confirmed": "y"},
         headers=HX,
     )
     assert response.status_code == 200

@@ -1,0 +1,54 @@
+"""Issue 14: a mass action asks first (templates/_confirm.html); only the confirm POST acts."""
+from portal.extensions import db
+from portal.models import OutboxMessage
+from tests.builders import age_invitations
+from tests.builders import make_user
+
+HX = {"HX-Request": "true"}
+RESEND = "/admin/participants/users/bulk/resend-invite"
+
+
+def queued() -> int:
+    return db.session.query(OutboxMessage).count()
+
+
+def test_resend_invite_to_several_asks_first_and_only_the_confirm_post_queues(admin, account):
+    people = [make_user(account, name=f"Waiting {n}", password=None) for n in range(3)]
+    age_invitations()
+    before = queued()
+    ids = [person.id for person in people]
+    question = admin.post(RESEND, data={"ids": ids, "q": "waiting"}, headers=HX)
+    assert question.status_code == 200
+    html = question.get_data(as_text=True)
+    assert "<dialog" in html and "Resend 3 invitations?" in html and "<html" not in html
+    assert 'name="confirmed" value="y"' in html
+    assert all(f'name="ids" value="{member_id}"' in html for member_id in ids)
+    assert queued() == before
+    done = admin.post(RESEND, data={"ids": ids, "q": "waiting", "confirmed": "y"}, headers=HX)
+    assert "Invite resent to 3 users" in done.get_data(as_text=True)
+    assert queued() == before + 3
+
+
+def test_select_all_matching_names_the_count_and_works_as_a_page_without_javascript(admin, account):
+    for n in range(4):
+        make_user(account, name=f"Waiting {n}", password=None)
+    age_invitations()
+    before = queued()
+    page = admin.post(RESEND, data={"all_matching": "y", "q": "waiting"})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "<html" in html and "Resend 4 invitations?" in html
+    assert 'name="all_matching" value="y"' in html and 'name="q" value="waiting"' in html
+    assert queued() == before
+    done = admin.post(RESEND, data={"all_matching": "y", "q": "waiting", "confirmed": "y"})
+    assert done.status_code == 302
+    assert queued() == before + 4
+
+
+def test_resend_invite_to_one_person_needs_no_question(admin, account):
+    waiting = make_user(account, name="Waiting Person", password=None)
+    age_invitations()
+    before = queued()
+    done = admin.post(RESEND, data={"ids": [waiting.id]}, headers=HX)
+    assert "Invite resent to 1 user" in done.get_data(as_text=True)
+    assert queued() == before + 1
