@@ -20,7 +20,7 @@ from portal.services.users import Selection
 from portal.services.users import UserFilter
 from portal.session import current_actor
 from portal.web import answer
-from portal.web import render
+from portal.web import confirm
 
 STATE_LABELS = {InviteState.INVITED: "Invited", InviteState.INVITE_FAILED: "Invite failed",
                 InviteState.ACTIVE: "Active"}
@@ -122,12 +122,8 @@ def rows_response(form: ListForm, message: str, category: str = "success", *, st
 
 
 def confirm_selection(form: SelectionForm, title: str, text: str, action_label: str, action: str):
-    """Ask before a mass action: the one confirmation (templates/_confirm.html) for a selection.
-
-    htmx gets a ``<dialog>`` for #confirm (static/portal.js opens it with showModal()); a plain
-    POST gets the same question as a page. Its confirm button posts the same selection to
-    ``action`` with ``confirmed=y``; nothing has changed until then.
-    """
+    """Ask before a mass action on this selection (``web.confirm``): its confirm button posts
+    the same selection (ids, or all_matching and the filter) with ``confirmed=y``."""
     selection = form.selection()
     fields = [("q", selection.filter.q or ""), ("group", selection.filter.group_id or ""),
               ("state", selection.filter.state or ""), ("sort", form.sort_key()),
@@ -137,5 +133,4 @@ def confirm_selection(form: SelectionForm, title: str, text: str, action_label: 
     else:
         fields.extend(("ids", member_id) for member_id in selection.ids)
     back = url_for("users.index", **{key: value for key, value in fields[:3] if value})
-    return render("confirm.html", "confirm", title=title, text=text, action=action,
-                  action_label=action_label, fields=fields, back=back, danger=False)
+    return confirm(title, text, action, action_label, back=back, fields=fields)

@@ -83,6 +83,21 @@ def answer(
     return render(template, *blocks, status=status, trigger=trigger, oob=oob, **context)
 
 
+def confirm(title: str, text: str, action: str, action_label: str, *, back: str,
+            fields: Sequence[tuple[str, object]] = (), danger: bool = False,
+            target: str = "#confirm") -> Response:
+    """Ask before a destructive or mass action: the one confirmation (templates/_confirm.html).
+
+    htmx gets a ``<dialog>`` for #confirm (static/portal.js opens it with showModal()); a plain
+    POST gets the same question as a page. Its confirm button posts ``fields`` and
+    ``confirmed=y`` to ``action`` (its htmx answer going to ``target``); ``back`` is Cancel
+    without JavaScript. Nothing has changed until it is pressed.
+    """
+    return render("confirm.html", "confirm", flashes=False, title=title, text=text, action=action,
+                  action_label=action_label, fields=list(fields), back=back, danger=danger,
+                  target=target)
+
+
 def client_redirect(target: str, status: int = 204) -> Response:
     """Send the browser to ``target``: htmx follows HX-Redirect (a whole page), else Location.
 

@@ -30,6 +30,11 @@
     var first = dialog.querySelector("button[type=submit]");
     if (first) { first.focus(); }
   });
+  // A confirm button that answers elsewhere (hx-target="#devices") closes its dialog.
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    var dialog = event.detail.elt.closest && event.detail.elt.closest("dialog[data-modal]");
+    if (dialog && dialog.open && event.detail.successful) { dialog.close(); }
+  });
   document.addEventListener("click", function (event) {
     var closer = event.target.closest("dialog [data-close-dialog]");
     if (closer) {

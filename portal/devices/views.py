@@ -13,6 +13,7 @@ from portal.services.errors import ServiceError
 from portal.session import admin_required
 from portal.session import current_actor
 from portal.session import current_device
+from portal.web import confirm
 from portal.web import is_fragment_request
 from portal.web import render
 from portal.web import safe_next
@@ -39,7 +40,13 @@ def for_user(membership_id):
           methods=["POST"])
 @admin_required
 def log_out(membership_id, device_id):
-    """Log out one device of a user of this account at once."""
+    """Log out one device of a user of this account, once the admin has confirmed it."""
+    if request.form.get("confirmed") != "y":
+        listing = devices.devices_of(current_actor(), membership_id, current_device().id)
+        asked = _ask(listing, device_id, request.path, safe_next(request.form.get("next"))
+                     or url_for("devices.for_user", membership_id=membership_id))
+        if asked:
+            return asked
     device = devices.revoke_device(current_actor(), membership_id, device_id)
     flash(f"{device.name} is logged out.", "success")
     if is_fragment_request():
@@ -50,6 +57,17 @@ def log_out(membership_id, device_id):
     )
 
 
+def _ask(listing, device_id, action: str, back: str):
+    """The question before a log out (a live device of this list), or None to go ahead."""
+    row = next((row for row in listing.live if str(row.device.id) == str(device_id)), None)
+    if row is None:
+        return None  # the service answers: not found, or already logged out
+    return confirm(f"Log out {row.device.name}?",
+                   "It is signed out at once; whoever uses it has to sign in again.",
+                   action, "Log out", back=back, fields=[("next", back)], danger=True,
+                   target="#devices")
+
+
 def _own_list():
     return render("auth/account.html", "devices", listing=devices.own_devices(current_device()))
 
@@ -57,7 +75,12 @@ def _own_list():
 @bp.route("/account/devices/<device_id>/logout", methods=["POST"])
 @login_required
 def log_out_own(device_id):
-    """Log out another of one's own devices."""
+    """Log out another of one's own devices, once confirmed."""
+    if request.form.get("confirmed") != "y":
+        asked = _ask(devices.own_devices(current_device()), device_id, request.path,
+                     url_for("auth.account_home"))
+        if asked:
+            return asked
     try:
         device = devices.log_out_own_device(current_device(), device_id)
     except NotFound:

@@ -31,7 +31,14 @@ def test_admin_logs_out_one_of_two_browsers_from_user_details(page, new_page, li
     devices = page.locator("#devices")
     assert devices.get_by_text("signed in").count() == 2
     devices.locator(f"form[action$='/devices/{phone_device}/logout'] button").click()
+    # Issue 14: a text button, and a question first (a modal dialog); nothing ended yet.
+    dialog = page.locator("dialog[open]")
+    dialog.get_by_role("button", name="Log out").wait_for()
+    assert dialog.evaluate("d => d.matches(':modal')")
+    assert devices.get_by_text("signed in").count() == 2
+    dialog.get_by_role("button", name="Log out").click()
     devices.get_by_text(f"Logged out by {admin_name}").wait_for()
+    page.locator("dialog[open]").wait_for(state="detached")
     assert devices.get_by_text("signed in").count() == 1
     assert page.get_by_text("is logged out.").is_visible()
 

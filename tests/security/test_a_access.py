@@ -116,7 +116,8 @@ def test_t02_an_admin_cannot_end_a_session_signed_in_to_another_account(world):
     assert beta.get(f"{USERS}/").status_code == 200
     acme = choose(signed_in(world.app, x.email), world.acme.id)
     acme_device = live_devices(x.id)[-1]
-    ended = world.admin.post(f"{USERS}/{world.x_acme.id}/devices/{acme_device.id}/logout")
+    ended = world.admin.post(f"{USERS}/{world.x_acme.id}/devices/{acme_device.id}/logout",
+                             data={"confirmed": "y"})
     assert ended.status_code == 302
     assert acme.get("/account").status_code == 302
     assert beta.get(f"{USERS}/").status_code == 200

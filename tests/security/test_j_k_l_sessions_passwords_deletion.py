@@ -51,7 +51,7 @@ def test_t40_revoking_one_device_ends_it_at_once_and_only_it(app, admin, account
     token = api_sign_in(app, member.user.email).json["token"]
     web1, web2, phone = live_devices(member.user_id)
     before = events("device.logged_out")
-    assert d1.post(f"/account/devices/{web2.id}/logout").status_code == 302
+    assert d1.post(f"/account/devices/{web2.id}/logout", data={"confirmed": "y"}).status_code == 302
     assert events("device.logged_out") == before + 1
     replay = app.test_client()
     replay.set_cookie("session", d2_cookie)
@@ -61,7 +61,8 @@ def test_t40_revoking_one_device_ends_it_at_once_and_only_it(app, admin, account
     assert app.test_client().get("/api/v1/me", headers=bearer(token)).status_code == 200
     # The admin ends the phone: its bearer token is dead at once, the browser lives on.
     before = events("device.revoked")
-    ended = admin.post(f"{USERS}/{member.id}/devices/{phone.id}/logout", headers=HX)
+    ended = admin.post(f"{USERS}/{member.id}/devices/{phone.id}/logout", data={"confirmed": "y"},
+                       headers=HX)
     assert ended.status_code == 200
     assert events("device.revoked") == before + 1
     assert app.test_client().get("/api/v1/me", headers=bearer(token)).status_code == 401

@@ -90,7 +90,8 @@ def test_a_person_logs_out_another_own_device_from_account(app, account):
     client = signed_in(app, member.user.email)
     other_id = db.session.scalar(sa.select(sa.func.min(Device.id)).where(
         Device.user_id == member.user_id))
-    response = client.post(f"/account/devices/{other_id}/logout", headers={"HX-Request": "true"})
+    response = client.post(f"/account/devices/{other_id}/logout", data={"confirmed": "y"},
+                           headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert "Logged out" in response.get_data(as_text=True)
     assert other.get("/account").status_code == 302

@@ -52,3 +52,25 @@ def test_resend_invite_to_one_person_needs_no_question(admin, account):
     done = admin.post(RESEND, data={"ids": [waiting.id]}, headers=HX)
     assert "Invite resent to 1 user" in done.get_data(as_text=True)
     assert queued() == before + 1
+
+
+def test_logging_out_a_device_asks_first_and_only_the_confirm_post_ends_it(app, admin, account):
+    from tests.web.test_devices import device_ids
+    from tests.web.test_devices import signed_in
+
+    member = make_user(account)
+    phone = signed_in(app, member.user.email)
+    (device_id,) = device_ids(member.user_id)
+    url = f"/admin/participants/users/{member.id}/devices/{device_id}/logout"
+    details = admin.get(f"/admin/participants/users/{member.id}").get_data(as_text=True)
+    assert ">Log out</button>" in details and ">×</button>" not in details
+    question = admin.post(url, headers=HX)
+    html = question.get_data(as_text=True)
+    assert question.status_code == 200 and "<dialog" in html and "?</h2>" in html
+    assert 'hx-target="#devices"' in html and 'name="confirmed" value="y"' in html
+    assert phone.get("/account").status_code == 200  # still signed in
+    assert "<html" in admin.post(url).get_data(as_text=True)  # the same question as a page
+    assert phone.get("/account").status_code == 200
+    done = admin.post(url, data={"confirmed": "y"}, headers=HX)
+    assert "is logged out." in done.get_data(as_text=True)
+    assert phone.get("/account").status_code == 302

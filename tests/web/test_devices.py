@@ -37,9 +37,10 @@ def test_user_details_devices_section_lists_and_logs_out_one_device(app, admin, 
     url = f"/admin/participants/users/{member.id}/devices"
     page = admin.get(url)
     assert page.status_code == 200
-    assert page.get_data(as_text=True).count("Log out this device") == 2
+    assert page.get_data(as_text=True).count(">Log out</button>") == 2
     phone_device = device_ids(member.user_id)[0]
-    response = admin.post(f"{url}/{phone_device}/logout", headers={"HX-Request": "true"})
+    response = admin.post(f"{url}/{phone_device}/logout", data={"confirmed": "y"},
+                          headers={"HX-Request": "true"})
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "<html" not in html and 'id="flashes"' in html
@@ -55,7 +56,7 @@ def test_logging_out_without_htmx_redirects_back_to_the_page_it_came_from(app, a
     signed_in(app, member.user.email)
     device_id = device_ids(member.user_id)[0]
     response = admin.post(f"/admin/participants/users/{member.id}/devices/{device_id}/logout",
-                          data={"next": f"/admin/participants/users/{member.id}"})
+                          data={"next": f"/admin/participants/users/{member.id}", "confirmed": "y"})
     assert response.status_code == 302
     assert response.headers["Location"] == f"/admin/participants/users/{member.id}"
     assert device_ids(member.user_id) == []
