@@ -34,6 +34,7 @@ from portal.session import admin_required
 from portal.session import current_actor
 from portal.web import UNREADABLE
 from portal.web import answer
+from portal.web import confirm
 from portal.web import apply_error
 from portal.web import is_fragment_request
 from portal.web import record_refusal
@@ -206,6 +207,15 @@ def remove_members(group_id: int):
     form = MembersForm()
     blocked = None
     message, category = UNREADABLE, "error"
+    if form.validate_on_submit() and request.form.get("confirmed") != "y":
+        chosen = groups.chosen_members(actor, form.member_ids.data or [])
+        if chosen:
+            who = chosen[0].user.name if len(chosen) == 1 else _plural(len(chosen), "user")
+            return confirm(f"Remove {who} from “{group.name}”?",
+                           "They stay in the account and in their other groups.",
+                           request.path, "Remove", danger=True, target="#members",
+                           back=url_for(".detail", group_id=group.id),
+                           fields=[("member_ids", member.id) for member in chosen])
     if form.validate_on_submit():
         try:
             removed = groups.remove_from_group(actor, group.id, form.member_ids.data or [])
@@ -336,6 +346,12 @@ def remove_from_user(membership_id: int):
     if form.validate_on_submit():
         try:
             group = groups.get_group(actor, form.group_id.data)
+            if request.form.get("confirmed") != "y":
+                return confirm(f"Remove {membership.user.name} from “{group.name}”?",
+                               "They stay in the account and in their other groups.",
+                               request.path, "Remove", danger=True,
+                               back=url_for("users.detail", membership_id=membership.id),
+                               fields=[("group_id", group.id)])
             groups.remove_from_group(actor, group.id, [membership.id])
         except groups.GroupInUse as error:
             blocked, message = error, None

@@ -73,6 +73,7 @@ def test_people_are_found_and_added_on_the_group_page(page, live_server, account
     assert members_of(live_server, "Red") == {ana.id}
     # The only member of a group assigned to a step cannot be removed: the page says why.
     page.get_by_role("button", name="Remove Ana Alpha from Red").click()
+    page.locator("dialog[open]").get_by_role("button", name="Remove").click()
     page.get_by_text("removing its only member").wait_for()
     shot(page, "b-group-page-blocked")
     page.get_by_role("link", name="Go to “Load” in Delivery").click()
@@ -125,5 +126,8 @@ def test_user_details_add_to_group_and_remove(page, live_server, account):
     live_server.settle()
     page.reload()
     section.get_by_role("button", name="Remove from Spare").click()
+    page.locator("dialog[open]").get_by_text("Remove Ana Alpha from “Spare”?").wait_for()
+    assert members_of(live_server, "Spare") == {ana.id}
+    page.locator("dialog[open]").get_by_role("button", name="Remove").click()
     page.get_by_text("Removed Ana Alpha from “Spare”.").wait_for()
     assert members_of(live_server, "Spare") == set()

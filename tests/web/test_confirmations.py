@@ -74,3 +74,26 @@ def test_logging_out_a_device_asks_first_and_only_the_confirm_post_ends_it(app, 
     done = admin.post(url, data={"confirmed": "y"}, headers=HX)
     assert "is logged out." in done.get_data(as_text=True)
     assert phone.get("/account").status_code == 302
+
+
+def test_removing_a_group_member_asks_first_on_the_group_and_on_user_details(admin, account):
+    from portal.models import GroupMember
+    from tests.builders import make_group
+
+    team = make_group(account, "Night shift")
+    ana = make_user(account, name="Ana Example", group_ids=[team.id])
+
+    def members() -> int:
+        return db.session.query(GroupMember).filter_by(group_id=team.id).count()
+
+    details = admin.get(f"/admin/participants/users/{ana.id}").get_data(as_text=True)
+    assert "Remove from Night shift" in details and ">×</button>" not in details
+    for url, data in ((f"/admin/participants/groups/{team.id}/members/remove", {"member_ids": [ana.id]}),
+                      (f"/admin/participants/groups/member/{ana.id}/remove", {"group_id": team.id})):
+        html = admin.post(url, data=data, headers=HX).get_data(as_text=True)
+        assert "<dialog" in html and "Remove Ana Example from “Night shift”?" in html, url
+        assert members() == 1
+    done = admin.post(f"/admin/participants/groups/member/{ana.id}/remove",
+                      data={"group_id": team.id, "confirmed": "y"}, headers=HX)
+    assert "Removed Ana Example from “Night shift”." in done.get_data(as_text=True)
+    assert members() == 0

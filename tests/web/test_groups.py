@@ -88,7 +88,7 @@ def test_group_page_adds_and_removes_members_inline(admin, account):
     added = admin.post(f"{BASE}/{red.id}/members", data={"member_ids": [bo.id]}, headers=HX)
     assert added.status_code == 200 and "Added 1 user to “Red”." in added.get_data(as_text=True)
     assert member_ids(red.id) == {ana.id, bo.id}
-    removed = admin.post(f"{BASE}/{red.id}/members/remove", data={"member_ids": [ana.id]},
+    removed = admin.post(f"{BASE}/{red.id}/members/remove", data={"member_ids": [ana.id], "confirmed": "y"},
                          headers=HX)
     assert "Removed 1 user from “Red”." in removed.get_data(as_text=True)
     assert member_ids(red.id) == {bo.id}
@@ -106,7 +106,7 @@ def test_removing_the_only_member_of_an_assigned_group_shows_why_and_links_the_s
     ana = make_user(account)
     red = make_group(account, "Red", members=[ana])
     stream = make_taskstream(account, "Delivery", [("Load", red.id)])
-    response = admin.post(f"{BASE}/{red.id}/members/remove", data={"member_ids": [ana.id]},
+    response = admin.post(f"{BASE}/{red.id}/members/remove", data={"member_ids": [ana.id], "confirmed": "y"},
                           headers=HX)
     body = response.get_data(as_text=True)
     assert "only member" in body
@@ -226,10 +226,11 @@ def test_user_details_show_participation_and_add_and_remove_groups(admin, accoun
     assert added.headers["HX-Trigger"] == "closeSidebar"
     assert 'id="participates_in" class="card section" hx-swap-oob="true"' in body
     assert "Blue" in body
-    removed = admin.post(f"{BASE}/member/{ana.id}/remove", data={"group_id": blue.id}, headers=HX)
+    removed = admin.post(f"{BASE}/member/{ana.id}/remove", data={"group_id": blue.id, "confirmed": "y"},
+                         headers=HX)
     assert "Removed" in removed.get_data(as_text=True)
     assert member_ids(blue.id) == set()
-    blocked = admin.post(f"{BASE}/member/{ana.id}/remove", data={"group_id": red.id},
+    blocked = admin.post(f"{BASE}/member/{ana.id}/remove", data={"group_id": red.id, "confirmed": "y"},
                          headers=HX).get_data(as_text=True)
     assert "only member" in blocked and "#step-" in blocked
     assert member_ids(red.id) == {ana.id}
