@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from flask import Response
 from flask import flash
+from flask import g
 from flask import make_response
 from flask import redirect
 from flask import render_template
@@ -150,6 +151,9 @@ def record_refusal(error: OutOfScope) -> None:
     from portal.extensions import db
     from portal.services import audit
 
+    if g.get("refusal_recorded"):
+        return  # one event per refused request, however often the view meets the id
+    g.refusal_recorded = True
     db.session.rollback()
     actor = current_actor()
     if actor is None:

@@ -4,11 +4,13 @@ Acme's admin (``world.admin``) attacks Beta's objects; X is a user of Acme and a
 """
 import csv
 import io
+import json
 from urllib.parse import quote_plus
 
 import sqlalchemy as sa
 
 from portal.extensions import db
+from portal.models import AuditEvent
 from portal.models import Device
 from portal.models import GroupMember
 from portal.models import Membership
@@ -175,6 +177,43 @@ def test_t02_writes_on_another_accounts_objects_are_404_and_change_nothing(world
     assert snapshot() == before
     assert smtp.messages == []
     assert live_devices(world.bob.user_id) != []
+
+
+def refused_events() -> list[AuditEvent]:
+    db.session.commit()
+    return list(db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action.like("%denied%")
+                                    | AuditEvent.action.like("%refused%")
+                                    | AuditEvent.action.like("%forbidden%")
+                                    | AuditEvent.action.like("%not_found%")
+                                    | AuditEvent.action.like("%authori%"))
+        .order_by(AuditEvent.id)))
+
+
+def test_t02_each_refused_cross_account_request_writes_one_audit_event(world):
+    """Finding 6 (ASVS 16.3.2): actor, route and the id asked for; a crawler cannot flood it."""
+    actor = world.acme.admin.user
+    ids = dict(world.beta_ids(), carol=world.carol.id, dave=world.dave.id)
+    requests = [(t, None) for t in READS] + list(WRITES)
+    for template, data in requests:
+        db.session.execute(sa.delete(AuditEvent))  # a fresh minute for the rate limit
+        db.session.commit()
+        url = paths(template, ids)
+        if data is None:
+            response = world.admin.get(url)
+        else:
+            response = world.admin.post(url, data=fill(data, ids))
+        assert response.status_code == 404, template
+        events = refused_events()
+        assert len(events) == 1, (template, [(e.action, e.details) for e in events])
+        (event,) = events
+        assert event.actor_user_id == actor.id and event.account_id == world.acme.id
+        assert url in json.dumps(event.details), (template, event.details)
+    db.session.execute(sa.delete(AuditEvent))
+    db.session.commit()
+    for number in range(1000, 1300):
+        world.admin.get(f"{USERS}/{number}")
+    assert 1 <= len(refused_events()) < 300
 
 
 def test_t03_the_account_comes_from_the_session_never_from_the_request(world):
