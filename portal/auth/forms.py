@@ -34,8 +34,10 @@ class NewPasswordForm(Form):
     submit = SubmitField("Set password")
 
 
-class ConfirmForm(Form):
-    submit = SubmitField("Join")
+class JoinForm(Form):
+    """Accept an invitation with the password one already has (never a new one)."""
+
+    password = PasswordField("Your password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
 
 
 class ChooseAccountForm(Form):

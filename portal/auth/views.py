@@ -11,7 +11,7 @@ from flask_login import login_required
 
 from portal.auth.forms import ChangePasswordForm
 from portal.auth.forms import ChooseAccountForm
-from portal.auth.forms import ConfirmForm
+from portal.auth.forms import JoinForm
 from portal.auth.forms import ForgotPasswordForm
 from portal.auth.forms import LoginForm
 from portal.auth.forms import LogoutForm
@@ -209,17 +209,15 @@ def reset_password(token: str):
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 @limiter.limit("20 per minute", methods=["POST"])
 def accept_invite(token: str):
-    """Accept an invitation: choose a password, or only confirm when the person has one."""
+    """Accept an invitation: choose a password, or give the one the person already has."""
     try:
         membership, needs_password = invitations.invitation_details(token)
     except LinkInvalid as error:
         return _link_invalid(error)
-    form = NewPasswordForm() if needs_password else ConfirmForm()
+    form = NewPasswordForm() if needs_password else JoinForm()
     if form.validate_on_submit():
         try:
-            invitations.accept_invitation(
-                token, form.password.data if needs_password else None
-            )
+            invitations.accept_invitation(token, form.password.data)
         except LinkInvalid as error:
             return _link_invalid(error)
         except ServiceError as error:

@@ -38,7 +38,7 @@ class ImportJob(Base):
     # After the import: Download rejected rows and the import report (CSV bytes).
     rejected_csv: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary, deferred=True)
     report_csv: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary, deferred=True)
-    # "N users imported, M linked, K skipped" and the counts behind it.
+    # "N users imported, K skipped" and the counts behind it.
     result: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
     error: so.Mapped[str | None] = so.mapped_column(sa.Text)
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)

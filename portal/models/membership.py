@@ -67,6 +67,13 @@ class Membership(Timestamped, Base):
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
 
+    # What the admin typed when adding someone who is already a person elsewhere: until they
+    # accept the invitation this account sees only this name and phone, never the person's
+    # own (DESIGN §1); the membership awaits their consent while it is set (``awaiting``),
+    # and accepting clears it, so the person's own name shows from then on.
+    invited_name: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    invited_phone: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+
     # Copies of the person's lower-cased name, e-mail and last-seen time, kept by database
     # triggers (portal/models/search.py) so one account's list pages through its own index.
     sort_name: so.Mapped[str | None] = so.mapped_column(sa.String(200))
@@ -81,6 +88,21 @@ class Membership(Timestamped, Base):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+    @property
+    def awaiting(self) -> bool:
+        """A person known elsewhere who has not yet accepted this account's invitation."""
+        return self.invited_name is not None
+
+    @property
+    def shown_name(self) -> str:
+        """The name this account sees: the one it typed until the person accepts."""
+        return self.invited_name if self.invited_name is not None else self.user.name
+
+    @property
+    def shown_phone(self) -> str | None:
+        """The phone this account sees: the one it typed until the person accepts."""
+        return self.invited_phone if self.awaiting else self.user.phone
 
     def __repr__(self) -> str:
         return f"<Membership {self.id} user={self.user_id} account={self.account_id}>"

@@ -63,7 +63,8 @@ def effective_device_limit(user: User) -> int:
     limit = db.session.scalar(
         sa.select(sa.func.min(Account.device_limit))
         .join(Membership, Membership.account_id == Account.id)
-        .where(Membership.user_id == user.id, Membership.deleted_at.is_(None))
+        .where(Membership.user_id == user.id, Membership.deleted_at.is_(None),
+               Membership.invited_name.is_(None))
     )
     return limit or current_app.config["DEFAULT_DEVICE_LIMIT"]
 
@@ -161,7 +162,8 @@ def authenticate(email: str, password: str) -> User:
     throttled = user.throttled_until is not None and user.throttled_until > now
     live = db.session.scalar(
         sa.select(sa.func.count(Membership.id)).where(
-            Membership.user_id == user.id, Membership.deleted_at.is_(None)
+            Membership.user_id == user.id, Membership.deleted_at.is_(None),
+            Membership.invited_name.is_(None),
         )
     )
     if throttled or not live:

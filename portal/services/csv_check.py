@@ -31,18 +31,18 @@ from portal.services.errors import ServiceError
 from portal.services.groups import clean_group_name
 
 NEW = "new"
-LINK = "link"
 UPDATE = "update"
 SKIP = "skip"
 INVALID = "invalid"
 STATUS_LABELS = {
     NEW: "new",
-    LINK: "existing person, will be linked",
     UPDATE: "already in this account, will be updated",
     SKIP: "already in this account (skipped)",
     INVALID: "invalid",
 }
-IMPORTABLE = (NEW, LINK, UPDATE)
+# An address that is a person elsewhere is "new" here, as any other (DESIGN §1: nothing of one
+# account shows in another); the import tells them apart only when it writes.
+IMPORTABLE = (NEW, UPDATE)
 # RFC 5322 dot-atom: email-validator's own rule for a plain ASCII local part.
 _ATEXT = r"a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~"
 _PLAIN_LOCAL = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*\Z")
@@ -97,7 +97,7 @@ class Preview:
     @property
     def importable(self) -> int:
         counts = self.counts
-        return counts[NEW] + counts[LINK] + counts[UPDATE]
+        return counts[NEW] + counts[UPDATE]
 
     @property
     def format(self) -> str:
@@ -115,8 +115,7 @@ class Preview:
         c = self.counts
         updates = f"{c[UPDATE]:,} to update, " if self.update else ""
         return (
-            f"{plural(len(self.rows), 'row')}: {c[NEW]:,} new, "
-            f"{c[LINK]:,} existing {'person' if c[LINK] == 1 else 'people'} to link, {updates}"
+            f"{plural(len(self.rows), 'row')}: {c[NEW]:,} new, {updates}"
             f"{c[SKIP]:,} already in this account (skipped), {c[INVALID]:,} invalid."
         )
 
@@ -352,7 +351,7 @@ def _changes(row: Row, known: Known) -> None:
 
 
 def check_table(actor, table: Table, *, update: bool = False) -> Preview:
-    """Return every row of the table with its status: new, to link, skipped or invalid.
+    """Return every row of the table with its status: new, skipped or invalid.
 
     With ``update``, a person already in this account whose row changes their name, phone or
     groups is to be updated (the changes listed old → new), not skipped.
@@ -363,12 +362,10 @@ def check_table(actor, table: Table, *, update: bool = False) -> Preview:
     existing = _existing(actor, [row.key for row in valid], update)
     for row in valid:
         known = existing.get(row.key)
-        if known is None:
-            continue
+        if known is None or known.membership_id is None:
+            continue  # new here, whether or not they are a person elsewhere
         row.has_password = known.has_password
-        if known.membership_id is None:
-            row.status = LINK
-        elif known.deleted:
+        if known.deleted:
             row.status = SKIP
             row.note = "deleted from this account; restore them from Deleted users instead"
         elif update:

@@ -17,6 +17,7 @@ from portal.models import GroupMember
 from portal.models import Membership
 from portal.models import User
 from portal.services import audit
+from portal.services import people
 from portal.services import scope
 from portal.services import users
 from portal.services.csv_cells import ROW_CHECK
@@ -54,7 +55,7 @@ def _rows_query(ids: sa.Select) -> sa.Select:
         else_=sa.func.replace(Membership.invite_state, "_", " "),
     )
     return (
-        sa.select(Membership.id, User.name, User.email, User.phone, state,
+        sa.select(Membership.id, people.shown_name(), User.email, people.shown_phone(), state,
                   _minutes(Membership.sort_last_seen), _minutes(Membership.created_at))
         .join(User, User.id == Membership.user_id)
         .where(Membership.id.in_(ids))

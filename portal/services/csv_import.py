@@ -29,7 +29,6 @@ from portal.services import bulk
 from portal.services import import_history
 from portal.services import invitations
 from portal.services.csv_check import INVALID
-from portal.services.csv_check import LINK
 from portal.services.csv_check import NEW
 from portal.services.csv_check import SKIP
 from portal.services.csv_check import UPDATE
@@ -52,7 +51,6 @@ class ImportResult:
     """What an import wrote."""
 
     imported: int = 0
-    linked: int = 0
     updated: int = 0
     skipped: int = 0
     invalid: int = 0
@@ -66,7 +64,7 @@ class ImportResult:
     import_id: int | None = None  # its line in the import history (Undo import)
 
     def summary(self) -> str:
-        text = f"{plural(self.imported, 'user')} imported, {self.linked:,} linked, "
+        text = f"{plural(self.imported, 'user')} imported, "
         if self.updated:
             text += f"{self.updated:,} updated, "
         text += f"{self.skipped:,} skipped"
@@ -79,7 +77,6 @@ class ImportResult:
     def as_dict(self) -> dict:
         return {
             "imported": self.imported,
-            "linked": self.linked,
             "updated": self.updated,
             "skipped": self.skipped,
             "warnings": self.warnings,
@@ -141,7 +138,7 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
     pairs = []
     for start in range(0, len(rows), STAGE_BATCH):
         batch = rows[start:start + STAGE_BATCH]
-        bulk.load(conn, STAGE, [(r.key, r.name, r.phone, r.status == NEW) for r in batch])
+        bulk.load(conn, STAGE, [(r.key, r.name, r.phone, True) for r in batch])
         pairs.extend((r.key, g.lower()) for r in batch for g in r.groups)
         if len(pairs) >= STAGE_BATCH:
             bulk.load(conn, STAGE_GROUPS, pairs)
@@ -151,6 +148,10 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
     created = groups_to_create(actor, rows)
     _create_groups(actor, created, now, import_id)
     progress("Creating users", 0.72)
+    # Who is a person elsewhere already: added as anyone else, under the name typed in the file
+    # and invited, joining only when they accept (DESIGN §1).
+    conn.execute(sa.update(STAGE).where(sa.exists().where(users.c.email == STAGE.c.email))
+                 .values(is_new=False))
     conn.execute(
         sa.insert(users).from_select(
             ["email", "name", "phone", "must_change_password", "failed_logins", "version",
@@ -164,23 +165,29 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
     conn.execute(
         sa.insert(memberships).from_select(
             ["account_id", "user_id", "role", "invite_state", "invited_by_id", "created_at",
-             "import_id", "sort_name", "sort_email"],
+             "import_id", "invited_name", "invited_phone", "sort_name", "sort_email"],
             sa.select(
                 sa.literal(account.id),
                 users.c.id,
                 sa.literal(Role.MEMBER.value),
-                sa.case((users.c.password_hash.is_(None), InviteState.INVITED.value),
-                        else_=InviteState.ACTIVE.value),
+                sa.literal(InviteState.INVITED.value),
                 sa.literal(actor.user_id, sa.Integer),
                 sa.literal(now, sa.DateTime),
                 sa.literal(import_id, sa.Integer),
+                sa.case((~STAGE.c.is_new, STAGE.c.name)),
+                sa.case((~STAGE.c.is_new, STAGE.c.phone)),
                 # The list's sort keys, as its trigger would copy them (portal/models/search.py)
                 # but in this one statement instead of one UPDATE per row.
-                sa.func.lower(users.c.name),
+                sa.func.lower(STAGE.c.name),
                 users.c.email,
             ).select_from(staged_users),
         )
     )
+    # PostgreSQL's insert trigger copied the person's own name into the sort key.
+    conn.execute(sa.update(memberships)
+                 .where(memberships.c.import_id == import_id,
+                        memberships.c.invited_name.is_not(None))
+                 .values(sort_name=sa.func.lower(memberships.c.invited_name)))
     here = sa.and_(memberships.c.user_id == users.c.id, memberships.c.account_id == account.id)
     progress("Adding them to groups", 0.84)
     # Pairs are staged in file order, which is membership order: the table and its
@@ -195,7 +202,6 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
     counts = Counter(row.status for row in rows)
     return ImportResult(
         imported=counts[NEW],
-        linked=counts[LINK],
         invited=len(rows) if invite else 0,
         groups_created=created,
     )
@@ -203,8 +209,8 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
 
 
 def _queue_mails(actor, memberships: sa.Select) -> None:
-    """Queue each imported person's invitation, or "added to account" if they have a password."""
-    invitations.queue_invitations(actor, actor.account, memberships, added=True)
+    """Queue each imported person's invitation (sealed for someone who has a password)."""
+    invitations.queue_invitations(actor, actor.account, memberships)
 
 
 def _add_staged_group_members(conn, account_id: int, here, now, import_id: int,
@@ -286,7 +292,7 @@ def _csv(rows: list[list[str]]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode()
 
 
-OUTCOMES = {NEW: "imported", LINK: "linked", UPDATE: "updated", SKIP: "skipped",
+OUTCOMES = {NEW: "imported", UPDATE: "updated", SKIP: "skipped",
             INVALID: "rejected"}
 
 
@@ -346,7 +352,7 @@ def import_csv(
             updates = [row for row in in_scope if row.status == UPDATE]
             created, previous = (_update(actor, updates, now, record.id) if updates
                                  else ([], []))
-            chosen = [row for row in in_scope if row.status in (NEW, LINK)]
+            chosen = [row for row in in_scope if row.status == NEW]
             result = (_write(actor, chosen, invite, progress, now, record.id) if chosen
                       else ImportResult())
             result.groups_created = sorted(created + result.groups_created, key=str.lower)

@@ -204,10 +204,10 @@ def plan_for(actor, selection_ids: sa.Select, *, lock: bool = False) -> DeletePl
             sa.select(Account.id).where(Account.id == actor.account_id).with_for_update()
         )
     rows = db.session.execute(
-        sa.select(Membership.id, Membership.role, User.name)
+        sa.select(Membership.id, Membership.role, people.shown_name().label("name"))
         .join(User, User.id == Membership.user_id)
         .where(Membership.id.in_(selection_ids))
-        .order_by(User.name, Membership.id)
+        .order_by(sa.literal_column("name"), Membership.id)
     ).all()
     names = {row.id: row.name for row in rows}
     blocked: dict[int, Blocked] = {}
@@ -357,7 +357,8 @@ def _plan_restore(actor, ids: Sequence[int]) -> RestorePlan:
     # Locked: a purge racing this restore either already removed a row (it is missing here)
     # or waits, then finds it live and leaves it (SQLite serialises the two anyway).
     rows = db.session.execute(
-        sa.select(Membership.id, Membership.user_id, Membership.deleted_at, User.name, User.email)
+        sa.select(Membership.id, Membership.user_id, Membership.deleted_at,
+                  people.shown_name().label("name"), User.email)
         .join(User, User.id == Membership.user_id)
         .where(Membership.id.in_(chosen))
         .order_by(Membership.id)

@@ -1,5 +1,6 @@
 """Devices: list a person's sessions and log them out (admins in User Details, people in /account)."""
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from portal.models import User
 from portal.models import utcnow
 from portal.services import audit
 from portal.services import auth
+from portal.services import people
 from portal.services import scope
 from portal.services.errors import NotFound
 from portal.services.errors import ServiceError
@@ -62,7 +64,7 @@ class DeviceList:
     sessions anywhere else are only counted (``elsewhere``).
     """
 
-    user: User
+    user: "User | people.SeenPerson"
     live: list[DeviceRow]
     ended: list[DeviceRow]
     history_days: int
@@ -111,7 +113,10 @@ def devices_of(actor, membership_id, current_device_id: int | None = None) -> De
     """List a user's sessions signed in to the actor's account (NotFound for anyone else);
     their sessions in other accounts are only counted."""
     membership = scope.get_in_account(Membership, membership_id, actor)
-    return _list(membership.user, current_device_id, account_id=actor.account_id)
+    listing = _list(membership.user, current_device_id, account_id=actor.account_id)
+    # Someone known elsewhere who has not accepted yet: nothing of their other sessions.
+    return replace(listing, user=people.SeenPerson.of(membership),
+                   elsewhere=0 if membership.awaiting else listing.elsewhere)
 
 
 def _live_device(user_id: int, device_id, account_id: int | None = None) -> Device:

@@ -19,6 +19,7 @@ from portal.models import Taskstream
 from portal.models import User
 from portal.services import audit
 from portal.services import paging
+from portal.services import people
 from portal.services import scope
 from portal.services import text
 from portal.services import users
@@ -268,7 +269,7 @@ def chosen_members(actor, membership_ids: Sequence[int]) -> list[Membership]:
             sa.select(Membership)
             .join(User, User.id == Membership.user_id)
             .where(Membership.id.in_(ids))
-            .order_by(User.name, User.id)
+            .order_by(people.shown_name(), User.id)
         )
     )
 

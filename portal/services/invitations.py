@@ -62,25 +62,26 @@ def _invitees(account: Account, memberships: sa.Select) -> sa.Select:
         Elsewhere.deleted_at.is_(None),
     )
     return (
-        sa.select(Membership.id, User.id, User.email, User.name, User.password_hash, elsewhere)
+        sa.select(Membership.id, User.id, User.email, people.shown_name(), User.password_hash,
+                  elsewhere)
         .join(User, User.id == Membership.user_id)
         .where(Membership.id.in_(memberships))
         .order_by(Membership.id)
     )
 
 
-def queue_invitations(actor, account: Account, memberships: sa.Select, *, added: bool = False,
+def queue_invitations(actor, account: Account, memberships: sa.Select, *,
                       mark_invited: bool = False) -> int:
     """Write an invitation link and its e-mail for each membership ``memberships`` selects.
 
     The one writer of invitations, set-wise: New User, Resend Invite, an e-mail change and the
     CSV import all come here with a SELECT of membership ids. Earlier unused links of those
     people to this account stop working. The link of someone who has a password or belongs to
-    another account is sealed: only the recipient ever gets it (DESIGN §1). With ``added``
-    (people just added to the account) someone who already has a password gets "added to
-    account" instead, with no link. With ``mark_invited`` the memberships invited are marked
-    so ("invited", no refusal). E-mails are stored as their context, rendered when sent, so
-    100,000 cost a few statements. The caller commits; returns how many.
+    another account is sealed: only the recipient ever gets it (DESIGN §1); someone who has a
+    password joins only by accepting it with that password. With ``mark_invited`` the
+    memberships invited are marked so ("invited", no refusal). E-mails are stored as their
+    context, rendered when sent, so 100,000 cost a few statements. The caller commits; returns
+    how many.
     """
     now = utcnow()
     inviter = actor.user.name if actor is not None and actor.user is not None else None
@@ -88,7 +89,6 @@ def queue_invitations(actor, account: Account, memberships: sa.Select, *, added:
     # of each dict would cost a tenth of a 100,000-row import.
     tail = ", " + json.dumps({"inviter": inviter, "valid_hours": account.invite_valid_hours})[1:]
     invite_url = json.dumps(mail.link("/invite/"))[:-1]
-    login_url = mail.link("/login?login_hint=")
     no_password = passwords.stamp_of(None)
     conn = db.session.connection()
     bulk.fresh(conn, STAGE)
@@ -99,11 +99,6 @@ def queue_invitations(actor, account: Account, memberships: sa.Select, *, added:
         staged = []
         for (membership_id, user_id, email, name, password_hash, elsewhere), (raw, digest) in zip(
                 rows, tokens.new_pairs(len(rows))):
-            if password_hash is not None and added:
-                context = json.dumps({"name": name, "url": login_url + email})
-                staged.append((membership_id, user_id, email, "added_to_account", None, None,
-                               context))
-                continue
             if password_hash is None and not elsewhere:
                 # A new person's link: this account's admins may hand it over (no mail server).
                 context = f'{{"name": {json.dumps(name)}, "url": {invite_url}{raw}"{tail}'
@@ -138,10 +133,7 @@ def queue_invitations(actor, account: Account, memberships: sa.Select, *, added:
     if conn.dialect.name != "sqlite":
         # SQLite keeps JSON as text; elsewhere the text must become the JSON type.
         context = sa.cast(context, OutboxMessage.__table__.c.context.type)
-    subject = sa.case(
-        *((STAGE.c.kind == kind, mail.subject(kind, account=account.name))
-          for kind in ("invite", "added_to_account")),
-    )
+    subject = sa.literal(mail.subject("invite", account=account.name))
     conn.execute(
         sa.insert(OutboxMessage.__table__).from_select(
             ["account_id", "user_id", "membership_id", "kind", "to_addr", "sender_name",
@@ -165,8 +157,7 @@ def queue_invitations(actor, account: Account, memberships: sa.Select, *, added:
     if mark_invited:
         conn.execute(
             sa.update(Membership.__table__)
-            .where(Membership.__table__.c.id.in_(
-                sa.select(STAGE.c.membership_id).where(STAGE.c.kind == "invite")))
+            .where(Membership.__table__.c.id.in_(sa.select(STAGE.c.membership_id)))
             .values(invite_state=InviteState.INVITED.value, invite_error=None)
         )
     STAGE.drop(conn)
@@ -314,9 +305,11 @@ def add_person(
                     "email",
                 )
             raise ServiceError("This person is already a user of this account.", "email")
-    # A person who already exists keeps their own name, phone and password: identity-level
-    # data belongs to them, not to the account that links them.
-    linked = user is not None
+    # Someone who is already a person elsewhere is added exactly as a new address is: invited,
+    # under the name and phone typed here, shown to this account until they accept the
+    # invitation with the password they already have (DESIGN §1). Their own name, phone and
+    # password stay theirs; nothing of them shows here before they accept.
+    known = user is not None
     try:
         if user is None:
             user = User(email=email, name=name, phone=phone)
@@ -326,11 +319,17 @@ def add_person(
             account=account,
             user=user,
             role=role,
-            invite_state=InviteState.ACTIVE if linked and user.password_hash else InviteState.INVITED,
+            invite_state=InviteState.INVITED,
             invited_by_id=actor.user_id,
+            invited_name=name if known else None,
+            invited_phone=phone if known else None,
         )
         db.session.add(membership)
         db.session.flush()
+        if known:
+            # The list sorts and finds them by the typed name (the insert trigger copied theirs).
+            membership.sort_name = name.lower()
+            db.session.flush()
     except sa.exc.IntegrityError:
         # Another admin added the same address a moment ago: the same answer as our own check.
         db.session.rollback()
@@ -338,17 +337,18 @@ def add_person(
     if group_ids:
         groups.insert_members(actor, group_ids, [membership.id])
     if invite:
-        queue_invitations(actor, account, sa.select(sa.literal(membership.id)), added=True)
+        queue_invitations(actor, account, sa.select(sa.literal(membership.id)))
     if before_commit is not None:
         before_commit(membership)
-    audit.record(actor, "user.added", subject=user, role=role, linked=linked,
+    audit.record(actor, "user.added", subject=user, role=role,
                  **({} if invite else {"invited": False}))
     db.session.commit()
     return membership
 
 
 def accept_invitation(raw: str, password: str | None) -> Membership:
-    """Accept an invitation: a new person sets a password; an existing one only confirms."""
+    """Accept an invitation: a new person chooses a password; someone who already has one
+    joins by giving it (never a new one). From then on the account sees their own name."""
     token = tokens.find(raw, TokenPurpose.INVITE)
     membership = db.session.scalar(
         sa.select(Membership).where(
@@ -360,14 +360,25 @@ def accept_invitation(raw: str, password: str | None) -> Membership:
     if membership is None:
         raise tokens.LinkInvalid("This invitation was withdrawn.")
     user = membership.user
+    if not password:
+        raise ServiceError("Choose a password." if user.password_hash is None
+                           else "Enter your password.", "password")
     if user.password_hash is None:
-        if not password:
-            raise ServiceError("Choose a password.", "password")
         passwords.check_new_password(user, password)
         passwords.store_password(user, password)
+    elif not passwords.verify(user, password):
+        audit.record(None, "invitation.wrong_password", subject=user,
+                     account_id=membership.account_id, actor_user=user)
+        db.session.commit()
+        raise ServiceError("That is not your password. Use the one you sign in with.",
+                           "password")
     tokens.spend(token)
     membership.invite_state = InviteState.ACTIVE
     membership.invite_error = None
+    if membership.awaiting:
+        # Their own name is kept: what the admin typed was only a placeholder (DESIGN §1).
+        membership.invited_name = membership.invited_phone = None
+        membership.sort_name = user.name.lower()
     audit.record(None, "invitation.accepted", subject=user, account_id=membership.account_id,
                  actor_user=user)
     db.session.commit()
@@ -375,7 +386,8 @@ def accept_invitation(raw: str, password: str | None) -> Membership:
 
 
 def invitation_details(raw: str) -> tuple[Membership, bool]:
-    """Return the invited membership and whether the person still has to choose a password."""
+    """Return the invited membership and whether the person still has to choose a password
+    (False: they join with the password they already have)."""
     token = tokens.find(raw, TokenPurpose.INVITE)
     membership = db.session.scalar(
         sa.select(Membership).where(

@@ -22,7 +22,6 @@ from portal.services import tokens
 # The subject of every kind of e-mail (templates/email/<kind>.txt and .html), filled by subject().
 SUBJECTS = {
     "invite": "You are invited to {account}",
-    "added_to_account": "You were added to {account}",
     "invite_refused": "The invitation to {invitee} was not accepted by the mail server",
     "reset_password": "Reset your password",
     "password_changed": "Your password was changed",

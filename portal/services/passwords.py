@@ -98,7 +98,8 @@ def person_accounts(user: User | None, extra: list[Account] | None = None) -> li
         found += db.session.scalars(
             sa.select(Account)
             .join(Membership, Membership.account_id == Account.id)
-            .where(Membership.user_id == user.id, Membership.deleted_at.is_(None))
+            .where(Membership.user_id == user.id, Membership.deleted_at.is_(None),
+                   Membership.invited_name.is_(None))
         )
     return found
 

@@ -1,4 +1,7 @@
-"""People: the canonical form of e-mail addresses and phone numbers, and finding a person."""
+"""People: the canonical form of e-mail addresses and phone numbers, finding a person, and
+what an account sees of them."""
+from dataclasses import dataclass
+
 import email_validator
 import phonenumbers
 import sqlalchemy as sa
@@ -9,6 +12,7 @@ from flask import current_app
 from flask import has_app_context
 
 from portal.extensions import db
+from portal.models import Membership
 from portal.models import User
 from portal.services import text
 from portal.services.errors import ServiceError
@@ -101,3 +105,33 @@ def normalise_phone(value: str | None, region: str | None = None, field: str = "
 def find_person(email: str) -> User | None:
     """Return the person with this canonical e-mail, whatever their accounts."""
     return db.session.scalar(sa.select(User).where(User.email == email))
+
+
+def shown_name(memberships=Membership.__table__, people=User.__table__):
+    """The name an account sees of its member, as SQL: the one it typed until someone known
+    elsewhere accepts its invitation, their own after (DESIGN §1)."""
+    return sa.func.coalesce(memberships.c.invited_name, people.c.name)
+
+
+def shown_phone(memberships=Membership.__table__, people=User.__table__):
+    """The phone an account sees of its member, as SQL (see ``shown_name``)."""
+    return sa.case((memberships.c.invited_name.is_not(None), memberships.c.invited_phone),
+                   else_=people.c.phone)
+
+
+@dataclass(frozen=True)
+class SeenPerson:
+    """The person as one account sees them: until someone known elsewhere accepts the
+    invitation, the name and phone typed there, and nothing of their own (DESIGN §1)."""
+
+    id: int
+    name: str
+    email: str
+    phone: str | None
+    version: int
+
+    @classmethod
+    def of(cls, membership: Membership) -> "SeenPerson":
+        user = membership.user
+        return cls(user.id, membership.shown_name, user.email, membership.shown_phone,
+                   user.version)

@@ -26,6 +26,7 @@ from portal.services import invitations
 from portal.services import mail
 from portal.services import people
 from portal.services import scope
+from portal.services import tokens
 from portal.services import users
 from portal.services.errors import Conflict
 from portal.services.errors import ServiceError
@@ -97,6 +98,8 @@ def update_profile(
     phone = people.normalise_phone(phone)
     if version != user.version:
         raise Conflict(STALE)
+    if membership.awaiting:
+        return _update_awaiting(actor, membership, name=name, email=email, phone=phone)
     changes = {
         key: (getattr(user, key), value)
         for key, value in (("name", name), ("email", email), ("phone", phone))
@@ -144,6 +147,55 @@ def update_profile(
     )
     db.session.commit()
     return ProfileUpdate(tuple(changes), invited)
+
+
+def _update_awaiting(actor, membership: Membership, *, name: str, email: str,
+                     phone: str | None) -> ProfileUpdate:
+    """Edit what this account typed for someone known elsewhere who has not accepted yet.
+
+    The person's own name and phone are not this account's to see or change (DESIGN §1): the
+    typed ones change. A new e-mail invites that address instead (the old link stops working),
+    answering as for anyone who never signed in.
+    """
+    user = membership.user
+    changes = {
+        key: (old, value)
+        for key, old, value in (("name", membership.invited_name, name),
+                                ("email", user.email, email),
+                                ("phone", membership.invited_phone, phone))
+        if old != value
+    }
+    if not changes:
+        return ProfileUpdate(())
+    membership.invited_name, membership.invited_phone = name, phone
+    if "email" in changes:
+        if membership.deleted_at is not None:
+            raise ServiceError("Restore this person before changing their e-mail address.",
+                               "email")
+        other = people.find_person(email)
+        if other is not None and db.session.scalar(sa.select(Membership.id).where(
+                Membership.account_id == membership.account_id, Membership.user_id == other.id)):
+            raise ServiceError("This person is already a user of this account.", "email")
+        tokens.supersede(sa.select(sa.literal(user.id)), TokenPurpose.INVITE,
+                         membership.account_id)
+        if other is None:
+            other = User(email=email, name=name, phone=phone)
+            db.session.add(other)
+            db.session.flush()
+            membership.invited_name = membership.invited_phone = None
+        membership.user = other
+        db.session.flush()
+        membership.sort_email = email
+    db.session.flush()
+    membership.sort_name = membership.shown_name.lower()
+    if "email" in changes:
+        invitations.send_invitation(actor, membership)
+    audit.record(
+        actor, "user.updated", subject=membership.user,
+        changes={key: [old, new] for key, (old, new) in changes.items()},
+    )
+    db.session.commit()
+    return ProfileUpdate(tuple(changes), "email" in changes)
 
 
 def change_role(actor, membership_id, role: str) -> Membership:

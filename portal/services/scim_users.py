@@ -103,8 +103,11 @@ def _rows(ids: list[int]) -> dict[int, Row]:
     return {
         row.id: Row(*row)
         for row in db.session.execute(
+            # Someone known elsewhere who has not accepted this account's invitation shows
+            # as this account wrote them (DESIGN §1).
             sa.select(Membership.id, Membership.created_at, Membership.deleted_at, User.email,
-                      User.name, User.phone, Link.external_id, Link.modified_at)
+                      people.shown_name(), people.shown_phone(),
+                      Link.external_id, Link.modified_at)
             .join(User, User.id == Membership.user_id)
             .outerjoin(Link, Link.membership_id == Membership.id)
             .where(Membership.id.in_(ids))

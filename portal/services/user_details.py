@@ -4,9 +4,9 @@ from dataclasses import dataclass
 from portal.models import AuditEvent
 from portal.models import InviteState
 from portal.models import Membership
-from portal.models import User
 from portal.services import deletion
 from portal.services import devices
+from portal.services import people
 from portal.services import profiles
 from portal.services import second_factor_admin
 from portal.services import taskstreams
@@ -18,7 +18,7 @@ class UserDetails:
     """One user of the account as the details page shows them, the can-do flags computed."""
 
     membership: Membership
-    user: User
+    user: people.SeenPerson
     # The groups and the taskstreams reached through them (services.taskstreams.participates_in).
     participation: taskstreams.Participation
     activity: list[AuditEvent]
@@ -45,15 +45,19 @@ def user_details(actor, membership_id, *, device_id: int | None = None,
     """
     membership = users.get_user(actor, membership_id)
     user = membership.user
+    # Someone known elsewhere who has not accepted yet shows as any invitee does: no password,
+    # no second factor, an e-mail this account may still correct.
+    awaiting = membership.awaiting
     return UserDetails(
         membership=membership,
-        user=user,
+        user=people.SeenPerson.of(membership),
         participation=taskstreams.participates_in(actor, membership.id),
         activity=users.recent_activity(actor, membership, activity_limit),
         devices=devices.devices_of(actor, membership.id, device_id),
-        second_factor=second_factor_admin.summary(actor, user),
-        can_change_email=profiles.can_change_identity(actor, user),
+        second_factor=(second_factor_admin.SecondFactorSummary(False, False) if awaiting
+                       else second_factor_admin.summary(actor, user)),
+        can_change_email=awaiting or profiles.can_change_identity(actor, user),
         can_resend_invite=membership.invite_state != InviteState.ACTIVE,
-        can_reset_password=user.password_hash is not None,
+        can_reset_password=not awaiting and user.password_hash is not None,
         retention_days=deletion.retention_days(),
     )

@@ -16,6 +16,7 @@ from portal.models import InviteState
 from portal.models import Membership
 from portal.models import User
 from portal.services import paging
+from portal.services import people
 from portal.services import scope
 from portal.services.errors import ServiceError
 
@@ -96,7 +97,17 @@ def filtered(actor, user_filter: UserFilter, *, deleted: bool = False) -> sa.Sel
     stmt = scope.in_account(sa.select(Membership.id), Membership, actor).where(kept)
     q = " ".join(user_filter.q.split()).lower()
     if len(q) >= 3:
-        stmt = stmt.where(Membership.user_id.in_(matching_user_ids(q)))
+        # Someone known elsewhere who has not accepted yet is found by the name typed here,
+        # never by their own (DESIGN §1).
+        stmt = stmt.where(
+            sa.or_(
+                sa.and_(Membership.invited_name.is_(None),
+                        Membership.user_id.in_(matching_user_ids(q))),
+                sa.and_(Membership.invited_name.is_not(None),
+                        sa.or_(Membership.sort_name.contains(q, autoescape=True),
+                               Membership.sort_email.contains(q, autoescape=True))),
+            )
+        )
     elif q:
         # Ranges, not LIKE 'q%', so both databases use the index whatever the collation; each
         # branch repeats what the (partial) sort indexes need, so SQLite serves the OR from two.
@@ -222,7 +233,8 @@ def list_users(
         row.id: UserRow(*row)
         for row in db.session.execute(
             sa.select(
-                Membership.id, User.name, User.email, Membership.role, Membership.invite_state,
+                Membership.id, people.shown_name(), User.email,
+                Membership.role, Membership.invite_state,
                 Membership.invite_error, Membership.sort_last_seen,
             )
             .join(User, User.id == Membership.user_id)

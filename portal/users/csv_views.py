@@ -34,7 +34,7 @@ from portal.web import render
 bp = Blueprint("csv", __name__)
 
 PREVIEW_PAGE = 100
-STATUS_FILTERS = {"all": "All", csv_check.NEW: "New", csv_check.LINK: "To link",
+STATUS_FILTERS = {"all": "All", csv_check.NEW: "New",
                   csv_check.UPDATE: "To update", csv_check.SKIP: "Skipped",
                   csv_check.INVALID: "Invalid"}
 TEMPLATE_CSV = (

@@ -114,7 +114,7 @@ def new():
         else:
             context = list_context(list_form)
             return answer("users/index.html", "rows_oob", trigger="closeSidebar",
-                          message=f"Added {membership.user.name}; an e-mail is on its way to "
+                          message=f"Added {membership.shown_name}; an e-mail is on its way to "
                                   f"{membership.user.email}.",
                           redirect_to=url_for("users.index", **context["query"]), **context)
     status = 422 if form.errors else 200
@@ -194,7 +194,7 @@ def change_role(membership_id: int):
     except ServiceError as error:
         return _detail_response(membership_id, status=error.status, message=error.message,
                                 category="error")
-    return _detail_response(membership_id, message=f"{membership.user.name} is now "
+    return _detail_response(membership_id, message=f"{membership.shown_name} is now "
                             f"{'an admin' if membership.is_admin else 'a member'}.")
 
 

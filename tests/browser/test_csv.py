@@ -28,7 +28,7 @@ def test_admin_imports_a_csv_file_and_downloads_an_export(page, live_server, acc
     expect(page.get_by_text("Groups that will be created: Drivers, Office.")).to_be_visible()
     expect(page.get_by_role("cell", name="Email is missing")).to_be_visible()
     page.get_by_role("button", name="Import all").click()
-    expect(page.get_by_text("2 users imported, 0 linked, 0 skipped, 1 invalid row left out."))\
+    expect(page.get_by_text("2 users imported, 0 skipped, 1 invalid row left out."))\
         .to_be_visible()
     page.get_by_role("link", name="Back to Users").click()
     expect(page.get_by_role("cell", name="bo@example.com")).to_be_visible()
@@ -63,7 +63,7 @@ def test_admin_changes_read_as_imports_downloads_the_rejected_rows_and_undoes(pa
     expect(page.get_by_text("phone left empty: +44 7657 335729 is not a valid number"))\
         .to_be_visible()
     page.get_by_role("button", name="Import all 1 valid row").click()
-    expect(page.get_by_text("1 user imported, 0 linked, 0 skipped, 1 row with a warning, "
+    expect(page.get_by_text("1 user imported, 0 skipped, 1 row with a warning, "
                             "1 invalid row left out.")).to_be_visible()
     with page.expect_download() as info:
         page.get_by_role("link", name="Download rejected rows").click()

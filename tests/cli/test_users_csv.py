@@ -16,7 +16,7 @@ def test_dry_run_prints_the_preview_and_writes_nothing(runner, account, tmp_path
     result = runner.invoke(args=["users", "import", str(path), "--account", account.name,
                                  "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "3 rows: 2 new, 0 existing people to link" in result.output
+    assert "3 rows: 2 new, 0 already in this account" in result.output
     assert "Groups that will be created: Team A." in result.output
     assert "line 3: nameless@example.com: Full Name is missing" in result.output
     assert "Dry run: nothing was written." in result.output
@@ -28,7 +28,7 @@ def test_import_writes_and_reports(runner, account, tmp_path):
     path.write_bytes(csv_bytes(ROWS))
     result = runner.invoke(args=["users", "import", str(path), "--account", account.name])
     assert result.exit_code == 0, result.output
-    assert "2 users imported, 0 linked, 0 skipped, 1 invalid row left out." in result.output
+    assert "2 users imported, 0 skipped, 1 invalid row left out." in result.output
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(
         OutboxMessage.kind == "invite", OutboxMessage.account_id == account.id)) == 2
 
@@ -76,7 +76,7 @@ def test_update_read_as_and_rejected_rows_from_the_command_line(runner, account,
                                  "--rejected", str(rejected)])
     assert result.exit_code == 0, result.output
     assert "line 2: ana@example.com: Full Name: Ana Old → Ana Lima" in result.output
-    assert "0 users imported, 0 linked, 1 updated, 0 skipped, 1 invalid row left out." \
+    assert "0 users imported, 1 updated, 0 skipped, 1 invalid row left out." \
         in result.output
     assert rejected.read_bytes().decode("utf-8-sig").startswith(
         "Full Name,Email,Reason\r\nŁucja Šimić,x,")

@@ -59,7 +59,7 @@ def test_created_people_get_the_invitation_only_when_the_token_says_so(app, acco
     assert "loud@example.com" in sent_to and "quiet@example.com" not in sent_to
 
 
-def test_a_person_of_another_account_is_linked_and_nothing_of_theirs_shows(scim, account):
+def test_a_person_of_another_account_is_invited_and_nothing_of_theirs_shows(scim, account):
     other = make_account("Elsewhere Ltd")
     known = make_user(other, name="Known Person", email="known@example.com",
                       group_ids=[make_group(other, "Secret group").id])
@@ -70,10 +70,14 @@ def test_a_person_of_another_account_is_linked_and_nothing_of_theirs_shows(scim,
     assert db.session.scalar(sa.select(sa.func.count(User.id))
                              .where(User.email == "known@example.com")) == 1
     assert membership(created["id"]).user_id == known.user_id
-    # The person keeps their own name; the other account's group is not this account's.
-    assert created["name"] == {"formatted": "Known Person"}
+    # Until they accept an invitation, the account sees what its provider sent (DESIGN §1);
+    # the person's own name stays theirs, and so does the other account's group.
+    assert membership(created["id"]).invite_state == "invited"
+    assert created["name"] == {"formatted": "Someone Else"}
     assert "groups" not in created
-    assert "Secret group" not in scim.get("Users").get_data(as_text=True)
+    listing = scim.get("Users").get_data(as_text=True)
+    assert "Secret group" not in listing and "Known Person" not in listing
+    assert db.session.get(User, known.user_id).name == "Known Person"
 
 
 def test_creating_a_user_twice_is_a_uniqueness_conflict(scim):

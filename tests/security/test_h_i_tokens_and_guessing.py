@@ -1,12 +1,14 @@
 """H. Invite and reset tokens, I. enumeration and brute force (SECURITY-CHECKLIST T31–T34,
-T36–T39; T35 waits for finding 2 of issue 11).
+T35–T39).
 
 Links are taken from the e-mails as the recipient gets them (the outbox delivered to the test
 SMTP server), never from the database.
 """
 import hashlib
+import io
 import logging
 import random
+import re
 import threading
 import time
 from datetime import timedelta
@@ -17,10 +19,13 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models import ActionToken
 from portal.models import AuditEvent
+from portal.models import Membership
+from portal.models import OutboxMessage
 from portal.models import User
 from portal.models import utcnow
 from portal.services import outbox
 from tests import builders
+from tests.builders import csv_bytes
 from tests.security.conftest import USERS
 from tests.security.conftest import link_in
 from tests.security.conftest import live_devices
@@ -282,3 +287,120 @@ def test_t39_a_forgot_password_flood_sends_at_most_three_mails_and_is_throttled(
     started = time.monotonic()
     assert client.post("/forgot-password", data={"email": email}).status_code == 429
     assert time.monotonic() - started < 1
+
+
+def _added(world, name: str, email: str, headers: dict):
+    """New User in Acme as its admin: the response, the membership and its e-mail."""
+    # A plain POST redirects: its answer is the page it leads to, with the message.
+    response = world.admin.post(f"{USERS}/new", data={"name": name, "email": email,
+                                                      "role": "member"}, headers=headers,
+                                follow_redirects=not headers)
+    db.session.commit()
+    membership = db.session.scalar(sa.select(Membership).join(
+            User, User.id == Membership.user_id).where(
+        User.email == email, Membership.account_id == world.acme.id))
+    message = db.session.scalar(sa.select(OutboxMessage).where(
+        OutboxMessage.to_addr == email, OutboxMessage.account_id == world.acme.id))
+    return response, membership, message
+
+
+def _acme_pages(world, membership_id: int) -> str:
+    """What Acme's admin sees of a user: the list, its searches, details, edit, export, mail."""
+    pages = [f"{USERS}/", f"{USERS}/?q=bonly", f"{USERS}/?q=betaonly", f"{USERS}/?q=typed",
+             f"{USERS}/?q=bo", f"{USERS}/{membership_id}", f"{USERS}/{membership_id}/edit",
+             f"{USERS}/export", "/admin/outbox/"]
+    texts = []
+    for page in pages:
+        response = world.admin.get(page)
+        assert response.status_code == 200, page
+        texts.append(response.get_data(as_text=True))
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true"}], ids=["page", "htmx"])
+def test_t35_adding_a_known_address_answers_as_a_new_one_and_waits_for_consent(
+        world, smtp, headers):
+    bob = world.bob.user
+    own_hash = bob.password_hash
+    # A known address (Bob: Beta only, with a password) and an unknown one, typed alike.
+    known, mine, sealed = _added(world, "Typed By A", bob.email, headers)
+    unknown, theirs, open_ = _added(world, "Typed By A", "nobody@acme.example", headers)
+    assert known.status_code == unknown.status_code
+    flashes = [re.findall(r"Added [^<]*", r.get_data(as_text=True))
+               for r in (known, unknown)]
+    assert flashes[0] == ["Added Typed By A; an e-mail is on its way to bob@beta.example."]
+    assert flashes[1] == ["Added Typed By A; an e-mail is on its way to nobody@acme.example."]
+    # Each answer's row of the list (the htmx answer carries the list; a page gets it next)
+    # is the same but for the address and the id.
+    listing = world.admin.get(f"{USERS}/?q=typed").get_data(as_text=True)
+    rows = {email: re.sub(rf"{re.escape(email)}|\b{ident}\b", "X", row)
+            for email, ident in ((bob.email, mine.id), ("nobody@acme.example", theirs.id))
+            for row in re.findall(r"<tr>.*?</tr>", listing, re.S) if email in row}
+    assert len(rows) == 2 and rows[bob.email] == rows["nobody@acme.example"]
+    # The same state and the same kind of e-mail; only its link is sealed (it grants a
+    # credential to someone who has a password: issue 11, finding 1).
+    assert mine.invite_state == theirs.invite_state == "invited"
+    assert (sealed.kind, sealed.subject) == (open_.kind, open_.subject)
+    # Nothing of Beta (Bob's name, his Beta device) in Acme's pages before he accepts.
+    seen = _acme_pages(world, mine.id)
+    for word in ("Bob Betaonly", "Beta Secret", "Bob's Beta phone"):
+        assert word not in seen, word
+    assert "Typed By A" in seen
+    details = world.admin.get(f"{USERS}/{mine.id}").get_data(as_text=True)
+    assert "Reset Password" not in details and "organisation you don" not in details
+    # Acme is not among his accounts until he accepts: he can neither choose nor act in it.
+    bob_client = signed_in(world.app, bob.email)
+    assert bob_client.post("/choose-account", data={"account": world.acme.id}).status_code == 422
+    assert bob_client.get(f"{USERS}/").status_code in (302, 403, 404)
+    # He accepts with the password he already has: the page asks for it, never a new one.
+    link = mailed_link(smtp, bob.email, "/invite/")
+    guest = world.app.test_client()
+    page = guest.get(link).get_data(as_text=True)
+    assert 'name="password"' in page and 'name="confirm"' not in page
+    assert guest.post(link, data={"password": "not his password at all 9"}).status_code == 422
+    db.session.expire_all()
+    assert db.session.get(Membership, mine.id).invite_state == "invited"
+    assert guest.post(link, data={"password": builders.PASSWORD}).status_code == 302
+    db.session.expire_all()
+    joined = db.session.get(Membership, mine.id)
+    assert joined.invite_state == "active" and joined.user.password_hash == own_hash
+    assert signed_in(world.app, bob.email).post(
+        "/choose-account", data={"account": world.acme.id}).status_code == 302
+    # From then on his own name shows (DESIGN §1: the person's own name is kept).
+    assert "Bob Betaonly" in world.admin.get(f"{USERS}/{mine.id}").get_data(as_text=True)
+
+
+def test_t35_a_csv_import_treats_known_and_unknown_addresses_alike(world, smtp):
+    rows = [("Typed By A", "bob@beta.example", ""), ("Typed By B", "nobody@acme.example", "")]
+    upload = world.admin.post(f"{USERS}/import", data={"file": (io.BytesIO(csv_bytes(rows)),
+                                                                "people.csv")},
+                              content_type="multipart/form-data")
+    assert upload.status_code == 302
+    preview = world.admin.get(upload.headers["Location"]).get_data(as_text=True)
+    assert "link" not in re.sub(r"<[^>]*>", " ", preview).lower().replace("hyperlink", "")
+    assert "Bob Betaonly" not in preview
+    rows_html = re.findall(r'<tr class="status-[^"]*">.*?</tr>', preview, re.S)
+    shapes = [re.sub(r"Typed By [AB]|bob@beta\.example|nobody@acme\.example|\d+", "X", row)
+              for row in rows_html]
+    assert len(shapes) == 2 and shapes[0] == shapes[1]
+    started = world.admin.post(upload.headers["Location"], data={"import_all": "Import all",
+                                                                  "invite": "y"})
+    assert started.status_code == 302
+    deadline = time.monotonic() + 30
+    while "Importing…" in (html := world.admin.get(upload.headers["Location"]).get_data(
+            as_text=True)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "2 users imported, 0 skipped." in html
+    db.session.commit()
+    states = dict(db.session.execute(
+        sa.select(User.email, Membership.invite_state).join(
+            Membership, User.id == Membership.user_id)
+        .where(Membership.account_id == world.acme.id, User.email.in_(
+            ["bob@beta.example", "nobody@acme.example"]))).all())
+    assert states == {"bob@beta.example": "invited", "nobody@acme.example": "invited"}
+    seen = world.admin.get(f"{USERS}/?q=typed").get_data(as_text=True)
+    assert "Typed By A" in seen and "Bob Betaonly" not in seen
+    assert [m.kind for m in db.session.scalars(sa.select(OutboxMessage).where(
+        OutboxMessage.account_id == world.acme.id,
+        OutboxMessage.to_addr.in_(["bob@beta.example", "nobody@acme.example"])))] == [
+            "invite", "invite"]

@@ -216,10 +216,11 @@ def test_preview_gives_every_row_its_status_and_writes_nothing(account):
     preview = csv_check.preview_csv(account.admin, data)
     assert counts() == before
     assert [(r.line, r.status) for r in preview.rows] == [
-        (2, "new"), (3, "link"), (4, "skip"), (5, "skip"), (6, "invalid"), (7, "invalid"),
+        (2, "new"), (3, "new"), (4, "skip"), (5, "skip"), (6, "invalid"), (7, "invalid"),
         (8, "invalid")]
     labels = [r.label for r in preview.rows]
-    assert labels[1] == "existing person, will be linked"
+    # A person of another account reads exactly as a new address (DESIGN §1).
+    assert labels[1] == labels[0] == "new" and preview.rows[1].note == preview.rows[0].note
     assert other.name not in " ".join(labels + [r.note for r in preview.rows])
     assert labels[2] == "already in this account (skipped)"
     assert "restore" in preview.rows[3].note
@@ -227,7 +228,7 @@ def test_preview_gives_every_row_its_status_and_writes_nothing(account):
     assert labels[5] == "Email is missing"
     assert labels[6].startswith("That e-mail address is not valid")
     assert preview.new_groups == ["Fresh"]
-    assert preview.summary().startswith("7 rows: 1 new, 1 existing person to link, 2 already")
+    assert preview.summary().startswith("7 rows: 2 new, 2 already")
 
 
 def test_ragged_rows_are_invalid_and_do_not_block_the_others(account):
@@ -299,7 +300,7 @@ def test_import_writes_users_memberships_groups_and_invitations_in_one_go(accoun
                       ("Bo Berg", "bo@example.com", "Team B"),
                       ("Cy", "cy@example.com", "")])
     result = csv_import.import_csv(account.admin, data)
-    assert result.summary() == "3 users imported, 0 linked, 0 skipped."
+    assert result.summary() == "3 users imported, 0 skipped."
     assert result.groups_created == ["Team B"]
     members = dict(db.session.execute(
         sa.select(User.email, sa.func.count(GroupMember.group_id))
@@ -326,24 +327,26 @@ def test_import_writes_users_memberships_groups_and_invitations_in_one_go(accoun
     assert membership.invite_state == "active"
 
 
-def test_a_person_from_another_account_is_linked_and_keeps_their_password(account):
+def test_a_person_from_another_account_is_invited_under_the_typed_name(account):
     other = make_account()
     person = make_user(other, name="Kept Name", email="kept@example.com")
     users_before = db.session.scalar(sa.select(sa.func.count()).select_from(User))
     data = csv_bytes([("Other Name", "KEPT@example.com", "Team")])
     result = csv_import.import_csv(account.admin, data)
-    assert (result.imported, result.linked) == (0, 1)
+    assert result.imported == 1 and result.summary() == "1 user imported, 0 skipped."
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == users_before
     db.session.refresh(person.user)
     assert person.user.name == "Kept Name" and person.user.password_hash is not None
     link = db.session.scalar(sa.select(Membership).where(
         Membership.user_id == person.user_id, Membership.account_id == account.id))
-    assert link.invite_state == "active"
+    # Invited as anyone else, shown and sorted under the name the file gave, until they accept.
+    assert link.invite_state == "invited"
+    assert (link.shown_name, link.sort_name) == ("Other Name", "other name")
     message = db.session.scalar(sa.select(OutboxMessage).where(
         OutboxMessage.to_addr == "kept@example.com", OutboxMessage.account_id == account.id))
-    assert message.kind == "added_to_account"
+    assert message.kind == "invite"
     text, _html = mail.bodies(message)
-    assert "login_hint=kept@example.com" in text
+    assert "Other Name" in text and "Kept Name" not in text and mail.HIDDEN_LINK in text
 
 
 def test_only_the_selected_lines_are_imported(account):
@@ -372,7 +375,7 @@ def test_importing_again_skips_everyone_and_writes_nothing_new(account):
     csv_import.import_csv(account.admin, data)
     before = counts()
     result = csv_import.import_csv(account.admin, data)
-    assert result.summary() == "0 users imported, 0 linked, 2 skipped."
+    assert result.summary() == "0 users imported, 2 skipped."
     assert counts() == before
 
 

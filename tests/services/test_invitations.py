@@ -12,6 +12,7 @@ from portal.models import User
 from portal.services import invitations
 from portal.services import mail
 from portal.services import outbox
+from portal.services import tokens
 from portal.services import users
 from portal.services.errors import ServiceError
 from portal.services.users import Selection
@@ -82,22 +83,52 @@ def test_someone_already_in_the_account_is_a_form_error(account):
     assert refused.value.field == "email"
 
 
-def test_a_person_of_another_account_is_linked_keeps_password_and_is_told(account):
+def test_a_person_of_another_account_is_invited_under_the_typed_name(account):
     other = make_account()
     theirs = make_user(other, name="Shared Person", email="shared@example.com")
     password_hash = theirs.user.password_hash
     membership = invitations.add_person(account.admin, name="Another Name",
                                         email="shared@example.com", phone="+33 1 42 68 53 00")
+    # The same person (never a duplicate), whose own name, phone and password stay theirs ...
     assert membership.user_id == theirs.user_id
     assert membership.user.name == "Shared Person" and membership.user.phone is None
     assert membership.user.password_hash == password_hash
     assert db.session.scalar(sa.select(sa.func.count(User.id)).where(
         User.email == "shared@example.com")) == 1
-    [added] = mails("added_to_account")
-    assert added.to_addr == "shared@example.com" and account.name in added.subject
-    # Only the invitation of the other account, from before: no new one.
-    assert [m.account_id for m in mails("invite") if m.to_addr == "shared@example.com"] == [
-        other.id]
+    # ... invited like a new address, shown here under what was typed until they accept.
+    assert membership.invite_state == "invited" and membership.awaiting
+    assert (membership.shown_name, membership.shown_phone) == ("Another Name", "+33142685300")
+    assert membership.sort_name == "another name"
+    [invite] = [m for m in mails("invite") if m.account_id == account.id]
+    assert invite.to_addr == "shared@example.com" and account.name in invite.subject
+    text, _html = mail.bodies(invite)
+    assert "Another Name" in text and "Shared Person" not in text
+    assert mail.HIDDEN_LINK in text  # sealed: they have a password (issue 11, finding 1)
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "user.added",
+                                                          AuditEvent.account_id == account.id))
+    assert "linked" not in (event.details or {})
+
+
+def test_a_known_person_joins_with_their_own_password_and_keeps_their_name(account):
+    other = make_account()
+    theirs = make_user(other, name="Shared Person", email="shared@example.com")
+    membership = invitations.add_person(account.admin, name="Another Name",
+                                        email="shared@example.com")
+    raw = "a-known-persons-link"
+    db.session.execute(sa.update(ActionToken).where(
+        ActionToken.user_id == theirs.user_id, ActionToken.account_id == account.id,
+        ActionToken.used_at.is_(None)).values(token_hash=tokens.digest(raw)))
+    db.session.commit()
+    _membership, needs_password = invitations.invitation_details(raw)
+    assert needs_password is False  # they give the one they have, never a new one
+    with pytest.raises(ServiceError, match="not your password"):
+        invitations.accept_invitation(raw, "a wrong but long passphrase 7")
+    with pytest.raises(ServiceError, match="Enter your password"):
+        invitations.accept_invitation(raw, None)
+    assert db.session.get(Membership, membership.id).invite_state == "invited"
+    joined = invitations.accept_invitation(raw, PASSWORD)
+    assert joined.invite_state == "active" and not joined.awaiting
+    assert (joined.shown_name, joined.sort_name) == ("Shared Person", "shared person")
 
 
 def test_resend_invite_renews_the_link_and_skips_people_who_signed_in(account):

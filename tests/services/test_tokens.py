@@ -118,14 +118,16 @@ def test_accepting_an_invitation_sets_the_password_once(account, smtp):
         invitations.accept_invitation(raw, "yet another long passphrase")
 
 
-def test_an_existing_person_only_confirms_an_invitation(account, smtp):
+def test_an_existing_person_accepts_an_invitation_with_the_password_they_have(account, smtp):
     other = make_account()
     invitations.send_invitation(other.admin, make_user(other, email=account.admin.user.email))
     db.session.commit()
     raw = latest_link(smtp, "invite")
     membership, needs_password = invitations.invitation_details(raw)
     assert needs_password is False
-    invitations.accept_invitation(raw, None)
+    with pytest.raises(ServiceError, match="Enter your password"):
+        invitations.accept_invitation(raw, None)
+    invitations.accept_invitation(raw, PASSWORD)
     assert passwords.verify(account.admin.user, PASSWORD)  # untouched
     assert membership.account_id == other.id
 

@@ -7,6 +7,7 @@ from portal.models import OutboxMessage
 from portal.models import User
 from portal.services import passwords
 from tests.builders import PASSWORD
+from tests.builders import accepted
 from tests.builders import make_account
 from tests.builders import make_user
 
@@ -125,7 +126,7 @@ def test_the_strictest_policy_of_a_person_in_two_accounts_applies(app, account):
     member = make_user(account)
     from portal.services import invitations
 
-    invitations.add_person(strict.admin, name=member.user.name, email=member.user.email)
+    accepted(invitations.add_person(strict.admin, name=member.user.name, email=member.user.email))
     client = signed_in(app, member.user.email)
     assert client.get("/choose-account").headers["Location"] == "/account/password"
     # PASSWORD is 28 characters: it no longer fits, so the change comes first.

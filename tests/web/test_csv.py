@@ -94,7 +94,7 @@ def test_the_preview_lists_rows_escaped_and_writes_nothing(admin, account):
     html = admin.get(f"{BASE}/import/{job_id}").get_data(as_text=True)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
     assert "{{7*7}}" in html
-    assert "3 rows: 1 new, 0 existing people to link, 1 already in this account" in html
+    assert "3 rows: 1 new, 1 already in this account" in html
     assert "Groups that will be created: {{7*7}}." in html
     assert 'name="lines" value="2"' in html and 'name="lines" value="3"' not in html
     assert "Import all" in html and "Import selected" in html
@@ -111,7 +111,7 @@ def test_import_all_runs_in_the_background_and_reports(admin, account):
                                                             "invite": "y"})
     assert response.status_code == 302
     html = finished(admin, job_id)
-    assert "30 users imported, 0 linked, 0 skipped." in html
+    assert "30 users imported, 0 skipped." in html
     assert "Groups created: Team." in html
     assert {f"u{n}@example.com" for n in range(30)} <= emails()
     job = db.session.get(ImportJob, job_id)
