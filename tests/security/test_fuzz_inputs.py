@@ -15,6 +15,7 @@ view) are fuzzed too. Any 5xx, or any exception, fails.
 Bounded for the suite: a few derandomized examples per route, no example database; one app and
 World for the whole module (routes that delete or sign out run last).
 """
+import threading
 import functools
 import inspect
 import os
@@ -223,6 +224,12 @@ def test_hostile_input_never_answers_a_server_error(world, rule, method):
     client = app.test_client()
 
     def sign_in():
+        # A CSV import started by an earlier example writes from its own thread: let it finish
+        # first, or the shared SQLite file is locked under this session's read-then-write.
+        for thread in threading.enumerate():
+            if thread.name.startswith("import-job-"):
+                thread.join(timeout=120)
+        db.session.rollback()
         # Earlier examples may have changed the admin's password or the account's policy.
         account = db.session.get(Account, world.account_id)
         account.password_min_length, account.password_require_classes = 12, False
