@@ -26,7 +26,7 @@ SIGN_IN_LIMIT = 30  # per minute and address: portal/auth/views.py, README "Secu
 @pytest.fixture(scope="module")
 def redis_url():
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server; make test-deps "
+        pytest.fail("redis-server is not installed (Debian package redis-server; make test-deps "
                     "installs it)")
     import redis
 
