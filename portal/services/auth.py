@@ -97,7 +97,7 @@ def _throttle_delay(failures: int) -> timedelta | None:
     return timedelta(minutes=min(cfg["LOGIN_THROTTLE_MAX_MINUTES"], 2 ** (failures - after)))
 
 
-def _count_failure(user_id: int | None, now) -> None:
+def count_failure(user_id: int | None, now) -> None:
     """Add one failed sign-in (in SQL, so parallel attempts each add exactly one) and throttle.
 
     The count starts over when the last failure is older than LOGIN_THROTTLE_RESET_HOURS; a
@@ -156,7 +156,7 @@ def authenticate(email: str, password: str) -> User:
     ok, rehashed = passwords.verify_hash(stored, password or "")
     now = utcnow()
     if not ok:
-        _count_failure(user_id, now)  # known or not: the same work, so the same time
+        count_failure(user_id, now)  # known or not: the same work, so the same time
         raise ServiceError(GENERIC_FAILURE)
     user = db.session.get(User, user_id)
     throttled = user.throttled_until is not None and user.throttled_until > now

@@ -8,6 +8,7 @@ Everything works set-wise on id chunks, so thousands of users cost a handful of 
 """
 from collections.abc import Iterator
 from collections.abc import Sequence
+import enum
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
@@ -71,13 +72,21 @@ def _quoted(name: str) -> str:
 # Delete
 
 
+class BlockKind(enum.StrEnum):
+    """Why a deletion leaves someone alone."""
+
+    SELF = "self"
+    LAST_ADMIN = "last_admin"
+    ONLY_MEMBER = "only_member"
+
+
 @dataclass(frozen=True)
 class Blocked:
     """A selected user the deletion leaves alone: why, and what fixes it."""
 
     membership_id: int
     name: str
-    kind: str  # "self", "last_admin" or "only_member"
+    kind: BlockKind
     reason: str
     group_id: int | None = None
     taskstream_id: int | None = None
@@ -119,7 +128,7 @@ def _admin_blocks(actor, rows, blocked: dict[int, Blocked]) -> None:
         "make another user an admin first."
     )
     for row in admins:
-        blocked[row.id] = Blocked(row.id, row.name, "last_admin", reason)
+        blocked[row.id] = Blocked(row.id, row.name, BlockKind.LAST_ADMIN, reason)
 
 
 def _group_blocks(actor, selection_ids: sa.Select, names: dict[int, str],
@@ -185,7 +194,7 @@ def _group_blocks(actor, selection_ids: sa.Select, names: dict[int, str],
         )
         for membership_id in members:
             blocked[membership_id] = Blocked(
-                membership_id, names[membership_id], "only_member", reason,
+                membership_id, names[membership_id], BlockKind.ONLY_MEMBER, reason,
                 group_id=group_id, taskstream_id=stream_id,
             )
 
@@ -213,7 +222,8 @@ def plan_for(actor, selection_ids: sa.Select, *, lock: bool = False) -> DeletePl
     blocked: dict[int, Blocked] = {}
     if actor.id in names:
         blocked[actor.id] = Blocked(
-            actor.id, names[actor.id], "self", "You cannot delete yourself; another admin can."
+            actor.id, names[actor.id], BlockKind.SELF,
+            "You cannot delete yourself; another admin can.",
         )
     _admin_blocks(actor, rows, blocked)
     _group_blocks(actor, selection_ids, names, blocked)

@@ -472,7 +472,7 @@ def remove_factor(user: User, factor_id, password: str) -> FactorView:
     db.session.rollback()  # no open transaction while argon2 runs (SQLite's write lock)
     ok, _rehashed = passwords.verify_hash(stored, password or "")
     if not ok:
-        auth._count_failure(user.id, utcnow())
+        auth.count_failure(user.id, utcnow())
         raise ServiceError("The password is not right.", "password")
     factor = own_factor(user, factor_id)
     db.session.delete(factor)

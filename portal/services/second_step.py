@@ -17,7 +17,7 @@ from portal.services.errors import ServiceError
 
 
 def _refuse(user_id: int, method: str) -> None:
-    auth._count_failure(user_id, utcnow())  # the sign-in throttle (commits, "login.failed")
+    auth.count_failure(user_id, utcnow())  # the sign-in throttle (commits, "login.failed")
     user = db.session.get(User, user_id)
     second_factors.record(user, "second_factor.failed", method=method)
     db.session.commit()

@@ -31,9 +31,9 @@ def _plural(count: int, word: str = "user") -> str:
 
 def fix_links(blocked: deletion.Blocked) -> list[tuple[str, str]]:
     """Return the links that lead an admin to what unblocks this deletion."""
-    if blocked.kind == "last_admin":
+    if blocked.kind == deletion.BlockKind.LAST_ADMIN:
         return [("Make another user an admin", url_for("users.index"))]
-    if blocked.kind == "only_member":
+    if blocked.kind == deletion.BlockKind.ONLY_MEMBER:
         return [
             ("Add someone to the group", url_for("groups.detail", group_id=blocked.group_id)),
             ("Assign the step to another group",
