@@ -73,7 +73,8 @@ DEFAULTS: dict[str, Any] = {
     "IMPORT_KEEP_HOURS": 24,
     # Storage for per-address rate limits; use redis:// when several processes serve.
     "RATELIMIT_STORAGE_URI": "memory://",
-    # Device limit given to new accounts (operators change it per account with the CLI).
+    # Device limit given to new accounts (operators change it per account with the CLI); one more
+    # sign-in logs out the device signed in first.
     "DEFAULT_DEVICE_LIMIT": 3,
     # Send Strict-Transport-Security and Secure cookies (turn on behind HTTPS).
     "HTTPS": False,

@@ -55,7 +55,7 @@ SPEC = {
         "description": (
             "JSON for device apps. Sign in with POST /sessions to get a bearer token bound to a "
             "device, then send `Authorization: Bearer <token>`. Signing in on more devices than "
-            "the person's device limit logs out the least recently used one; its next request "
+            "the person's device limit logs out the one signed in first; its next request "
             "gets 401 `session_ended` with the reason. Request bodies must be application/json "
             "(415 otherwise). Every error is `{\"error\": {\"code\", \"message\"}}` with a "
             "stable code."

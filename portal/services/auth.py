@@ -224,7 +224,7 @@ def log_in(email: str, password: str, client: Client) -> SignedIn:
 
 
 def sign_in(user: User, client: Client, account_id: int | None = None) -> tuple[Device, str]:
-    """Create a device session, ending the least recently used ones beyond the limit.
+    """Create a device session, ending the first signed-in ones beyond the limit.
 
     The person's row is locked first, so two racing sign-ins take turns and never leave more
     live devices than the limit (SQLite serialises writers with BEGIN IMMEDIATE; PostgreSQL
@@ -237,7 +237,9 @@ def sign_in(user: User, client: Client, account_id: int | None = None) -> tuple[
         db.session.scalars(
             sa.select(Device)
             .where(Device.user_id == user.id, Device.revoked_at.is_(None))
-            .order_by(Device.last_seen_at, Device.id)
+            # The seed: "once the number is exceeded, the user is logged out of the first
+            # device": the one signed in earliest goes, however recently it was used.
+            .order_by(Device.created_at, Device.id)
         )
     )
     if client.client_device_id:

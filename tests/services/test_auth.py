@@ -83,19 +83,22 @@ def test_app_devices_are_named_by_the_app(account):
     assert device.name == "Anna's iPad — app 4.2.1"
 
 
-def test_signing_in_beyond_the_limit_ends_the_least_recently_used_device(account):
+def test_signing_in_beyond_the_limit_ends_the_device_signed_in_first(account):
     user = account.admin.user
     first, first_raw = auth.sign_in(user, WEB)
-    second, _ = auth.sign_in(user, WEB)
+    second, second_raw = auth.sign_in(user, WEB)
     third, _ = auth.sign_in(user, WEB)
-    # The first device was used most recently, so the second is the oldest by last seen.
+    # The first device was used most recently and the second least recently: the seed's rule
+    # ("logged out of the first device") ends the first all the same.
     first.last_seen_at = utcnow() + timedelta(seconds=5)
+    second.last_seen_at = utcnow() - timedelta(minutes=5)
     db.session.commit()
     fourth, _ = auth.sign_in(user, WEB)
-    assert {d.id for d in live_devices(user)} == {first.id, third.id, fourth.id}
-    db.session.refresh(second)
-    assert second.revoked_reason == "device_limit"
-    assert auth.load_session(first_raw) is not None
+    assert {d.id for d in live_devices(user)} == {second.id, third.id, fourth.id}
+    db.session.refresh(first)
+    assert first.revoked_reason == "device_limit"
+    assert auth.load_session(first_raw) is None
+    assert auth.load_session(second_raw) is not None
 
 
 def test_the_smallest_device_limit_of_a_persons_accounts_applies(account):

@@ -11,6 +11,8 @@ def test_settings_page_shows_the_policy_and_the_read_only_device_limit(admin, ac
     assert "NIST" in html and "blocklist" in html
     assert 'name="device_limit"' not in html
     assert f'flask accounts set "{account.name}" --device-limit N' in html
+    # The seed's rule (issue 15, item 7): one more sign-in logs out the first device.
+    assert "logs out the one signed in first" in html and "least recently" not in html
     assert "/admin/settings/" in admin.get("/admin/participants/users/").get_data(as_text=True)
 
 
