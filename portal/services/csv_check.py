@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from dataclasses import field
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from sqlalchemy.dialects.postgresql import ARRAY
 from flask import current_app
 
 from portal.extensions import db
+from portal.models import AuditEvent
 from portal.models import Group
 from portal.models import GroupMember
 from portal.models import Membership
@@ -67,6 +69,9 @@ class Row:
     changes: list[tuple[str, str, str]] = field(default_factory=list)
     add_groups: tuple[str, ...] = ()
     warnings: int = 0  # values left out (an invalid phone), each told in the note
+    # Whose name and phone an update changes: the person's own (OWN), this account's typed
+    # ones for someone who has not accepted its invitation (LOCAL), or none (KEPT).
+    target: str = "own"
 
     @property
     def label(self) -> str:
@@ -294,9 +299,25 @@ def _one_of(column: sa.ColumnElement, values: list[str]) -> sa.ColumnElement:
     return column == sa.any_(sa.bindparam("values", values, type_=ARRAY(sa.String)))
 
 
+# Update existing users: whose name and phone a row changes (Row.target).
+OWN = "own"  # the person's own: they belong to this account alone and never set them
+LOCAL = "local"  # what this account typed: they have not accepted its invitation yet
+KEPT = "kept"  # neither: the person's own, which this account may not change
+KEPT_NOTES = {
+    "elsewhere": "name and phone not changed: they are the person's own, and they belong to "
+                 "another organisation too",
+    "own": "name and phone not changed: the person set them themselves",
+}
+LOCAL_NOTE = ("name and phone change for this account only: the person has not accepted "
+              "its invitation yet")
+
+
 @dataclass(slots=True)
 class Known:
-    """A person the file names who is already known, and their membership here, if any."""
+    """A person the file names who is already known, and their membership here, if any.
+
+    ``name`` and ``phone`` are those this account sees (DESIGN §1: nothing of another account).
+    """
 
     has_password: bool
     membership_id: int | None
@@ -304,23 +325,48 @@ class Known:
     name: str
     phone: str | None
     group_keys: frozenset[str] = frozenset()
+    target: str = OWN
+    kept: str = ""  # why name and phone stay as they are (a key of KEPT_NOTES)
+
+
+def _identity(actor) -> tuple[sa.ColumnElement, sa.ColumnElement]:
+    """Return (belongs to another account, set their own profile) of each person, as SQL."""
+    elsewhere = so.aliased(Membership)
+    in_other = sa.exists().where(elsewhere.user_id == User.id,
+                                 elsewhere.account_id != actor.account_id,
+                                 elsewhere.deleted_at.is_(None))
+    self_set = sa.exists().where(AuditEvent.subject_user_id == User.id,
+                                 AuditEvent.actor_user_id == User.id,
+                                 AuditEvent.action == "profile.updated")
+    return in_other, self_set
 
 
 def _existing(actor, keys: list[str], with_groups: bool) -> dict[str, Known]:
-    """Return {email: Known} for the people already known (with their groups here)."""
+    """Return {email: Known} for the people already known (with their groups here).
+
+    With ``with_groups`` (Update existing users) also whose name and phone an update may
+    change (Known.target).
+    """
+    in_other, self_set = _identity(actor) if with_groups else (sa.false(), sa.false())
     stmt = (
         sa.select(User.email, User.password_hash.is_not(None), Membership.id,
-                  Membership.deleted_at.is_not(None), User.name, User.phone)
+                  Membership.deleted_at.is_not(None), people.shown_name(), people.shown_phone(),
+                  Membership.invited_name.is_not(None), in_other, self_set)
         .outerjoin(
             Membership,
             sa.and_(Membership.user_id == User.id, Membership.account_id == actor.account_id),
         )
         .where(_one_of(User.email, keys))
     )
-    known = {
-        email: Known(bool(has_password), membership_id, bool(deleted), name, phone)
-        for email, has_password, membership_id, deleted, name, phone in db.session.execute(stmt)
-    }
+    known = {}
+    for (email, has_password, membership_id, deleted, name, phone, awaiting, other,
+         own) in db.session.execute(stmt):
+        entry = known[email] = Known(bool(has_password), membership_id, bool(deleted), name,
+                                     phone)
+        if awaiting:
+            entry.target = LOCAL
+        elif other or own:
+            entry.target, entry.kept = KEPT, "elsewhere" if other else "own"
     if with_groups:
         by_membership = {k.membership_id: k for k in known.values()
                          if k.membership_id is not None and not k.deleted}
@@ -340,11 +386,17 @@ def _existing(actor, keys: list[str], with_groups: bool) -> dict[str, Known]:
 
 
 def _changes(row: Row, known: Known) -> None:
-    """Fill in what Update existing users would change for this person."""
-    if row.name != known.name:
-        row.changes.append(("Full Name", known.name, row.name))
-    if row.phone is not None and row.phone != known.phone:
-        row.changes.append(("Phone", known.phone or "", row.phone))
+    """Fill in what Update existing users would change for this person, and whose values."""
+    row.target = known.target
+    if known.target == KEPT:
+        row.warn(KEPT_NOTES[known.kept])
+    else:
+        if row.name != known.name:
+            row.changes.append(("Full Name", known.name, row.name))
+        if row.phone is not None and row.phone != known.phone:
+            row.changes.append(("Phone", known.phone or "", row.phone))
+        if row.changes and known.target == LOCAL:
+            row.warn(LOCAL_NOTE)
     row.add_groups = tuple(g for g in row.groups if g.lower() not in known.group_keys)
     if row.add_groups:
         row.changes.append(("Groups", "", "+ " + ", ".join(row.add_groups)))
@@ -371,7 +423,7 @@ def check_table(actor, table: Table, *, update: bool = False) -> Preview:
         elif update:
             _changes(row, known)
             row.status = UPDATE if row.changes else SKIP
-            if not row.changes:
+            if not row.changes and row.target != KEPT:
                 row.warn("nothing to change")
         else:
             row.status = SKIP

@@ -29,7 +29,10 @@ from portal.services import bulk
 from portal.services import import_history
 from portal.services import invitations
 from portal.services.csv_check import INVALID
+from portal.services.csv_check import KEPT
+from portal.services.csv_check import LOCAL
 from portal.services.csv_check import NEW
+from portal.services.csv_check import OWN
 from portal.services.csv_check import SKIP
 from portal.services.csv_check import UPDATE
 from portal.services.csv_check import Preview
@@ -106,6 +109,7 @@ STAGE_UPDATES = sa.Table(
     sa.Column("email", sa.String(254)),
     sa.Column("name", sa.String(200)),
     sa.Column("phone", sa.String(32)),
+    sa.Column("target", sa.String(8)),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
@@ -243,33 +247,52 @@ def _update(actor, rows: list[Row], now, import_id: int) -> tuple[list[str], lis
 
     Only what the preview listed as a change is written: a name that differs, a phone given
     (an empty or invalid phone cell leaves the phone as it is), groups the person is not in.
-    Returns the groups created and the people changed as they were before (for Undo import).
+    Whose name and phone change is the row's ``target`` (csv_check.OWN, LOCAL or KEPT): the
+    person's own, what this account typed for them, or neither.
+    Returns the groups created and the values changed as they were before (for Undo import).
     """
     users = User.__table__
     memberships = Membership.__table__
     conn = db.session.connection()
     bulk.fresh(conn, STAGE_UPDATES, STAGE_GROUPS)
-    bulk.load(conn, STAGE_UPDATES, [(row.key, row.name, row.phone) for row in rows])
+    bulk.load(conn, STAGE_UPDATES, [(row.key, row.name, row.phone, row.target) for row in rows
+                                    if row.target != KEPT])
     bulk.load(conn, STAGE_GROUPS, [(row.key, g.lower()) for row in rows for g in row.add_groups])
     created = groups_to_create(actor, [Row(0, "", "", row.add_groups) for row in rows])
     _create_groups(actor, created, now, import_id)
-    changed = sa.or_(users.c.name != STAGE_UPDATES.c.name,
-                     sa.and_(STAGE_UPDATES.c.phone.is_not(None),
-                             users.c.phone.is_distinct_from(STAGE_UPDATES.c.phone)))
+    staged = STAGE_UPDATES.c
+    own = sa.and_(staged.email == users.c.email, staged.target == OWN,
+                  sa.or_(users.c.name != staged.name,
+                         sa.and_(staged.phone.is_not(None),
+                                 users.c.phone.is_distinct_from(staged.phone))))
     previous = [
         {"user_id": user_id, "name": name, "phone": phone}
         for user_id, name, phone in conn.execute(
-            sa.select(users.c.id, users.c.name, users.c.phone)
-            .select_from(STAGE_UPDATES.join(users, users.c.email == STAGE_UPDATES.c.email))
-            .where(changed)
-        )
+            sa.select(users.c.id, users.c.name, users.c.phone).where(own))
     ]
     conn.execute(
-        sa.update(users)
-        .where(users.c.email == STAGE_UPDATES.c.email, changed)
-        .values(name=STAGE_UPDATES.c.name,
-                phone=sa.func.coalesce(STAGE_UPDATES.c.phone, users.c.phone),
+        sa.update(users).where(own)
+        .values(name=staged.name, phone=sa.func.coalesce(staged.phone, users.c.phone),
                 version=users.c.version + 1),
+    )
+    # Someone who has not accepted yet: what this account typed for them (DESIGN §1).
+    local = sa.and_(staged.target == LOCAL, staged.email == users.c.email,
+                    memberships.c.user_id == users.c.id,
+                    memberships.c.account_id == actor.account_id,
+                    memberships.c.invited_name.is_not(None),
+                    sa.or_(memberships.c.invited_name != staged.name,
+                           sa.and_(staged.phone.is_not(None),
+                                   memberships.c.invited_phone.is_distinct_from(staged.phone))))
+    previous += [
+        {"membership_id": membership_id, "invited_name": name, "invited_phone": phone}
+        for membership_id, name, phone in conn.execute(
+            sa.select(memberships.c.id, memberships.c.invited_name, memberships.c.invited_phone)
+            .where(local))
+    ]
+    conn.execute(
+        sa.update(memberships).where(local)
+        .values(invited_name=staged.name, sort_name=sa.func.lower(staged.name),
+                invited_phone=sa.func.coalesce(staged.phone, memberships.c.invited_phone)),
     )
     here = sa.and_(memberships.c.user_id == users.c.id,
                    memberships.c.account_id == actor.account_id,

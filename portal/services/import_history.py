@@ -239,6 +239,17 @@ def undo_import(actor, import_id) -> UndoReport:
         db.session.execute(sa.delete(Group).where(Group.id.in_(ids)),
                            execution_options={"synchronize_session": False})
     for before in record.previous or []:
+        if "membership_id" in before:
+            # What this account had typed for someone who has not accepted yet.
+            db.session.execute(
+                sa.update(Membership).where(Membership.id == before["membership_id"],
+                                            Membership.invited_name.is_not(None))
+                .values(invited_name=before["invited_name"],
+                        invited_phone=before["invited_phone"],
+                        sort_name=sa.func.lower(before["invited_name"])),
+                execution_options={"synchronize_session": False},
+            )
+            continue
         db.session.execute(
             sa.update(User).where(User.id == before["user_id"])
             .values(name=before["name"], phone=before["phone"], version=User.version + 1),
