@@ -6,7 +6,8 @@
 #   make test    install the test extras, Debian's chromium, systemd and redis, run the whole
 #                pytest suite (pass extra arguments with PYTEST_ARGS='-k login -v')
 #   make dev     the same with Flask's development server and its reloader, no worker
-#   make bench   run every tests/bench/bench_*.py script
+#   make bench   run every tests/bench/bench_*.py script on SQLite and PostgreSQL and print one
+#                table of their figures beside their budgets (and bench.json); under 10 minutes
 #   make python  say which Python make takes (and its venv)
 #   make lock    refresh requirements.lock and requirements-test.lock after editing
 #                pyproject.toml (UPGRADE=1 moves every package to its newest allowed release)
@@ -125,15 +126,19 @@ test: test-deps
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status = 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status
 
+# One table (and bench.json) of every tests/bench/bench_*.py figure on SQLite and PostgreSQL
+# (tests/bench/aggregate.py). PostgreSQL: PORTAL_BENCH_DATABASE_URL names a server whose role may
+# create databases, else a throw-away cluster is started (.ci/pg.sh) and stopped afterwards;
+# BENCH_DATABASES=sqlite skips it. BENCH_ARGS='--size tiny --only users_list' narrows it.
+BENCH_ARGS ?=
+BENCH_DATABASES ?= sqlite postgresql
 bench: test-deps
-	@shopt -s nullglob; scripts=(tests/bench/bench_*.py); \
-	if [ $${#scripts[@]} -eq 0 ]; then echo "No tests/bench/bench_*.py scripts."; exit 0; fi; \
-	failed=0; \
-	for script in "$${scripts[@]}"; do \
-	    echo "== $$script"; \
-	    PYTHONPATH=$(CURDIR) $(PY) "$$script" || { echo "!! $$script failed"; failed=1; }; \
-	done; \
-	exit $$failed
+	@source .ci/pg.sh; url=; \
+	if [[ " $(BENCH_DATABASES) " == *" postgresql "* ]]; then \
+	    url=$${PORTAL_BENCH_DATABASE_URL:-}; \
+	    if [ -z "$$url" ]; then trap pg_stop EXIT; pg_start >&2 || exit 1; url=$$PG_URL; fi; \
+	fi; \
+	PYTHONPATH=$(CURDIR) $(PY) tests/bench/aggregate.py $${url:+--database-url "$$url"} $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf .venv .venv-3.*

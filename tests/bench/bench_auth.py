@@ -36,6 +36,7 @@ from portal.services import accounts  # noqa: E402
 from portal.services import auth  # noqa: E402
 from portal.services import passwords  # noqa: E402
 from portal.services import tokens  # noqa: E402
+from tests.bench import figures as report  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 BODY = {"password": PASSWORD, "device_id": "bench", "device_name": "Bench", "kind": "app",
@@ -127,6 +128,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--sign-ins", type=int, default=60)
     parser.add_argument("--checks", type=int, default=5_000)
+    report.add_argument(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app({"DATABASE_URL": f"sqlite:///{tmp}/bench.db", "SECRET_KEY": "bench",
@@ -171,6 +173,19 @@ def main() -> None:
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>16}  {note}")
     print(json.dumps({"bench": "auth", **result}))
+    report.write(args.json_path, "auth", "sqlite", [
+        report.figure("argon2_verify_ms", f"one argon2id verification ({params})",
+                      result["argon2_verify_ms"], "ms"),
+        report.figure("sign_ins_per_s_1_thread", "sign-ins/s, 1 thread (Keycloak ~15/vCPU)",
+                      result["sign_ins_per_s_1_thread"], "/s", better="higher", floor=15,
+                      floor_name="Keycloak per vCPU"),
+        report.figure("sign_ins_per_s_2_threads", "sign-ins/s, 2 threads",
+                      result["sign_ins_per_s_2_threads"], "/s", better="higher"),
+        report.figure("api_sign_ins_per_s_1_thread", "API sign-ins/s (POST /api/v1/sessions)",
+                      result["api_sign_ins_per_s_1_thread"], "/s", better="higher"),
+        report.figure("device_check_ms_median", "per-request device check, median",
+                      result["device_check_ms_median"], "ms", budget=1.0),
+    ], size={"users": args.users, "sign_ins": args.sign_ins, "checks": args.checks}, raw=result)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from portal.services import accounts  # noqa: E402
 from portal.services import csv_export  # noqa: E402
 from portal.services import csv_check  # noqa: E402
 from portal.services import csv_import  # noqa: E402
+from tests.bench import figures as report  # noqa: E402
 
 FIRST = ["Ana", "Björn", "Chloé", "Dmitri", "Emeka", "Fatima", "Grégoire", "Hana", "Iñaki",
          "Jun", "Kofi", "Léa", "Mateus", "Nadia", "Oskar", "Priya", "Quentin", "Rūta", "Søren",
@@ -272,6 +273,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--profile", choices=["preview", "import", "export"])
+    report.add_argument(parser)
     args = parser.parse_args()
     data = fixture(args.rows)
     figures = {"rows": args.rows, "file_mb": len(data) / 1e6}
@@ -327,6 +329,31 @@ def main() -> None:
     for what, measured, budget in table:
         print(f"{what:28} {measured:46} {budget}")
     print(json.dumps({"bench": "csv", **figures, "budgets": BUDGETS}))
+    floor = "sqlite3 + csv by hand"
+    report.write(args.json_path, "csv", "sqlite", [
+        report.figure("preview_s", f"CSV preview of {args.rows:,} rows", round(figures["preview_s"], 3),
+                      "s", budget=BUDGETS["preview_s"]),
+        report.figure("import_rows_per_s", "CSV import, end to end",
+                      round(figures["import_rows_per_s"]), "rows/s", better="higher",
+                      budget=BUDGETS["import_rows_per_s"],
+                      floor=round(figures["floor_import_rows_per_s"]), floor_name=floor),
+        report.figure("import_floor_ratio", "CSV import time / floor's",
+                      round(figures["import_floor_ratio"], 2), "x",
+                      budget=BUDGETS["import_floor_ratio"]),
+        report.figure("import_peak_rss_mb", "CSV import, peak RSS",
+                      round(figures["import_peak_rss_mb"]), "MB",
+                      budget=BUDGETS["import_peak_rss_mb"]),
+        report.figure("export_rows_per_s", "CSV export (service)",
+                      round(figures["export_rows_per_s"]), "rows/s", better="higher",
+                      budget=BUDGETS["export_rows_per_s"],
+                      floor=round(figures["floor_export_rows_per_s"]), floor_name=floor),
+        report.figure("export_floor_ratio", "CSV export time / floor's",
+                      round(figures["export_floor_ratio"], 2), "x",
+                      budget=BUDGETS["export_floor_ratio"]),
+        report.figure("export_http_rows_per_s", "CSV export through HTTP",
+                      round(figures["export_http_rows_per_s"]), "rows/s", better="higher",
+                      budget=BUDGETS["export_rows_per_s"]),
+    ], size={"rows": args.rows}, raw=figures)
 
 
 if __name__ == "__main__":

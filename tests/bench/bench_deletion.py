@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sqlite3
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -22,24 +23,27 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from portal import create_app
-from portal.extensions import db
-from portal.models import ActionToken
-from portal.models import AuditEvent
-from portal.models import Base
-from portal.models import Device
-from portal.models import Group
-from portal.models import GroupMember
-from portal.models import Membership
-from portal.models import OutboxMessage
-from portal.models import User
-from portal.models import utcnow
-from portal.services import accounts
-from portal.services import deletion
-from portal.services import purge
-from portal.services import taskstreams
-from portal.services.users import Selection
-from portal.services.users import UserFilter
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from portal import create_app  # noqa: E402
+from portal.extensions import db  # noqa: E402
+from portal.models import ActionToken  # noqa: E402
+from portal.models import AuditEvent  # noqa: E402
+from portal.models import Base  # noqa: E402
+from portal.models import Device  # noqa: E402
+from portal.models import Group  # noqa: E402
+from portal.models import GroupMember  # noqa: E402
+from portal.models import Membership  # noqa: E402
+from portal.models import OutboxMessage  # noqa: E402
+from portal.models import User  # noqa: E402
+from portal.models import utcnow  # noqa: E402
+from portal.services import accounts  # noqa: E402
+from portal.services import deletion  # noqa: E402
+from portal.services import purge  # noqa: E402
+from portal.services import taskstreams  # noqa: E402
+from portal.services.users import Selection  # noqa: E402
+from portal.services.users import UserFilter  # noqa: E402
+from tests.bench import figures as report  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'"X-CSRFToken": "([^"]+)"')
@@ -309,6 +313,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=purge.PURGE_BATCH)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--profile", action="store_true", help="write pyinstrument HTML reports")
+    report.add_argument(parser)
     args = parser.parse_args()
     url = args.database_url
     with tempfile.TemporaryDirectory() as workdir:
@@ -350,6 +355,20 @@ def main() -> None:
     print(json.dumps({"bench": "deletion", "database": database, "users": args.users,
                       "selected": args.delete, "purged": args.purge, "batch": args.batch,
                       **{k: round(v, 4) for k, v in results.items()}}))
+    floors = {"purge_erase_s": ("raw_sqlite3_erase_s", "sqlite3 by hand")}
+    figures = []
+    for label, key, budgeted in rows:
+        if key not in results or key in ("raw_sqlite3_erase_s",):
+            continue
+        floor_key, floor_name = floors.get(key, (None, None))
+        figures.append(report.figure(
+            key, label.strip(), round(results[key], 4), "s",
+            budget=BUDGET_S if budgeted else None,
+            floor=round(results[floor_key], 4) if floor_key in results else None,
+            floor_name=floor_name if floor_key in results else None))
+    report.write(args.json_path, "deletion", database, figures,
+                 size={"users": args.users, "delete": args.delete, "purge": args.purge,
+                       "batch": args.batch}, raw=results)
 
 
 if __name__ == "__main__":

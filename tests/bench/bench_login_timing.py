@@ -25,6 +25,7 @@ from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import Base  # noqa: E402
 from portal.services import accounts  # noqa: E402
+from tests.bench import figures as report  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 KNOWN = "known.person@bench.example.com"
@@ -36,6 +37,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tries", type=int, default=300, help="pairs of sign-ins")
     parser.add_argument("--database-url", default=os.environ.get("PORTAL_BENCH_DATABASE_URL"))
+    report.add_argument(parser)
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory()
     url = args.database_url or f"sqlite:///{tmp.name}/bench.db"
@@ -92,6 +94,14 @@ def main() -> int:
     print(f"  difference      median {result['median_difference_ms']:8.2f} ms "
           f"(budget |d| < {BUDGET_MS:.0f} ms: {'ok' if result['ok'] else 'MISSED'})")
     print(json.dumps(result))
+    report.write(args.json_path, "login_timing", report.database_name(args.database_url), [
+        report.figure("known_median_ms", "failed sign-in, known e-mail (argon2id)",
+                      result["known_median_ms"], "ms"),
+        report.figure("unknown_median_ms", "failed sign-in, unknown e-mail",
+                      result["unknown_median_ms"], "ms"),
+        report.figure("abs_median_difference_ms", "|known - unknown|, median of pairs",
+                      abs(result["median_difference_ms"]), "ms", budget=BUDGET_MS),
+    ], size={"tries": args.tries}, raw=result)
     with app.app_context():
         db.engine.dispose()
     tmp.cleanup()

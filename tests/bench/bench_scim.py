@@ -31,6 +31,7 @@ from portal.models import User  # noqa: E402
 from portal.models import utcnow  # noqa: E402
 from portal.services import accounts  # noqa: E402
 from portal.services import scim_tokens  # noqa: E402
+from tests.bench import figures as report  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 TARGETS = {"filter_username_ms": 10, "filter_external_id_ms": 10, "sync_pass_s": 30,
@@ -104,8 +105,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--creates", type=int, default=10_000)
     parser.add_argument("--lookups", type=int, default=200)
+    parser.add_argument("--database-url", default=os.environ.get("PORTAL_BENCH_DATABASE_URL"))
+    report.add_argument(parser)
     args = parser.parse_args()
-    url = os.environ.get("PORTAL_BENCH_DATABASE_URL")
+    url = args.database_url
     tmp = tempfile.TemporaryDirectory()
     url = url or f"sqlite:///{tmp.name}/bench.db"
     app = make_app(url)
@@ -191,6 +194,20 @@ def main() -> None:
         print(f"{key:<26}{value:>12,.1f}{'' if target is None else target:>10}{ok}")
     print(json.dumps({"database": url.split(":")[0], "users": args.users, **{
         k: round(v, 2) for k, v in results.items()}}))
+    names = {"filter_username_ms": "SCIM userName eq filter, median",
+             "filter_external_id_ms": "SCIM externalId eq filter, median",
+             "sync_pass_s": f"SCIM full sync pass ({results['sync_pass_users']:,} users)",
+             "create_per_s": f"SCIM creates, one POST at a time ({args.creates:,})",
+             "patch_add_1000_ms": "SCIM PATCH adding 1,000 group members",
+             "patch_remove_1000_ms": "SCIM PATCH removing 1,000 group members"}
+    units = {"filter_username_ms": "ms", "filter_external_id_ms": "ms", "sync_pass_s": "s",
+             "create_per_s": "/s", "patch_add_1000_ms": "ms", "patch_remove_1000_ms": "ms"}
+    report.write(args.json_path, "scim", report.database_name(args.database_url), [
+        report.figure(key, name, round(results[key], 2), units[key], budget=TARGETS[key],
+                      better="higher" if key == "create_per_s" else "lower")
+        for key, name in names.items()
+    ], size={"users": args.users, "creates": args.creates, "lookups": args.lookups},
+        raw=results)
 
 
 if __name__ == "__main__":

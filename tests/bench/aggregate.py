@@ -1,0 +1,248 @@
+"""`make bench`: run every tests/bench/bench_*.py script on SQLite and PostgreSQL, print one table.
+
+    .venv/bin/python tests/bench/aggregate.py [--size full|tiny] [--database-url URL]
+        [--only users_list,deletion] [--json bench.json] [--out bench-results]
+
+Each script runs in its own process with ``--json`` (tests/bench/figures.py) and the sizes of
+``--size``; its own human output goes to ``<out>/<bench>-<database>.txt``. With
+``--database-url`` (a PostgreSQL server the role may create databases on) every script that
+supports PostgreSQL runs a second time, each in a fresh database of its own
+(``bench_<name>_<pid>``, dropped afterwards). The table has one line per figure: its budget, the
+SQLite and PostgreSQL figures with their verdicts, and the hand-written floor or peer measured
+in the same run where the script has one. ``bench.json`` holds every script's document.
+
+Sizes (``full``, what `make bench` runs, about 8 minutes on 2 shared cores): the list pages,
+Resend Invite, the purge, SCIM look-ups and the HTTP load at the budgets' 100,000 users; the
+CSV import/export at 100,000 rows (SQLite; PostgreSQL has no CSV bench yet); the group bulk adds
+at 10,000 of 100,000; fewer repetitions than each script's default (medians of 10-15) and
+2,000 SCIM creates rather than 10,000. ``tiny`` is for tests/test_bench_aggregate.py: a few
+hundred rows, seconds per script; its figures mean nothing.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+# Which scripts take --database-url (PostgreSQL); the others build their own SQLite file.
+POSTGRESQL = {"users_list", "deletion", "groups", "scim", "login_timing", "http"}
+
+SIZES: dict[str, dict[str, list[str]]] = {
+    "full": {
+        "users_list": ["--users", "100000", "--runs", "15"],
+        "deletion": ["--users", "100000", "--delete", "10000", "--purge", "100000"],
+        "groups": ["--users", "100000", "--repeat", "10"],
+        "scim": ["--users", "100000", "--creates", "2000", "--lookups", "100"],
+        "login_timing": ["--tries", "60"],
+        "auth": ["--users", "100000", "--sign-ins", "30", "--checks", "2000"],
+        "csv": ["--rows", "100000"],
+        "http": ["--users", "100000", "--seconds", "15"],
+    },
+    "tiny": {
+        "users_list": ["--users", "300", "--runs", "2"],
+        "deletion": ["--users", "300", "--delete", "50", "--purge", "100"],
+        "groups": ["--users", "300", "--repeat", "2"],
+        "scim": ["--users", "300", "--creates", "10", "--lookups", "5"],
+        "login_timing": ["--tries", "3"],
+        "auth": ["--users", "300", "--sign-ins", "2", "--checks", "20"],
+        "csv": ["--rows", "300"],
+        "http": ["--users", "300", "--seconds", "2", "--clients", "4", "--workers", "2"],
+    },
+}
+
+
+def scripts() -> dict[str, Path]:
+    """Return bench name -> script, for every tests/bench/bench_*.py."""
+    return {path.stem.removeprefix("bench_"): path for path in sorted(HERE.glob("bench_*.py"))}
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """(Re)create database ``name`` on the server of ``server_url``; return its URL."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        engine.dispose()
+    return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        engine.dispose()
+
+
+def run_one(name: str, script: Path, args: list[str], database_url: str | None, out: Path,
+            timeout: float) -> dict:
+    """Run one script; return its --json document, or one saying why there is none."""
+    database = "postgresql" if database_url else "sqlite"
+    log = out / f"{name}-{database}.txt"
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "figures.json"
+        command = [sys.executable, str(script), *args, "--json", str(target)]
+        if database_url:
+            command += ["--database-url", database_url]
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env.pop("PORTAL_BENCH_DATABASE_URL", None)  # the command line says which database
+        start = time.perf_counter()
+        try:
+            with log.open("w") as output:
+                finished = subprocess.run(command, cwd=ROOT, env=env, stdout=output,
+                                          stderr=subprocess.STDOUT, timeout=timeout)
+            error = None if finished.returncode == 0 else f"exit status {finished.returncode}"
+        except subprocess.TimeoutExpired:
+            error = f"stopped after {timeout:.0f} s"
+        seconds = time.perf_counter() - start
+        if error is None and not target.exists():
+            error = "wrote no --json file"
+        if error is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+            return {"bench": name, "database": database, "error": error, "log": str(log),
+                    "log_tail": tail, "seconds": round(seconds, 1), "figures": []}
+        document = json.loads(target.read_text())
+    document["seconds"] = round(seconds, 1)
+    document["log"] = str(log)
+    return document
+
+
+def run_all(size: str, database_url: str | None, only: list[str] | None, out: Path,
+            timeout: float, progress=print) -> list[dict]:
+    """Run the chosen scripts on SQLite (and PostgreSQL); return their documents in order."""
+    out.mkdir(parents=True, exist_ok=True)
+    found = scripts()
+    unknown = set(only or ()) - set(found)
+    if unknown:
+        raise SystemExit(f"no such bench: {', '.join(sorted(unknown))} "
+                         f"(there are {', '.join(found)})")
+    documents = []
+    for name, script in found.items():
+        if only and name not in only:
+            continue
+        args = SIZES[size].get(name, [])
+        targets = [None] + ([database_url] if database_url and name in POSTGRESQL else [])
+        for target in targets:
+            database = "postgresql" if target else "sqlite"
+            scratch = f"bench_{name}_{os.getpid()}"
+            url = fresh_database(target, scratch) if target else None
+            try:
+                document = run_one(name, script, args, url, out, timeout)
+            finally:
+                if target:
+                    drop_database(target, scratch)
+            verdict = document.get("error") or "done"
+            progress(f"bench: {name} on {database}: {verdict} in {document['seconds']} s",
+                     file=sys.stderr)
+            documents.append(document)
+    return documents
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+
+
+def _cell(figure: dict | None) -> str:
+    if figure is None:
+        return "-"
+    text = _number(figure["value"])
+    if figure["ok"] is not None:
+        text += " ok" if figure["ok"] else " MISSED"
+    return text
+
+
+def _floor(figure: dict | None) -> str:
+    if figure is None or figure.get("floor") is None:
+        return ""
+    return f"{_number(figure['floor'])} ({figure['floor_name']})"
+
+
+def table(documents: list[dict]) -> str:
+    """Return the one table: a line per figure, SQLite and PostgreSQL side by side."""
+    lines: list[tuple[str, ...]] = [("bench", "measure", "unit", "budget", "SQLite",
+                                     "floor/peer (SQLite)", "PostgreSQL", "floor/peer (PG)")]
+    rows: dict[tuple[str, str], dict[str, dict]] = {}
+    errors = []
+    for document in documents:
+        if document.get("error"):
+            errors.append(f"{document['bench']} on {document['database']}: {document['error']} "
+                          f"(see {document['log']})")
+        for figure in document["figures"]:
+            rows.setdefault((document["bench"], figure["key"]), {})[document["database"]] = figure
+    for (bench, _key), by_database in rows.items():
+        first = by_database.get("sqlite") or by_database["postgresql"]
+        budget = ""
+        if first["budget"] is not None:
+            budget = ("< " if first["better"] == "lower" else ">= ") + _number(first["budget"])
+        lines.append((bench, first["name"], first["unit"], budget,
+                      _cell(by_database.get("sqlite")), _floor(by_database.get("sqlite")),
+                      _cell(by_database.get("postgresql")), _floor(by_database.get("postgresql"))))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    text = []
+    for number, line in enumerate(lines):
+        cells = [cell.rjust(widths[i]) if i in {4, 6} and number else cell.ljust(widths[i])
+                 for i, cell in enumerate(line)]
+        text.append("  ".join(cells).rstrip())
+        if number == 0:
+            text.append("  ".join("-" * width for width in widths))
+    values = [cell for line in lines[1:] for cell in (line[4], line[6]) if cell != "-"]
+    missed = sum(1 for cell in values if cell.endswith("MISSED"))
+    text.append(f"{len(lines) - 1} measures, {len(values)} figures, {missed} over budget"
+                + (f"; {len(errors)} runs failed:" if errors else ""))
+    text.extend(f"  {error}" for error in errors)
+    return "\n".join(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--database-url", default=None,
+                        help="a PostgreSQL server (postgresql+psycopg://...) to run on as well")
+    parser.add_argument("--only", default=None, help="comma-separated bench names")
+    parser.add_argument("--json", dest="json_path", type=Path, default=Path("bench.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench-results"),
+                        help="where each script's own output goes")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per script run")
+    args = parser.parse_args(argv)
+    only = [name.strip() for name in args.only.split(",")] if args.only else None
+    start = time.perf_counter()
+    documents = run_all(args.size, args.database_url, only, args.out, args.timeout)
+    elapsed = time.perf_counter() - start
+    summary = {
+        "size": args.size,
+        "seconds": round(elapsed, 1),
+        "cpus": len(os.sched_getaffinity(0)),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "runs": documents,
+    }
+    args.json_path.write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    print(f"make bench: size {args.size}, {len(documents)} runs in {elapsed:.0f} s on "
+          f"{summary['cpus']} cores, load average {summary['load_average'][0]}; own output of "
+          f"each script in {args.out}/, every figure in {args.json_path}")
+    print(table(documents))
+    return 1 if any(document.get("error") for document in documents) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
