@@ -7,6 +7,7 @@ The test's database session must not sit in an open transaction while the browse
 (SQLite writers lock at BEGIN): builders commit, and ``live_server.settle()`` ends a read.
 """
 import contextvars
+import os
 import threading
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from werkzeug.serving import make_server
 from portal.extensions import db
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# PORTAL_SCREENSHOTS=dir keeps a picture of each screen for a person to look at.
+SHOTS = os.environ.get("PORTAL_SCREENSHOTS")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -113,6 +116,12 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+def shot(page, name: str) -> None:
+    """With PORTAL_SCREENSHOTS set, keep a full-page picture of this screen there."""
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 def sign_in(page, email: str, password: str) -> None:

@@ -1,12 +1,11 @@
 """The four ways to add users to groups, in the browser (all end in groups.add_to_groups)."""
-import os
-
 import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Group
 from portal.models import GroupMember
+from tests.browser.conftest import shot
 from tests.browser.conftest import sign_in
 from tests.builders import PASSWORD
 from tests.builders import make_group
@@ -14,13 +13,6 @@ from tests.builders import make_taskstream
 from tests.builders import make_user
 
 pytestmark = pytest.mark.browser
-# PORTAL_SCREENSHOTS=dir keeps a picture of each screen for a person to look at.
-SHOTS = os.environ.get("PORTAL_SCREENSHOTS")
-
-
-def shot(page, name):
-    if SHOTS:
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 def members_of(live_server, name) -> set[str]:

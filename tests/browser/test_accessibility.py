@@ -1,0 +1,222 @@
+"""axe-core on every page and every open dialog: no serious or critical violation (issue 14).
+
+One walk per test, over lists that are easy to extend: a new screen adds one line to PAGES
+(its address, with ``{name}`` filled from the data the walk builds), a new panel or
+confirmation one line to DIALOGS (the page it opens on and how to open it). The counts per page,
+moderate and minor included, are written to test-artifacts/axe-counts.txt for the closing note.
+"""
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import OutboxMessage
+from portal.services import auth as auth_service
+from portal.services import outbox
+from tests.browser import axe
+from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import shot
+from tests.browser.conftest import sign_in
+from tests.builders import PASSWORD
+from tests.builders import delete_users
+from tests.builders import make_device
+from tests.builders import make_group
+from tests.builders import make_taskstream
+from tests.builders import make_user
+
+pytestmark = pytest.mark.browser
+
+ANONYMOUS = "anonymous"
+ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    path: str  # "{member}" and the like are filled from the walk's data
+    who: str = ADMIN
+    status: int = 200
+
+
+PAGES = [
+    Page("Sign in", "/login", ANONYMOUS),
+    Page("Forgot password", "/forgot-password", ANONYMOUS),
+    Page("Accept invitation", "{invite_path}", ANONYMOUS),
+    Page("Set a new password", "{reset_path}", ANONYMOUS),
+    Page("Link no longer valid", "/invite/not-a-token", ANONYMOUS, 410),
+    Page("Users", "/admin/participants/users/"),
+    Page("Users, nothing matches", "/admin/participants/users/?q=nobody-at-all"),
+    Page("New User", "/admin/participants/users/new"),
+    Page("User details", "/admin/participants/users/{member}"),
+    Page("User details, invited", "/admin/participants/users/{invited}"),
+    Page("User details, edit", "/admin/participants/users/{member}/edit"),
+    Page("Reset second factors", "/admin/participants/users/{member}/second-factors/reset"),
+    Page("Import Users via CSV", "/admin/participants/users/import"),
+    Page("Import history", "/admin/participants/users/imports"),
+    Page("Deleted users", "/admin/participants/users/deleted"),
+    Page("Groups", "/admin/participants/groups/"),
+    Page("New Group", "/admin/participants/groups/new"),
+    Page("Group", "/admin/participants/groups/{group}"),
+    Page("Add to Group", "/admin/participants/groups/add-to-group?ids={member}"),
+    Page("Taskstreams", "/admin/taskstreams/"),
+    Page("Taskstream", "/admin/taskstreams/{taskstream}"),
+    Page("Settings", "/admin/settings/"),
+    Page("Provisioning", "/admin/settings/provisioning/"),
+    Page("Outgoing mail", "/admin/outbox/"),
+    Page("Outgoing mail, one message", "/admin/outbox/{message}"),
+    Page("Account", "/account"),
+    Page("Change password", "/account/password"),
+    Page("Second factors", "/account/security"),
+    Page("Choose account", "/choose-account"),
+]
+
+
+def open_panel(page):
+    """A side panel or a dialog is open: whichever the screen uses."""
+    page.locator("dialog[open], #sidebar:not(:empty)").first.wait_for()
+
+
+def tick(*names):
+    def select(page):
+        for name in names:
+            page.locator("#rows tbody tr", has_text=name).get_by_role("checkbox").check()
+    return select
+
+
+def click(role, name, then=open_panel, before=None):
+    def act(page):
+        if before:
+            before(page)
+        page.get_by_role(role, name=name).first.click()
+        if then:
+            then(page)
+    return act
+
+
+def menu(name):
+    def act(page):
+        page.locator("summary", has_text=name).first.click()
+        page.locator("details[open] a, [aria-expanded=true] + * a").first.wait_for()
+    return act
+
+
+@dataclass(frozen=True)
+class Dialog:
+    name: str
+    path: str
+    open: Callable
+
+
+DIALOGS = [
+    Dialog("Admin menu", "/admin/participants/users/", menu("Admin")),
+    Dialog("Import/Export menu", "/admin/participants/users/", menu("Import/Export")),
+    Dialog("New User", "/admin/participants/users/", click("link", "New User")),
+    Dialog("New User, errors", "/admin/participants/users/",
+           lambda page: (click("link", "New User")(page), page.get_by_role(
+               "button", name="Add user").click(), page.locator(".error").first.wait_for())),
+    Dialog("Import Users via CSV", "/admin/participants/users/",
+           lambda page: (menu("Import/Export")(page),
+                         click("link", "Import Users via CSV")(page))),
+    Dialog("Resend Invite to two", "/admin/participants/users/",
+           click("button", "Resend Invite", before=tick("Ivy Invited", "Ian Invited"))),
+    Dialog("Add to Group", "/admin/participants/users/",
+           click("button", "Add to Group", before=tick("Ada Active"))),
+    Dialog("Delete", "/admin/participants/users/",
+           click("button", "Delete", before=tick("Ada Active"))),
+    Dialog("Log out a device", "/admin/participants/users/{member}",
+           click("button", "Log out Laptop")),
+    Dialog("New Group", "/admin/participants/groups/", click("link", "New Group")),
+]
+
+
+def build(account, smtp) -> dict:
+    """The data every page needs, through the real services; returns the ids and paths."""
+    active = make_user(account, name="Ada Active", email="ada@example.com")
+    invited = make_user(account, name="Ivy Invited", email="ivy@example.com", password=None)
+    make_user(account, name="Ian Invited", email="ian@example.com", password=None)
+    gone = make_user(account, name="Dee Deleted", email="dee@example.com")
+    group = make_group(account, "Drivers", members=[active, invited])
+    make_group(account, "Office")
+    taskstream = make_taskstream(account, "Onboarding", [("Check papers", group.id),
+                                                         ("Hand over keys", None)])
+    make_device(active.user, name="Laptop")
+    delete_users(account, gone)
+    auth_service.mail_reset_link(active.user, account)
+    db.session.commit()
+    outbox.deliver_due(limit=50)
+    links = {}
+    for message in smtp.messages:
+        found = re.search(r"http://portal\.test(/(invite|reset-password)/\S+)", message.text)
+        if found:
+            links[found.group(2)] = found.group(1)
+    message = db.session.scalar(sa.select(OutboxMessage.id).order_by(OutboxMessage.id))
+    db.session.commit()
+    return {"member": active.id, "invited": invited.id, "group": group.id,
+            "taskstream": taskstream.id, "message": message,
+            "invite_path": links["invite"], "reset_path": links["reset-password"]}
+
+
+def slug(*words: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", "-".join(words).lower()).strip("-")
+
+
+IMPACTS = ("critical", "serious", "moderate", "minor")
+
+
+def record(name: str, found: list[dict], counts: dict) -> None:
+    """Count the rules broken per impact, and the elements breaking the blocking ones."""
+    counts[name] = {impact: sum(1 for v in found if v["impact"] == impact) for impact in IMPACTS}
+    counts[name]["elements"] = sum(len(v["nodes"]) for v in axe.blocking(found))
+    counts[name]["report"] = axe.report(found)
+
+
+def write_counts(counts: dict, filename: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    lines = [f"{'page or dialog':32} critical serious (elements) moderate minor"]
+    lines += [f"{name:32} {c['critical']:8} {c['serious']:7} {c['elements']:10} {c['moderate']:8}"
+              f" {c['minor']:5}" for name, c in counts.items()]
+    details = [f"{name}:\n{c['report']}" for name, c in counts.items() if c["report"]]
+    (ARTIFACTS / filename).write_text("\n".join(lines + [""] + details) + "\n")
+
+
+def test_no_page_has_a_serious_or_critical_axe_violation(page, new_page, live_server, account,
+                                                         smtp):
+    data = build(account, smtp)
+    live_server.settle()
+    visitor = new_page()
+    sign_in(page, account.admin.user.email, PASSWORD)
+    page.wait_for_url("**/admin/participants/users/")
+    counts, failures = {}, []
+    for entry in PAGES:
+        tab = visitor if entry.who == ANONYMOUS else page
+        response = tab.goto(entry.path.format(**data))
+        assert response.status == entry.status, f"{entry.name}: {entry.path} answered {response.status}"
+        found = axe.violations(tab)
+        shot(tab, slug("axe", entry.name))
+        record(entry.name, found, counts)
+        if axe.blocking(found):
+            failures.append(f"{entry.name} ({entry.path}):\n{axe.report(axe.blocking(found))}")
+    write_counts(counts, "axe-pages.txt")
+    assert not failures, "serious or critical axe violations:\n" + "\n".join(failures)
+
+
+def test_no_open_dialog_has_a_serious_or_critical_axe_violation(page, live_server, account,
+                                                                smtp):
+    data = build(account, smtp)
+    live_server.settle()
+    sign_in(page, account.admin.user.email, PASSWORD)
+    page.wait_for_url("**/admin/participants/users/")
+    counts, failures = {}, []
+    for entry in DIALOGS:
+        page.goto(entry.path.format(**data))
+        entry.open(page)
+        found = axe.violations(page)
+        shot(page, slug("axe-dialog", entry.name))
+        record(entry.name, found, counts)
+        if axe.blocking(found):
+            failures.append(f"{entry.name}:\n{axe.report(axe.blocking(found))}")
+    write_counts(counts, "axe-dialogs.txt")
+    assert not failures, "serious or critical axe violations:\n" + "\n".join(failures)
