@@ -70,6 +70,11 @@ SQLITE_DROP = [
 PG_SEEN_INDEX = """CREATE INDEX IF NOT EXISTS ix_memberships_pg_live_seen
     ON memberships (account_id, sort_last_seen NULLS FIRST, id) WHERE deleted_at IS NULL"""
 
+PG_SORT_KEYS_INSERT = """CREATE TRIGGER memberships_sort_keys BEFORE INSERT ON memberships
+        FOR EACH ROW WHEN (NEW.sort_name IS NULL) EXECUTE FUNCTION memberships_sort_keys()"""
+PG_SORT_KEYS_UPDATE = """CREATE TRIGGER memberships_sort_keys_user BEFORE UPDATE OF user_id
+        ON memberships FOR EACH ROW EXECUTE FUNCTION memberships_sort_keys()"""
+
 POSTGRESQL = [
     # pg_trgm is a trusted extension (PostgreSQL 13+): the database owner may create it.
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
@@ -107,8 +112,10 @@ POSTGRESQL = [
         FROM users WHERE id = NEW.user_id;
         RETURN NEW;
     END $$""",
-    """CREATE TRIGGER memberships_sort_keys BEFORE INSERT OR UPDATE OF user_id ON memberships
-        FOR EACH ROW EXECUTE FUNCTION memberships_sort_keys()""",
+    # Like SQLite's, the insert trigger skips rows that bring their keys (the CSV import's
+    # INSERT ... SELECT): a PL/pgSQL call and a users look-up per row otherwise.
+    PG_SORT_KEYS_INSERT,
+    PG_SORT_KEYS_UPDATE,
     PG_SEEN_INDEX,
     # Rows that existed before the triggers (migrating a filled database).
     """INSERT INTO user_search (user_id, body)
@@ -119,6 +126,7 @@ POSTGRESQL = [
 
 POSTGRESQL_DROP = [
     "DROP INDEX IF EXISTS ix_memberships_pg_live_seen",
+    "DROP TRIGGER IF EXISTS memberships_sort_keys_user ON memberships",
     "DROP TRIGGER IF EXISTS memberships_sort_keys ON memberships",
     "DROP FUNCTION IF EXISTS memberships_sort_keys()",
     "DROP TRIGGER IF EXISTS user_search_update ON users",

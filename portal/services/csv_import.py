@@ -149,6 +149,7 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
             pairs = []
         progress("Checking the rows", 0.5 + 0.2 * (start + len(batch)) / len(rows))
     bulk.load(conn, STAGE_GROUPS, pairs)
+    bulk.analyze(conn, STAGE, STAGE_GROUPS)
     created = groups_to_create(actor, rows)
     _create_groups(actor, created, now, import_id)
     progress("Creating users", 0.72)
@@ -164,6 +165,7 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
                       sa.literal(1), sa.literal(now, sa.DateTime)).where(STAGE.c.is_new),
         )
     )
+    bulk.analyze_written(conn, len(rows), users)
     staged_users = STAGE.join(users, users.c.email == STAGE.c.email)
     progress("Adding them to the account", 0.78)
     conn.execute(
@@ -181,17 +183,14 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
                 sa.case((~STAGE.c.is_new, STAGE.c.name)),
                 sa.case((~STAGE.c.is_new, STAGE.c.phone)),
                 # The list's sort keys, as its trigger would copy them (portal/models/search.py)
-                # but in this one statement instead of one UPDATE per row.
+                # but in this one statement instead of one UPDATE per row; someone known
+                # elsewhere sorts by the name typed (the staged one: invited_name).
                 sa.func.lower(STAGE.c.name),
                 users.c.email,
             ).select_from(staged_users),
         )
     )
-    # PostgreSQL's insert trigger copied the person's own name into the sort key.
-    conn.execute(sa.update(memberships)
-                 .where(memberships.c.import_id == import_id,
-                        memberships.c.invited_name.is_not(None))
-                 .values(sort_name=sa.func.lower(memberships.c.invited_name)))
+    bulk.analyze_written(conn, len(rows), memberships)
     here = sa.and_(memberships.c.user_id == users.c.id, memberships.c.account_id == account.id)
     progress("Adding them to groups", 0.84)
     # Pairs are staged in file order, which is membership order: the table and its
@@ -258,6 +257,7 @@ def _update(actor, rows: list[Row], now, import_id: int) -> tuple[list[str], lis
     bulk.load(conn, STAGE_UPDATES, [(row.key, row.name, row.phone, row.target) for row in rows
                                     if row.target != KEPT])
     bulk.load(conn, STAGE_GROUPS, [(row.key, g.lower()) for row in rows for g in row.add_groups])
+    bulk.analyze(conn, STAGE_UPDATES, STAGE_GROUPS)
     created = groups_to_create(actor, [Row(0, "", "", row.add_groups) for row in rows])
     _create_groups(actor, created, now, import_id)
     staged = STAGE_UPDATES.c

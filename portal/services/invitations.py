@@ -109,6 +109,7 @@ def queue_invitations(actor, account: Account, memberships: sa.Select, *,
             staged.append((membership_id, user_id, email, "invite", digest, stamp, context))
         bulk.load(conn, STAGE, staged)
         count += len(staged)
+    bulk.analyze(conn, STAGE)
     linked = STAGE.c.token_hash.is_not(None)
     tokens.supersede(sa.select(STAGE.c.user_id).where(linked), TokenPurpose.INVITE, account.id)
     conn.execute(
