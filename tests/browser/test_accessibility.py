@@ -129,6 +129,8 @@ DIALOGS = [
     Dialog("Log out a device", "/admin/participants/users/{member}",
            click("button", "Log out Laptop")),
     Dialog("New Group", "/admin/participants/groups/", click("link", "New Group")),
+    Dialog("Keyboard shortcuts", "/admin/participants/users/",
+           lambda page: (page.keyboard.press("j"), page.keyboard.press("?"), open_panel(page))),
 ]
 
 
