@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_TIMEOUT": 10,
     # Hours a temporarily failing e-mail is retried (with exponential back-off) before it fails.
     "OUTBOX_RETRY_HOURS": 24,
+    # Seconds a background claim (a job, an e-mail being sent) lives unless its worker renews it
+    # (every third of it); a dead worker's work is taken over after at most this long.
+    "JOB_LEASE_SECONDS": 45,
     # Days a deleted membership can be restored before `flask purge` removes it.
     "RETENTION_DAYS": 30,
     # argon2id time cost (OWASP minimum 2).

@@ -1,4 +1,5 @@
 """A real SMTP server on loopback (aiosmtpd) that records mail and refuses chosen recipients."""
+import asyncio
 import email
 import email.policy
 import socket
@@ -33,6 +34,8 @@ class RecordingHandler:
     messages: list[Received] = field(default_factory=list)
     # address -> "550 5.1.1 ..." permanent, or "451 ..." temporary
     refuse: dict[str, str] = field(default_factory=dict)
+    # Seconds between recording a message and answering "250" (a slow server).
+    delay: float = 0.0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.refuse.get(address.lower())
@@ -43,6 +46,8 @@ class RecordingHandler:
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[Received]:
@@ -51,6 +56,7 @@ class RecordingHandler:
     def reset(self) -> None:
         self.messages.clear()
         self.refuse.clear()
+        self.delay = 0.0
 
 
 def free_port() -> int:

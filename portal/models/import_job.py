@@ -8,7 +8,8 @@ import sqlalchemy.orm as so
 from portal.models.base import Base
 from portal.models.base import utcnow
 
-# uploaded (previewed, waiting for the admin) -> running -> done | failed
+# uploaded (previewed, waiting for the admin) -> running -> done | failed; a running import whose
+# run (jobs.id = run_id) lost its lease was interrupted: nothing was written, it may run again.
 STATES = ("uploaded", "running", "done", "failed")
 
 
@@ -41,6 +42,9 @@ class ImportJob(Base):
     # "N users imported, K skipped" and the counts behind it.
     result: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
     error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # The background job of the latest run (services/jobs.py), its lease telling whether it lives.
+    # No foreign key: finished jobs are pruned, and an import outlives its run.
+    run_id: so.Mapped[int | None]
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     expires_at: so.Mapped[datetime]
     started_at: so.Mapped[datetime | None]

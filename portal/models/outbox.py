@@ -45,6 +45,9 @@ class OutboxMessage(Base):
     next_attempt_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     claimed_at: so.Mapped[datetime | None]
+    # The claim's lease: renewed by the deliverer's heartbeat; once passed, the message is due
+    # again (its deliverer died). None on a message claimed before leases existed: due.
+    lease_until: so.Mapped[datetime | None]
     last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
     sent_at: so.Mapped[datetime | None]
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)

@@ -1,7 +1,15 @@
-"""The durable outbox: claim due messages, send them through Flask-Mail, retry or fail them."""
+"""The durable outbox: claim due messages, send them through Flask-Mail, retry or fail them.
+
+Delivery is at least once, with the smallest window SMTP allows: a claim is a short lease
+(``leases``) renewed while the deliverer lives, and each message is recorded as sent in its own
+commit right after the server accepted it (one SMTP connection per batch, so no QUIT or
+reconnect lies in between). A deliverer that dies in that moment, after the server's "250" and
+before the commit, leaves the message to be sent again once its lease has passed; the copy
+carries the same ``X-Portal-Message-Id``. Nothing else is ever sent twice, and nothing claimed
+waits longer than one lease.
+"""
 import smtplib
 import socket
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,11 +21,10 @@ from portal.extensions import db
 from portal.extensions import mail as flask_mail
 from portal.models import OutboxMessage
 from portal.models import utcnow
+from portal.services import leases
 from portal.services import mail
 from portal.services import scope
 
-# A claim older than this is taken to belong to a deliverer that died; its message is due again.
-STALE_CLAIM = timedelta(minutes=10)
 # Called with (message, server reply) when the server permanently refuses a recipient.
 REFUSAL_HANDLERS: dict = {}
 
@@ -61,7 +68,8 @@ def claim(worker: str, limit: int = 50) -> list[int]:
     """Atomically claim due messages for one deliverer; two deliverers never share one.
 
     One UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED): PostgreSQL skips rows
-    another deliverer holds; SQLite serialises the statement (BEGIN IMMEDIATE).
+    another deliverer holds; SQLite serialises the statement (BEGIN IMMEDIATE). A message whose
+    lease has passed (its deliverer died) is due again.
     """
     now = utcnow()
     due = (
@@ -70,7 +78,8 @@ def claim(worker: str, limit: int = 50) -> list[int]:
             sa.or_(
                 sa.and_(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now),
                 sa.and_(
-                    OutboxMessage.state == "sending", OutboxMessage.claimed_at < now - STALE_CLAIM
+                    OutboxMessage.state == "sending",
+                    sa.or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
                 ),
             )
         )
@@ -83,7 +92,8 @@ def claim(worker: str, limit: int = 50) -> list[int]:
         db.session.execute(
             sa.update(OutboxMessage)
             .where(OutboxMessage.id.in_(ids))
-            .values(state="sending", claimed_by=worker, claimed_at=now),
+            .values(state="sending", claimed_by=worker, claimed_at=now,
+                    lease_until=now + leases.duration()),
             execution_options={"synchronize_session": False},
         )
     db.session.commit()
@@ -106,11 +116,53 @@ def _reply_text(exc: Exception) -> tuple[bool, str]:
     return False, f"{type(exc).__name__}: {exc}"
 
 
-def _send(message: OutboxMessage) -> None:
+def _renew(worker: str):
+    table = OutboxMessage.__table__
+
+    def renew(conn: sa.Connection, lease_until) -> None:
+        conn.execute(sa.update(table)
+                     .where(table.c.claimed_by == worker, table.c.state == "sending")
+                     .values(lease_until=lease_until))
+
+    return renew
+
+
+class _Connection:
+    """One SMTP connection for a batch, opened at the first message and again after a break."""
+
+    def __init__(self):
+        self.connection = None
+
+    def send(self, mail_message: Message) -> None:
+        reused = self.connection is not None
+        if not reused:
+            self.connection = flask_mail.connect().__enter__()
+        try:
+            self.connection.send(mail_message)
+        except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused):
+            raise  # a reply about this message: the connection stays usable (smtplib sent RSET)
+        except OSError:
+            self.connection = None
+            if not reused:
+                raise
+            # The server closed a connection kept from the previous message: once more, anew.
+            self.send(mail_message)
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.__exit__(None, None, None)  # QUIT: after every message is recorded
+            except (smtplib.SMTPException, OSError):
+                pass
+
+
+def _message(message: OutboxMessage) -> Message:
+    """Build the e-mail of an outbox row (a sealed link gets its token now; no commit)."""
     body_text, body_html = mail.delivery_bodies(message)
     sender_addr = current_app.config["MAIL_DEFAULT_SENDER"]
     sender = (message.sender_name, sender_addr) if message.sender_name else sender_addr
-    mail_message = Message(
+    return Message(
         subject=message.subject,
         sender=sender,
         recipients=[message.to_addr],
@@ -119,7 +171,10 @@ def _send(message: OutboxMessage) -> None:
         # The idempotency key: a receiving system can drop a repeat after a crash mid-send.
         extra_headers={"X-Portal-Message-Id": str(message.id)},
     )
-    flask_mail.send(mail_message)
+
+
+def _send(connection: _Connection, mail_message: Message) -> None:
+    connection.send(mail_message)
 
 
 def deliver_due(worker: str | None = None, limit: int = 50) -> DeliveryReport:
@@ -127,48 +182,68 @@ def deliver_due(worker: str | None = None, limit: int = 50) -> DeliveryReport:
     report = DeliveryReport()
     if not smtp_configured():
         return report
-    worker = worker or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-    timeout = current_app.config["SMTP_TIMEOUT"]
-    retry_for = timedelta(hours=current_app.config["OUTBOX_RETRY_HOURS"])
-    for message_id in claim(worker, limit):
-        message = db.session.get(OutboxMessage, message_id)
-        if message is None or message.claimed_by != worker:
-            continue
-        message.attempts += 1
-        previous = socket.getdefaulttimeout()
-        # Flask-Mail opens smtplib.SMTP without a timeout; a silent server must not hang us.
-        socket.setdefaulttimeout(timeout)
-        try:
-            _send(message)
-        except mail.LinkGone as gone:
-            # Nothing to retry: a newer message carries the link that works.
-            message.state = "failed"
-            message.last_error = str(gone)
-            message.claimed_by = None
-            report.failed += 1
-        except (smtplib.SMTPException, OSError) as exc:
-            permanent, reply = _reply_text(exc)
-            message.last_error = reply
-            message.claimed_by = None
-            if permanent or utcnow() - message.created_at >= retry_for:
-                message.state = "failed"
-                report.failed += 1
-                handler = REFUSAL_HANDLERS.get(message.kind)
-                if permanent and handler is not None:
-                    handler(message, reply)
-            else:
-                message.state = "pending"
-                message.next_attempt_at = utcnow() + _backoff(message.attempts)
-                report.retrying += 1
-        else:
-            message.state = "sent"
-            message.sent_at = utcnow()
-            message.last_error = None
-            report.sent += 1
-        finally:
-            socket.setdefaulttimeout(previous)
-        db.session.commit()
+    worker = worker or leases.owner_name("outbox")
+    claimed = claim(worker, limit)
+    if not claimed:
+        return report
+    previous = socket.getdefaulttimeout()
+    # Flask-Mail opens smtplib.SMTP without a timeout; a silent server must not hang us.
+    socket.setdefaulttimeout(current_app.config["SMTP_TIMEOUT"])
+    connection = _Connection()
+    try:
+        with leases.Heartbeat(_renew(worker)):
+            for message_id in claimed:
+                _deliver_one(connection, worker, message_id, report)
+    finally:
+        connection.close()
+        socket.setdefaulttimeout(previous)
     return report
+
+
+def _deliver_one(connection: _Connection, worker: str, message_id: int,
+                 report: DeliveryReport) -> None:
+    """Send one claimed message and record the outcome at once, in its own commit."""
+    retry_for = timedelta(hours=current_app.config["OUTBOX_RETRY_HOURS"])
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None or message.claimed_by != worker or message.state != "sending":
+        return  # its lease passed and another deliverer took it over
+    message.attempts += 1
+    try:
+        mail_message = _message(message)
+    except mail.LinkGone as gone:
+        # Nothing to retry: a newer message carries the link that works.
+        message.state = "failed"
+        message.last_error = str(gone)
+        message.claimed_by = None
+        report.failed += 1
+        db.session.commit()
+        return
+    # The attempt, and a sealed link's new digest, are committed before the server sees the
+    # link; no transaction stays open (or holds SQLite's lock) while the server answers.
+    db.session.commit()
+    try:
+        _send(connection, mail_message)
+    except (smtplib.SMTPException, OSError) as exc:
+        permanent, reply = _reply_text(exc)
+        message.last_error = reply
+        message.claimed_by = None
+        if permanent or utcnow() - message.created_at >= retry_for:
+            message.state = "failed"
+            report.failed += 1
+            handler = REFUSAL_HANDLERS.get(message.kind)
+            if permanent and handler is not None:
+                handler(message, reply)
+        else:
+            message.state = "pending"
+            message.next_attempt_at = utcnow() + _backoff(message.attempts)
+            report.retrying += 1
+    else:
+        # Recorded the moment the server accepted it: the at-least-once window is this commit.
+        message.state = "sent"
+        message.sent_at = utcnow()
+        message.last_error = None
+        report.sent += 1
+    db.session.commit()
 
 
 def deliver_all_due(worker: str | None = None) -> DeliveryReport:

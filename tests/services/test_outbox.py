@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from portal import create_app
 from portal.extensions import db
+from portal.extensions import sqlite_immediate_begin
 from portal.models import Membership
 from portal.models import OutboxMessage
 from portal.models import utcnow
@@ -148,10 +149,57 @@ def test_two_deliverers_racing_never_send_a_message_twice(app, smtp):
     assert len(subjects) == 40 and len(set(subjects)) == 40
 
 
-def test_a_claim_abandoned_by_a_dead_deliverer_is_taken_over(app, smtp):
+def test_a_claim_abandoned_by_a_dead_deliverer_is_taken_over_when_its_lease_passes(app, smtp):
     queue(1)
     assert outbox.claim("dead-worker") != []
     assert outbox.deliver_due().sent == 0  # claimed by someone else, recently
-    db.session.execute(sa.update(OutboxMessage).values(claimed_at=utcnow() - timedelta(minutes=11)))
+    message = db.session.scalar(sa.select(OutboxMessage))
+    # A short lease, not ten minutes: the dead deliverer renews nothing.
+    assert message.lease_until <= utcnow() + timedelta(seconds=app.config["JOB_LEASE_SECONDS"])
+    assert app.config["JOB_LEASE_SECONDS"] <= 60
+    message.lease_until = utcnow() - timedelta(seconds=1)
     db.session.commit()
     assert outbox.deliver_due().sent == 1
+
+
+@pytest.mark.config(JOB_LEASE_SECONDS=0.6)
+def test_a_living_deliverer_renews_its_claims_so_nobody_takes_them_over(app, smtp, monkeypatch):
+    queue(3)
+    taken_over = []
+    real_send = outbox._send
+
+    def slow_send(connection, mail_message):
+        # Three leases long in all: another deliverer tries to claim meanwhile and gets nothing.
+        import time
+        time.sleep(0.6)
+        taken_over.extend(outbox.claim("another-deliverer"))
+        real_send(connection, mail_message)
+
+    monkeypatch.setattr(outbox, "_send", slow_send)
+    token = sqlite_immediate_begin.set(True)
+    try:
+        report = outbox.deliver_due("living")
+    finally:
+        sqlite_immediate_begin.reset(token)
+    assert report.sent == 3 and taken_over == []
+    assert len(smtp.messages) == 3 and states() == {"sent": 3}
+
+
+def test_one_connection_carries_the_batch_and_each_message_is_recorded_when_accepted(
+        app, smtp, monkeypatch):
+    queue(3)
+    seen = []
+    real_send = outbox._send
+
+    def send(connection, mail_message):
+        # Every message before this one is recorded as sent already, on the same connection.
+        with db.engine.connect() as conn:
+            seen.append(conn.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
+                                    .where(OutboxMessage.state == "sent")))
+        real_send(connection, mail_message)
+        seen.append(id(connection.connection))
+
+    monkeypatch.setattr(outbox, "_send", send)
+    assert outbox.deliver_due().sent == 3
+    assert seen[0::2] == [0, 1, 2]
+    assert len(set(seen[1::2])) == 1
