@@ -31,7 +31,7 @@ def test_admin_imports_a_csv_file_and_downloads_an_export(page, live_server, acc
     expect(page.get_by_text("2 users imported, 0 skipped, 1 invalid row left out."))\
         .to_be_visible()
     page.get_by_role("link", name="Back to Users").click()
-    expect(page.get_by_role("cell", name="bo@example.com")).to_be_visible()
+    expect(page.get_by_role("gridcell", name="bo@example.com")).to_be_visible()
     page.get_by_text("Import/Export").click()
     with page.expect_download() as info:
         page.get_by_role("link", name="Export All Users").click()

@@ -13,7 +13,7 @@ def test_admin_signs_in_sees_users_and_signs_out(page, account):
     assert page.get_by_text("The e-mail or password is wrong.").is_visible()
     sign_in(page, email, PASSWORD)
     page.wait_for_url("**/admin/participants/users/")
-    assert page.get_by_role("cell", name=email).is_visible()
+    assert page.get_by_role("gridcell", name=email).is_visible()  # the list is a keyboard grid
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/login")
     assert page.get_by_text("You are signed out.").is_visible()
