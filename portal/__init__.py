@@ -15,6 +15,7 @@ from portal.extensions import limiter
 from portal.extensions import login_manager
 from portal.extensions import mail
 from portal.extensions import migrate
+from portal.extensions import sqlite_read_first
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -43,6 +44,17 @@ def configure_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         bind_sqlite_events(db.engine)
+
+    # Before every other hook (the blueprints' gates read the session's device): on SQLite a
+    # GET reads beside the writers and queues for the write lock only if it comes to write.
+    @app.before_request
+    def read_without_the_write_lock():
+        sqlite_read_first.set(request.method in ("GET", "HEAD", "OPTIONS"))
+
+    @app.teardown_request
+    def forget_read_first(_exc):
+        sqlite_read_first.set(False)
+
     migrate.init_app(app, db, render_as_batch=True)
     login_manager.init_app(app)
     login_manager.session_protection = None  # sessions are checked against Device rows instead

@@ -1,4 +1,5 @@
 """Flask extensions, created unbound and bound by the factory."""
+import re
 from contextvars import ContextVar
 
 import sqlalchemy as sa
@@ -38,6 +39,17 @@ def configure_sqlite(dbapi_connection, _record) -> None:
 # instead of failing when a read snapshot cannot be upgraded. The test suite switches this off
 # for the test's own session only, so its reads never hold the lock against the app it drives.
 sqlite_immediate_begin: ContextVar[bool] = ContextVar("sqlite_immediate_begin", default=True)
+# A request that changes nothing by its method (GET, HEAD, OPTIONS; set per request by the
+# factory) begins deferred instead: it reads from its own WAL snapshot beside the writers and
+# every other reader, and takes the write lock only if it comes to write (last seen once a
+# minute, an audit event) — then its snapshot is let go (nothing was written yet) and the
+# transaction starts again IMMEDIATE, so it queues like any writer and never fails with
+# SQLITE_BUSY_SNAPSHOT. Without this every page view held the one write lock for its whole
+# request: 20 clients on 4 gunicorn workers were served one request at a time (issue 16).
+sqlite_read_first: ContextVar[bool] = ContextVar("sqlite_read_first", default=False)
+# What takes the write lock (SAVEPOINT too: a savepoint must not be lost to the restart).
+_WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|SAVEPOINT)\b",
+                     re.IGNORECASE)
 # A bulk import switches SQLite's per-row foreign-key lookups off for its one transaction
 # (a fifth of its time): each of its INSERT ... SELECT statements takes every id it stores from
 # a join on the referenced table, inside a transaction no other writer can enter.
@@ -56,9 +68,26 @@ def bind_sqlite_events(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _begin_immediate(conn):
+        conn.info["read_first"] = False
         # The pragma only takes effect outside a transaction, so it is set here, before BEGIN.
         foreign_keys = sqlite_foreign_keys.get()
         if conn.info.get("foreign_keys", True) != foreign_keys:
             conn.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             conn.info["foreign_keys"] = foreign_keys
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_immediate_begin.get() else "BEGIN")
+        immediate = sqlite_immediate_begin.get()
+        read_first = immediate and sqlite_read_first.get()
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate and not read_first else "BEGIN")
+        conn.info["read_first"] = read_first
+
+    @sa.event.listens_for(engine, "commit")
+    @sa.event.listens_for(engine, "rollback")
+    def _transaction_over(conn):
+        conn.info["read_first"] = False
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _write_lock_before_first_write(conn, cursor, statement, _parameters, _context,
+                                       _executemany):
+        if conn.info.get("read_first") and _WRITES.match(statement):
+            conn.info["read_first"] = False
+            cursor.execute("ROLLBACK")  # only reads so far: nothing is lost
+            cursor.execute("BEGIN IMMEDIATE")
