@@ -49,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
     "RESET_VALID_MINUTES": 60,
     # Minutes after an invitation before Resend Invite sends that person another one.
     "INVITE_RESEND_MINUTES": 5,
+    # Minutes refused invitations are gathered into one notice to the admin who invited.
+    "REFUSAL_DIGEST_MINUTES": 5,
     # Refused requests for another account's ids written to the audit trail per actor and minute.
     "AUDIT_REFUSALS_PER_MINUTE": 10,
     # Minutes of inactivity after which a browser session ends.

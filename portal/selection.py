@@ -13,6 +13,7 @@ from wtforms import StringField
 from portal.forms import Form
 from portal.forms import int_or_none
 from portal.models import InviteState
+from portal.services import invitation_states
 from portal.services import users
 from portal.services.users import SORTS
 from portal.services.users import STATES
@@ -35,6 +36,7 @@ class ListForm(Form):
     q = SearchField("Search")
     group = StringField("Group", filters=[int_or_none])
     state = StringField("State")
+    invitation = StringField("Invitation")
     sort = StringField(default="name")
     page = StringField(default="1", filters=[int_or_none])
 
@@ -44,6 +46,8 @@ class ListForm(Form):
             q=(self.q.data or "")[:200],
             group_id=self.group.data if isinstance(self.group.data, int) else None,
             state=self.state.data if self.state.data in STATES else None,
+            invitation=(self.invitation.data if self.invitation.data in invitation_states.CHOICES
+                        else None),
         )
 
     def sort_key(self) -> str:
@@ -87,6 +91,8 @@ def list_context(form: ListForm) -> dict:
         "query": _query(page),
         "groups": users.group_choices(actor),
         "state_labels": STATE_LABELS,
+        "invitation_labels": invitation_states.LABELS,
+        "invitations": invitation_states.summary(actor),
     }
 
 
@@ -96,6 +102,7 @@ def _query(page: users.UserPage) -> dict:
         "q": page.filter.q or None,
         "group": page.filter.group_id,
         "state": page.filter.state,
+        "invitation": page.filter.invitation,
         "sort": page.sort if page.sort != "name" else None,
         "page": page.page if page.page != 1 else None,
     }
@@ -126,11 +133,12 @@ def confirm_selection(form: SelectionForm, title: str, text: str, action_label: 
     the same selection (ids, or all_matching and the filter) with ``confirmed=y``."""
     selection = form.selection()
     fields = [("q", selection.filter.q or ""), ("group", selection.filter.group_id or ""),
-              ("state", selection.filter.state or ""), ("sort", form.sort_key()),
+              ("state", selection.filter.state or ""),
+              ("invitation", selection.filter.invitation or ""), ("sort", form.sort_key()),
               ("page", form.page_number())]
     if selection.all_matching:
         fields.append(("all_matching", "y"))
     else:
         fields.extend(("ids", member_id) for member_id in selection.ids)
-    back = url_for("users.index", **{key: value for key, value in fields[:3] if value})
+    back = url_for("users.index", **{key: value for key, value in fields[:4] if value})
     return confirm(title, text, action, action_label, back=back, fields=fields)

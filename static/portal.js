@@ -144,6 +144,23 @@
     }
   });
 
+  // A button with data-copy="<input id>" copies that input's value (Copy invitation link);
+  // where the Clipboard API is unavailable (plain HTTP), the text is selected to copy by hand.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) { return; }
+    var input = document.getElementById(button.getAttribute("data-copy"));
+    input.select();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(function () { button.textContent = "Copied"; });
+    } else if (document.execCommand("copy")) {
+      button.textContent = "Copied";
+    }
+  });
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches("[data-select-on-focus]")) { event.target.select(); }
+  });
+
   // Flash messages fade away after a while.
   function expireFlashes(root) {
     (root || document).querySelectorAll(".flash").forEach(function (flash) {

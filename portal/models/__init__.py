@@ -10,6 +10,7 @@ from portal.models.group import Group
 from portal.models.group import GroupMember
 from portal.models.import_job import ImportJob
 from portal.models.job import Job
+from portal.models.membership import Invitation
 from portal.models.membership import InviteState
 from portal.models.membership import Membership
 from portal.models.membership import Role
@@ -39,6 +40,7 @@ __all__ = [
     "Group",
     "GroupMember",
     "ImportJob",
+    "Invitation",
     "InviteState",
     "Job",
     "Membership",

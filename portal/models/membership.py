@@ -8,6 +8,7 @@ import sqlalchemy.orm as so
 from portal.models.account import Account
 from portal.models.base import Base
 from portal.models.base import Timestamped
+from portal.models.base import utcnow
 from portal.models.user import User
 
 
@@ -27,6 +28,35 @@ class InviteState(enum.StrEnum):
     ACTIVE = "active"  # signed in (or joined with the password they had)
 
 
+class Invitation(enum.StrEnum):
+    """Where an invitation stands, as the Users list shows and filters it (``?invitation=``).
+
+    Read from the stored state and two times (services/invitation_states.py): queued until
+    its e-mail is delivered (or its link copied), then sent; refused when the mail server
+    refused the address; accepted; expired when its link has run out unaccepted.
+    """
+
+    QUEUED = "queued"
+    SENT = "sent"
+    REFUSED = "refused"
+    ACCEPTED = "accepted"
+    EXPIRED = "expired"
+
+
+def invitation_of(state: str, expires_at: datetime | None, sent_at: datetime | None,
+                  now: datetime) -> Invitation | None:
+    """Return where an invitation stands (None: never invited, e.g. single sign-on)."""
+    if state == InviteState.ACTIVE:
+        return Invitation.ACCEPTED
+    if state == InviteState.INVITE_FAILED:
+        return Invitation.REFUSED
+    if expires_at is None:
+        return None
+    if expires_at <= now:
+        return Invitation.EXPIRED
+    return Invitation.QUEUED if sent_at is None else Invitation.SENT
+
+
 # Partial indexes over live memberships only (both databases support them).
 _LIVE = sa.text("deleted_at IS NULL")
 LIVE = {"sqlite_where": _LIVE, "postgresql_where": _LIVE}
@@ -41,8 +71,10 @@ class Membership(Timestamped, Base):
         sa.Index("ix_memberships_live_name", "account_id", "sort_name", "id", **LIVE),
         sa.Index("ix_memberships_live_email", "account_id", "sort_email", "id", **LIVE),
         sa.Index("ix_memberships_live_seen", "account_id", "sort_last_seen", "id", **LIVE),
+        # Covering the invitation times too: ?invitation=expired walks it in name order and
+        # reads the expiry from the index alone (services/invitation_states.py).
         sa.Index("ix_memberships_live_state", "account_id", "invite_state", "sort_name", "id",
-                 **LIVE),
+                 "invite_expires_at", "invite_sent_at", **LIVE),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -54,6 +86,10 @@ class Membership(Timestamped, Base):
     invite_state: so.Mapped[str] = so.mapped_column(sa.String(16), default=InviteState.INVITED.value)
     # The mail server's reply when it refused the invitation.
     invite_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # When the newest invitation link stops working (the account's validity when it was
+    # issued), and when its e-mail was delivered or its link copied (None: still queued).
+    invite_expires_at: so.Mapped[datetime | None]
+    invite_sent_at: so.Mapped[datetime | None]
     # Indexed, like every foreign key a purge deletes through: SQLite scans an unindexed
     # child column once per deleted parent row to apply ON DELETE.
     invited_by_id: so.Mapped[int | None] = so.mapped_column(
@@ -93,6 +129,12 @@ class Membership(Timestamped, Base):
     def awaiting(self) -> bool:
         """A person known elsewhere who has not yet accepted this account's invitation."""
         return self.invited_name is not None
+
+    @property
+    def invitation(self) -> Invitation | None:
+        """Where this membership's invitation stands now."""
+        return invitation_of(self.invite_state, self.invite_expires_at, self.invite_sent_at,
+                             utcnow())
 
     @property
     def shown_name(self) -> str:

@@ -14,7 +14,11 @@ STATES = ("pending", "sending", "sent", "failed")
 
 class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
-    __table_args__ = (sa.Index("ix_outbox_messages_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_messages_due", "state", "next_attempt_at"),
+        # Outgoing mail: one account's messages newest first, by state, and its totals.
+        sa.Index("ix_outbox_messages_account_state", "account_id", "state", "id"),
+    )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     account_id: so.Mapped[int | None] = so.mapped_column(

@@ -3,15 +3,16 @@ import json
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from datetime import timedelta
 
 import sqlalchemy as sa
-import sqlalchemy.orm as so
 from flask import current_app
 
 from portal.extensions import db
 from portal.models import Account
 from portal.models import ActionToken
+from portal.models import Invitation
 from portal.models import InviteState
 from portal.models import Membership
 from portal.models import OutboxMessage
@@ -21,6 +22,7 @@ from portal.models import User
 from portal.models import utcnow
 from portal.services import audit
 from portal.services import bulk
+from portal.services import invitation_states
 from portal.services import mail
 from portal.services import passwords
 from portal.services import people
@@ -47,23 +49,10 @@ STAGE = sa.Table(
 )
 
 
-Elsewhere = so.aliased(Membership)
-
-
-def _invitees(account: Account, memberships: sa.Select) -> sa.Select:
-    """Return what queue_invitations reads of each membership ``memberships`` selects (ids).
-
-    Whether the person belongs to another account is read with it: such a person's link is
-    sealed as if they had a password (a link handed over here must not open another account).
-    """
-    elsewhere = sa.exists().where(
-        Elsewhere.user_id == Membership.user_id,
-        Elsewhere.account_id != account.id,
-        Elsewhere.deleted_at.is_(None),
-    )
+def _invitees(memberships: sa.Select) -> sa.Select:
+    """Return what queue_invitations reads of each membership ``memberships`` selects (ids)."""
     return (
-        sa.select(Membership.id, User.id, User.email, people.shown_name(), User.password_hash,
-                  elsewhere)
+        sa.select(Membership.id, User.id, User.email, people.shown_name(), User.password_hash)
         .join(User, User.id == Membership.user_id)
         .where(Membership.id.in_(memberships))
         .order_by(Membership.id)
@@ -76,35 +65,34 @@ def queue_invitations(actor, account: Account, memberships: sa.Select, *,
 
     The one writer of invitations, set-wise: New User, Resend Invite, an e-mail change and the
     CSV import all come here with a SELECT of membership ids. Earlier unused links of those
-    people to this account stop working. The link of someone who has a password or belongs to
-    another account is sealed: only the recipient ever gets it (DESIGN §1); someone who has a
-    password joins only by accepting it with that password. With ``mark_invited`` the
-    memberships invited are marked so ("invited", no refusal). E-mails are stored as their
+    people to this account stop working. Every link is sealed: only the recipient ever gets it
+    (DESIGN §1; the one way an admin hands a link over is ``copy_invitation_link``); someone who
+    has a password joins only by accepting it with that password. With ``mark_invited`` the
+    memberships invited are marked so ("invited", no refusal). Each invitation then stands
+    queued until its e-mail is delivered, and expires with its link. E-mails are stored as their
     context, rendered when sent, so 100,000 cost a few statements. The caller commits; returns
     how many.
     """
     now = utcnow()
+    expires = now + timedelta(hours=account.invite_valid_hours)
     inviter = actor.user.name if actor is not None and actor.user is not None else None
     # The JSON of each e-mail's context, written by hand around the parts that vary: a json.dumps
     # of each dict would cost a tenth of a 100,000-row import.
     tail = ", " + json.dumps({"inviter": inviter, "valid_hours": account.invite_valid_hours})[1:]
-    invite_url = json.dumps(mail.link("/invite/"))[:-1]
+    seal = f'"{mail.SEALED}": {{"path": "/invite/", "token": '
     no_password = passwords.stamp_of(None)
     conn = db.session.connection()
     bulk.fresh(conn, STAGE)
     count = 0
     # In batches, so 100,000 people never stand in memory at once.
-    chosen = _invitees(account, memberships).execution_options(yield_per=BATCH)
+    chosen = _invitees(memberships).execution_options(yield_per=BATCH)
     for rows in db.session.execute(chosen).partitions():
         staged = []
-        for (membership_id, user_id, email, name, password_hash, elsewhere), (raw, digest) in zip(
+        for (membership_id, user_id, email, name, password_hash), (_raw, digest) in zip(
                 rows, tokens.new_pairs(len(rows))):
-            if password_hash is None and not elsewhere:
-                # A new person's link: this account's admins may hand it over (no mail server).
-                context = f'{{"name": {json.dumps(name)}, "url": {invite_url}{raw}"{tail}'
-            else:
-                link = {mail.SEALED: {"path": "/invite/", "token": digest}}
-                context = json.dumps({"name": name, **link})[:-1] + tail
+            # Every link is sealed: only its recipient ever reads it (an admin hands over a new
+            # person's link through copy_invitation_link, which mints a fresh one).
+            context = f'{{"name": {json.dumps(name)}, {seal}"{digest}"}}{tail}'
             stamp = no_password if password_hash is None else passwords.stamp_of(password_hash)
             staged.append((membership_id, user_id, email, "invite", digest, stamp, context))
         bulk.load(conn, STAGE, staged)
@@ -122,7 +110,7 @@ def queue_invitations(actor, account: Account, memberships: sa.Select, *,
                 sa.literal(TokenPurpose.INVITE.value),
                 STAGE.c.token_hash,
                 STAGE.c.password_stamp,
-                sa.literal(now + timedelta(hours=account.invite_valid_hours), sa.DateTime),
+                sa.literal(expires, sa.DateTime),
                 sa.literal(now, sa.DateTime),
             )
             .where(linked)
@@ -155,12 +143,15 @@ def queue_invitations(actor, account: Account, memberships: sa.Select, *,
             ),
         )
     )
+    # Each invitation is queued until its e-mail goes out, and runs out when its link does.
+    standing = {"invite_expires_at": expires, "invite_sent_at": None}
     if mark_invited:
-        conn.execute(
-            sa.update(Membership.__table__)
-            .where(Membership.__table__.c.id.in_(sa.select(STAGE.c.membership_id)))
-            .values(invite_state=InviteState.INVITED.value, invite_error=None)
-        )
+        standing.update(invite_state=InviteState.INVITED.value, invite_error=None)
+    conn.execute(
+        sa.update(Membership.__table__)
+        .where(Membership.__table__.c.id.in_(sa.select(STAGE.c.membership_id)))
+        .values(**standing)
+    )
     STAGE.drop(conn)
     return count
 
@@ -265,6 +256,12 @@ def resend_invites(actor, selection: users.Selection) -> ResendReport:
         recent_minutes=int((now - latest).total_seconds() // 60) if latest is not None else 0,
         pause_minutes=pause,
     )
+
+
+def resend_lapsed(actor) -> ResendReport:
+    """Resend Invite to every live user of the account whose invitation expired or was refused."""
+    lapsed = users.UserFilter(invitation=invitation_states.LAPSED)
+    return resend_invites(actor, users.Selection(all_matching=True, filter=lapsed))
 
 
 def add_person(
@@ -400,8 +397,87 @@ def invitation_details(raw: str) -> tuple[Membership, bool]:
     return membership, membership.user.password_hash is None
 
 
+def may_copy_link(membership: Membership) -> bool:
+    """Tell whether an admin may copy this person's invitation link (an intranet without mail).
+
+    Only while the invitation is pending, and only for someone with no password anywhere and
+    no other account: whoever holds such a link can only set up that new, empty login. Never
+    for someone known elsewhere (SECURITY.md, finding 1), never a reset link.
+    """
+    if membership.invite_state == InviteState.ACTIVE or membership.deleted_at is not None:
+        return False
+    if membership.awaiting or membership.user.password_hash is not None:
+        return False
+    return not db.session.scalar(sa.select(sa.exists().where(
+        Membership.user_id == membership.user_id,
+        Membership.account_id != membership.account_id,
+        Membership.deleted_at.is_(None),
+    )))
+
+
+def copy_replaces_sent_link(membership: Membership) -> bool:
+    """Tell whether copying a new link stops one that already went out (the admin is asked)."""
+    return membership.invitation == Invitation.SENT
+
+
+@dataclass(frozen=True)
+class CopiedLink:
+    """A freshly minted invitation link, for the admin to hand over (shown once, never stored)."""
+
+    url: str
+    expires_at: datetime
+    # The e-mail still waiting in the outbox will not go out: its link was replaced.
+    replaced_queued: bool
+
+
+def copy_invitation_link(actor, membership_id) -> CopiedLink:
+    """Mint a fresh invitation link for the admin to hand over; earlier links stop working.
+
+    Links are sealed and minted at delivery (tokens.rekey), so nobody can read an earlier one:
+    copying issues a new token (the older ones, and a queued e-mail's, stop working), marks
+    the invitation sent, and is audited (never the token). Refused unless ``may_copy_link``.
+    """
+    membership = users.get_user(actor, membership_id)
+    if not may_copy_link(membership):
+        raise ServiceError("Only the invitation of someone who has no password and no other "
+                           "organisation can be copied; use Resend Invite.")
+    queued = membership.invitation == Invitation.QUEUED
+    account = actor.account
+    hours = account.invite_valid_hours
+    raw = tokens.issue(membership.user, TokenPurpose.INVITE, timedelta(hours=hours),
+                       account_id=account.id)
+    now = utcnow()
+    membership.invite_state = InviteState.INVITED
+    membership.invite_error = None
+    membership.invite_sent_at = now
+    membership.invite_expires_at = now + timedelta(hours=hours)
+    audit.record(actor, "invitation.link_copied", subject=membership.user)
+    expires_at = membership.invite_expires_at
+    db.session.commit()
+    return CopiedLink(url=mail.link(f"/invite/{raw}"), expires_at=expires_at,
+                      replaced_queued=queued)
+
+
+def invitation_sent(message: OutboxMessage) -> None:
+    """Mark the invitation this message carried sent (it was queued); no commit."""
+    if message.membership_id is None:
+        return
+    db.session.execute(
+        sa.update(Membership)
+        .where(Membership.id == message.membership_id,
+               Membership.invite_state == InviteState.INVITED)
+        .values(invite_sent_at=message.sent_at or utcnow()),
+        execution_options={"synchronize_session": False},
+    )
+
+
+# People a refusal digest names one by one; beyond them it counts (the link lists them all).
+DIGEST_LISTED = 50
+
+
 def invitation_refused(message: OutboxMessage, reply: str) -> None:
-    """Mark the invited membership "invite failed" and tell the admin who invited."""
+    """Mark the invitation refused (with the server's reply) and add it to the refusal digest
+    of the admin who invited (every admin when that one is no longer an admin here)."""
     if message.membership_id is None:
         return
     membership = db.session.get(Membership, message.membership_id)
@@ -412,19 +488,41 @@ def invitation_refused(message: OutboxMessage, reply: str) -> None:
     audit.record(None, "invitation.refused", subject=membership.user,
                  account_id=membership.account_id, reply=reply)
     for admin in _refusal_recipients(membership):
-        mail.enqueue(
-            "invite_refused",
-            admin.email,
-            mail.subject("invite_refused", invitee=membership.user.email),
-            account=membership.account,
-            user_id=admin.id,
-            # The notice names the invitee: the purge finds it through their membership.
-            membership_id=membership.id,
-            name=admin.name,
-            invitee=membership.user,
-            reply=reply,
-            url=mail.link(f"/admin/participants/users/{membership.id}"),
+        _add_to_digest(membership, admin)
+
+
+def _add_to_digest(membership: Membership, admin: User) -> None:
+    """Name the refused invitation in the admin's open digest, or open one (no commit).
+
+    A digest is one outbox message held back for REFUSAL_DIGEST_MINUTES after its first
+    refusal: refusals meanwhile join it, so 2,000 bad addresses in an import make one notice
+    listing them, with a link to Users filtered by refused invitations. Once it is claimed for
+    sending it no longer takes more; the next refusal opens a new one. Locked while it grows
+    (PostgreSQL; SQLite serialises writers), so two deliverers never lose a name.
+    """
+    digest = db.session.scalar(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.kind == "invite_refused",
+            OutboxMessage.account_id == membership.account_id,
+            OutboxMessage.user_id == admin.id,
+            OutboxMessage.state == "pending",
+            OutboxMessage.attempts == 0,
+        ).order_by(OutboxMessage.id.desc()).limit(1).with_for_update()
+    )
+    if digest is None:
+        account = membership.account
+        digest = mail.enqueue(
+            "invite_refused", admin.email, mail.subject("invite_refused", account=account.name),
+            account=account, user_id=admin.id, deferred=True, name=admin.name,
+            membership_ids=[], total=0, url=mail.link("/admin/participants/users/?invitation=refused"),
         )
+        wait = timedelta(minutes=current_app.config["REFUSAL_DIGEST_MINUTES"])
+        digest.next_attempt_at = utcnow() + wait
+    context = dict(digest.context)
+    if len(context["membership_ids"]) < DIGEST_LISTED:
+        context["membership_ids"] = [*context["membership_ids"], membership.id]
+    context["total"] += 1
+    digest.context = context  # a new dict: the JSON column sees the change
 
 
 def _refusal_recipients(membership: Membership) -> list[User]:

@@ -17,12 +17,13 @@ from portal.models import Account
 from portal.models import Membership
 from portal.models import OutboxMessage
 from portal.models import User
+from portal.services import people
 from portal.services import tokens
 
 # The subject of every kind of e-mail (templates/email/<kind>.txt and .html), filled by subject().
 SUBJECTS = {
     "invite": "You are invited to {account}",
-    "invite_refused": "The invitation to {invitee} was not accepted by the mail server",
+    "invite_refused": "Invitations to {account} refused by the mail server",
     "reset_password": "Reset your password",
     "password_changed": "Your password was changed",
     "email_changed": "Your e-mail address was changed",
@@ -65,16 +66,18 @@ def enqueue(
     user_id: int | None = None,
     membership_id: int | None = None,
     sealed_link: dict | None = None,
+    deferred: bool = False,
     **context,
 ) -> OutboxMessage:
     """Render templates/email/<kind>.txt/.html and add the message to the outbox.
 
     With ``sealed_link`` (from ``sealed``) only the context is stored and the link is
-    rendered when the message is delivered; ``context`` must then be JSON.
+    rendered when the message is delivered; ``context`` must then be JSON. ``deferred`` stores
+    only the context too (a digest that grows until it is sent, rendered through ``LOADERS``).
     """
-    if sealed_link is not None:
+    if sealed_link is not None or deferred:
         body_text = body_html = None
-        stored = dict(context, **{SEALED: sealed_link})
+        stored = dict(context, **({SEALED: sealed_link} if sealed_link is not None else {}))
     else:
         body_text, body_html = render(kind, account, subject, context)
         stored = None
@@ -113,8 +116,34 @@ def bodies(message: OutboxMessage, url: str | None = None) -> tuple[str, str | N
     context = dict(message.context or {})
     if context.pop(SEALED, None) is not None:
         context["url"] = url if url is not None else HIDDEN_LINK
+    if message.kind in LOADERS:
+        context = LOADERS[message.kind](message.account_id, context)
     account = db.session.get(Account, message.account_id) if message.account_id else None
     return render(message.kind, account, message.subject, context)
+
+
+def _refused_invitations(account_id: int | None, context: dict) -> dict:
+    """Fill a refusal digest with the people it names, as they stand when it is read.
+
+    The digest stores membership ids only: a person deleted or purged meanwhile is simply not
+    listed (no address outlives its membership in the outbox).
+    """
+    ids = context.get("membership_ids") or []
+    rows = db.session.execute(
+        sa.select(Membership.id, people.shown_name(), User.email, Membership.invite_error)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.id.in_(ids), Membership.account_id == account_id,
+               Membership.deleted_at.is_(None))
+        .order_by(Membership.id)
+    ).all()
+    refusals = [{"name": name, "email": email, "reply": reply, "url": link(USER_PATH.format(id_))}
+                for id_, name, email, reply in rows]
+    return dict(context, refusals=refusals, more=max(0, context.get("total", 0) - len(ids)))
+
+
+# Kinds whose stored context is completed when the message is read (rendered or sent).
+LOADERS = {"invite_refused": _refused_invitations}
+USER_PATH = "/admin/participants/users/{}"
 
 
 def delivery_bodies(message: OutboxMessage) -> tuple[str, str | None]:
@@ -138,30 +167,11 @@ _SECRET_LINK = re.compile(r"\S*(?:" + "|".join(re.escape(p) for p in SECRET_PATH
 
 
 def preview(message: OutboxMessage) -> str:
-    """Return the text body as a page may show it: links that grant a credential hidden.
+    """Return the text body as a page may show it: every link that grants a credential hidden.
 
-    Sealed links are not stored at all. Any other invitation or reset link (a message
-    stored before links were sealed) is hidden too, except an invitation of a person who has
-    no password and belongs to no other account: the inviting account's admins may hand
-    that one over where there is no mail server (README, "Outgoing mail").
+    Sealed links are not stored at all; a link stored before links were sealed is hidden too.
+    No invitation link is ever readable in Outgoing mail (issue 15): the one way an admin hands
+    a new person's link over is Copy invitation link (invitations.copy_invitation_link), which
+    mints a fresh one and is audited.
     """
-    text = bodies(message)[0]
-    if message.kind == "invite" and _may_show(message):
-        return text
-    return _SECRET_LINK.sub(HIDDEN_LINK, text)
-
-
-def _may_show(message: OutboxMessage) -> bool:
-    """Tell whether the invitation's link may be shown to the admins of its account."""
-    if message.user_id is None or message.account_id is None:
-        return False
-    if db.session.scalar(sa.select(User.password_hash).where(User.id == message.user_id)):
-        return False
-    elsewhere = db.session.scalar(
-        sa.select(sa.func.count(Membership.id)).where(
-            Membership.user_id == message.user_id,
-            Membership.account_id != message.account_id,
-            Membership.deleted_at.is_(None),
-        )
-    )
-    return not elsewhere
+    return _SECRET_LINK.sub(HIDDEN_LINK, bodies(message)[0])

@@ -11,6 +11,7 @@ waits longer than one lease.
 import smtplib
 import socket
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -23,10 +24,13 @@ from portal.models import OutboxMessage
 from portal.models import utcnow
 from portal.services import leases
 from portal.services import mail
+from portal.services import paging
 from portal.services import scope
 
 # Called with (message, server reply) when the server permanently refuses a recipient.
 REFUSAL_HANDLERS: dict = {}
+# Called with the message when the server accepted it (in the transaction that records it).
+DELIVERY_HANDLERS: dict = {}
 
 
 @dataclass
@@ -39,9 +43,9 @@ class DeliveryReport:
         return f"{self.sent} sent, {self.retrying} to retry, {self.failed} failed"
 
 
-def _on_refused(kind: str):
+def _on_refused(kind: str, handlers: dict = REFUSAL_HANDLERS):
     def register(func):
-        REFUSAL_HANDLERS[kind] = func
+        handlers[kind] = func
         return func
 
     return register
@@ -52,6 +56,13 @@ def _invite_refused(message: OutboxMessage, reply: str) -> None:
     from portal.services import invitations
 
     invitations.invitation_refused(message, reply)
+
+
+@_on_refused("invite", DELIVERY_HANDLERS)
+def _invite_sent(message: OutboxMessage) -> None:
+    from portal.services import invitations
+
+    invitations.invitation_sent(message)
 
 
 def get_message(actor, message_id) -> OutboxMessage:
@@ -243,6 +254,9 @@ def _deliver_one(connection: _Connection, worker: str, message_id: int,
         message.sent_at = utcnow()
         message.last_error = None
         report.sent += 1
+        handler = DELIVERY_HANDLERS.get(message.kind)
+        if handler is not None:
+            handler(message)  # in the same commit: an invitation stands "sent"
     db.session.commit()
 
 
@@ -263,6 +277,50 @@ def pending_count() -> int:
     return db.session.scalar(
         sa.select(sa.func.count(OutboxMessage.id)).where(OutboxMessage.state.in_(("pending", "sending")))
     )
+
+
+PAGE_SIZE = 50
+# The states Outgoing mail filters by, as its admins read them.
+STATE_LABELS = {"pending": "Queued", "sending": "Sending", "sent": "Sent", "failed": "Failed"}
+
+
+@dataclass(kw_only=True)
+class OutboxPage(paging.Page):
+    """One page of Outgoing mail, with the filter it shows and the account's totals by state."""
+
+    state: str | None = None
+    totals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def all_messages(self) -> int:
+        return sum(self.totals.values())
+
+
+def list_page(actor, *, q: str = "", state: str | None = None, page: int = 1) -> OutboxPage:
+    """Return one page of the account's outgoing mail, newest first, searched by recipient and
+    subject and filtered by state, with the account's totals by state."""
+    text = " ".join(q.split())[:200]
+    state = state if state in STATE_LABELS else None
+    where = [OutboxMessage.account_id == actor.account_id]
+    if text:
+        needle = text.lower()
+        where.append(sa.or_(sa.func.lower(OutboxMessage.to_addr).contains(needle, autoescape=True),
+                            sa.func.lower(OutboxMessage.subject).contains(needle, autoescape=True)))
+    if state:
+        where.append(OutboxMessage.state == state)
+    totals = dict(db.session.execute(
+        sa.select(OutboxMessage.state, sa.func.count())
+        .where(OutboxMessage.account_id == actor.account_id)
+        .group_by(OutboxMessage.state)
+    ).all())
+    total = None if text else (totals.get(state, 0) if state else sum(totals.values()))
+    found = paging.fetch(
+        sa.select(OutboxMessage.id).where(*where),
+        sa.select(OutboxMessage).where(*where).order_by(OutboxMessage.id.desc()),
+        page, PAGE_SIZE, q=text, total=total,
+    )
+    return OutboxPage(rows=found.rows, total=found.total, page=found.page, size=found.size,
+                      q=text, state=state, totals={s: totals.get(s, 0) for s in STATE_LABELS})
 
 
 def list_messages(account_id: int | None = None, limit: int = 50) -> list[OutboxMessage]:

@@ -2,10 +2,12 @@
 from dataclasses import dataclass
 
 from portal.models import AuditEvent
+from portal.models import Invitation
 from portal.models import InviteState
 from portal.models import Membership
 from portal.services import deletion
 from portal.services import devices
+from portal.services import invitations
 from portal.services import people
 from portal.services import profiles
 from portal.services import second_factor_admin
@@ -31,6 +33,30 @@ class UserDetails:
     can_reset_password: bool
     # How long a deletion stays restorable (the danger zone says so).
     retention_days: int
+    # Where the invitation stands (None: never invited), and since / until when.
+    invitation: Invitation | None = None
+    # Copy invitation link (an intranet without mail), and whether it first asks because it
+    # stops a link that already went out.
+    can_copy_link: bool = False
+    copy_replaces_sent_link: bool = False
+
+    @property
+    def invitation_sent_at(self):
+        return self.membership.invite_sent_at
+
+    @property
+    def invitation_note(self) -> str:
+        """Where the invitation stands, in words with its times (empty once accepted)."""
+        invitation, membership = self.invitation, self.membership
+        if invitation in (None, Invitation.ACCEPTED):
+            return ""
+        if invitation == Invitation.REFUSED:
+            return f"refused by the mail server: {membership.invite_error or 'no reply given'}"
+        sent, until = membership.invite_sent_at, membership.invite_expires_at
+        note = f"sent {sent:%Y-%m-%d %H:%M} UTC" if sent is not None else "queued, not sent yet"
+        if invitation == Invitation.EXPIRED:
+            return f"expired {until:%Y-%m-%d %H:%M} UTC ({note})"
+        return f"{note}; the link works until {until:%Y-%m-%d %H:%M} UTC"
 
     @property
     def groups(self):
@@ -60,4 +86,7 @@ def user_details(actor, membership_id, *, device_id: int | None = None,
         can_resend_invite=membership.invite_state != InviteState.ACTIVE,
         can_reset_password=not awaiting and user.password_hash is not None,
         retention_days=deletion.retention_days(),
+        invitation=membership.invitation,
+        can_copy_link=invitations.may_copy_link(membership),
+        copy_replaces_sent_link=invitations.copy_replaces_sent_link(membership),
     )

@@ -12,9 +12,13 @@ from portal.extensions import db
 from portal.models import AuditEvent
 from portal.models import Group
 from portal.models import GroupMember
+from portal.models import Invitation
 from portal.models import InviteState
 from portal.models import Membership
 from portal.models import User
+from portal.models import utcnow
+from portal.models.membership import invitation_of
+from portal.services import invitation_states
 from portal.services import paging
 from portal.services import people
 from portal.services import scope
@@ -33,10 +37,12 @@ class UserFilter:
     q: str = ""
     group_id: int | None = None
     state: str | None = None
+    # Where the invitation stands (services/invitation_states.py: CHOICES).
+    invitation: str | None = None
 
     @property
     def is_empty(self) -> bool:
-        return not (self.q.strip() or self.group_id or self.state)
+        return not (self.q.strip() or self.group_id or self.state or self.invitation)
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,8 @@ class UserRow:
     invite_state: str
     invite_error: str | None
     last_seen_at: datetime | None
+    # Where the invitation stands (None: never invited).
+    invitation: Invitation | None = None
 
 
 @dataclass(kw_only=True)
@@ -121,6 +129,8 @@ def filtered(actor, user_filter: UserFilter, *, deleted: bool = False) -> sa.Sel
         )
     if user_filter.state:
         stmt = stmt.where(Membership.invite_state == user_filter.state)
+    if user_filter.invitation:
+        stmt = stmt.where(invitation_states.condition(user_filter.invitation))
     if user_filter.group_id:
         stmt = stmt.where(
             Membership.id.in_(
@@ -229,13 +239,15 @@ def list_users(
         total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
         page = min(page, max(1, math.ceil(total / PAGE_SIZE)))
         ids = _page_ids(base, sort, page, total)
+    now = utcnow()
     loaded = {
-        row.id: UserRow(*row)
+        row.id: UserRow(*row[:7], invitation=invitation_of(row[4], row[7], row[8], now))
         for row in db.session.execute(
             sa.select(
                 Membership.id, people.shown_name(), User.email,
                 Membership.role, Membership.invite_state,
                 Membership.invite_error, Membership.sort_last_seen,
+                Membership.invite_expires_at, Membership.invite_sent_at,
             )
             .join(User, User.id == Membership.user_id)
             .where(Membership.id.in_(ids))

@@ -1,4 +1,5 @@
 """Forms of the Users tab: shape only (rules live in portal.services)."""
+from wtforms import BooleanField
 from wtforms import EmailField
 from wtforms import HiddenField
 from wtforms import RadioField
@@ -12,6 +13,7 @@ from wtforms.validators import DataRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
 
+from portal.forms import ActionForm
 from portal.forms import Form
 from portal.forms import int_or_none
 from portal.models import Role
@@ -19,6 +21,12 @@ from portal.services.profiles import REPORT_PERIODS
 
 NAME_REQUIRED = "A name is required."
 EMAIL_REQUIRED = "An e-mail address is required."
+
+
+class ConfirmForm(ActionForm):
+    """A button that asks first (web.confirm): ``confirmed`` is set once the question was answered."""
+
+    confirmed = BooleanField()
 
 
 class NewUserForm(Form):

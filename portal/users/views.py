@@ -15,6 +15,7 @@ from portal.selection import SelectionForm
 from portal.selection import confirm_selection
 from portal.selection import list_context
 from portal.selection import rows_response
+from portal.services import invitation_states
 from portal.services import invitations
 from portal.services import profiles
 from portal.services import user_details
@@ -28,12 +29,14 @@ from portal.users import csv_views
 from portal.users import deletion_views
 from portal.users import second_factor_views
 from portal.users.forms import ActivityReportForm
+from portal.users.forms import ConfirmForm
 from portal.users.forms import NewUserForm
 from portal.users.forms import ProfileForm
 from portal.users.forms import RoleForm
 from portal.web import UNREADABLE
 from portal.web import answer
 from portal.web import apply_error
+from portal.web import confirm
 from portal.web import push_url
 from portal.web import render
 
@@ -82,6 +85,29 @@ def bulk_resend_invite():
         return rows_response(form, error.message, "error", block="rows_oob")
     return rows_response(form, str(report), "success" if report.resent else "warning",
                          block="rows_oob")
+
+
+@bp.post("/resend-lapsed")
+@admin_required
+def resend_lapsed():
+    """Resend Invite to everyone whose invitation expired or was refused (asks first)."""
+    form = ConfirmForm()
+    list_form = ListForm(request.form)
+    oob = (("users/index.html", "invitations_oob"),)
+    if not form.validate_on_submit():
+        return rows_response(list_form, UNREADABLE, "error", block="rows_oob", oob=oob)
+    if not form.confirmed.data:
+        lapsed = invitation_states.summary(current_actor())
+        query = list_context(list_form)["query"]
+        return confirm(
+            f"Resend {lapsed.lapsed:,} invitation{'' if lapsed.lapsed == 1 else 's'}?",
+            f"{lapsed}. Each of them gets a new link by e-mail; their earlier links stop working.",
+            url_for("users.resend_lapsed"), "Resend Invite",
+            back=url_for("users.index", **query), fields=list(query.items()),
+        )
+    report = invitations.resend_lapsed(current_actor())
+    return rows_response(list_form, str(report), "success" if report.resent else "warning",
+                         block="rows_oob", oob=oob)
 
 
 # --- New User ------------------------------------------------------------------------------
@@ -140,6 +166,7 @@ def _detail_context(membership_id: int, **forms) -> dict:
         "role_form": RoleForm(formdata=None, role=membership.role),
         "report_form": ActivityReportForm(formdata=None),
         "editing": False,
+        "copied_link": None,
     }
     context.update(forms)
     return context
@@ -220,6 +247,36 @@ def resend_invite(membership_id: int):
         return str(invitations.resend_invites(current_actor(), selection))
 
     return _detail_action(membership_id, ActionForm(), act)
+
+
+@bp.post("/<int:membership_id>/copy-invitation-link")
+@admin_required
+def copy_invitation_link(membership_id: int):
+    """Copy invitation link: mint a fresh link to hand over (asks first when one went out)."""
+    form = ConfirmForm()
+    details = user_details.user_details(current_actor(), membership_id)  # 404 across accounts
+    if not form.validate_on_submit():
+        return _detail_response(membership_id, status=422, message=UNREADABLE, category="error")
+    if details.copy_replaces_sent_link and not form.confirmed.data:
+        sent = details.invitation_sent_at.strftime("%Y-%m-%d %H:%M")
+        return confirm(
+            "Copy a new invitation link?",
+            f"The invitation link that went to {details.user.email} on {sent} UTC stops working;"
+            " only the new one lets them in.",
+            url_for("users.copy_invitation_link", membership_id=membership_id),
+            "Copy invitation link",
+            back=url_for("users.detail", membership_id=membership_id),
+        )
+    try:
+        copied = invitations.copy_invitation_link(current_actor(), membership_id)
+    except ServiceError as error:
+        return _detail_response(membership_id, status=error.status, message=error.message,
+                                category="error")
+    message = ("A new invitation link is ready to hand over; earlier links stop working"
+               + ("; the queued e-mail will not be sent." if copied.replaced_queued else "."))
+    # Shown in this answer only (no redirect: the link is never in a page anyone can reload).
+    return answer("users/detail.html", "user_head_oob", "profile_oob", "activity_oob",
+                  message=message, **_detail_context(membership_id, copied_link=copied))
 
 
 @bp.post("/<int:membership_id>/activity-report")

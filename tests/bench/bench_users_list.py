@@ -99,6 +99,10 @@ def build(n_users: int, n_groups: int) -> tuple[Account, Membership]:
                 "role": "member",
                 "invite_state": state,
                 "invite_error": "550 5.1.1 No such user" if state == "invite_failed" else None,
+                # Invitations still out: half have expired, half of the rest went out.
+                "invite_expires_at": (now + timedelta(hours=rng.choice((-48, 48))))
+                if state == "invited" else None,
+                "invite_sent_at": now if state == "invited" and rng.random() < 0.5 else None,
                 "invited_by_id": admin.user_id,
                 "created_at": now,
                 "sort_last_seen": seen_at[user_id - first_user],
@@ -205,13 +209,18 @@ def main() -> int:
         "group filter": f"{base}?group={group_id}",
         "group filter, last page": f"{base}?group={group_id}&page=40",
         "state filter": f"{base}?state=invite_failed",
+        "invitation: expired": f"{base}?invitation=expired",
+        "invitation: expired, last": f"{base}?invitation=expired&page=1000",
+        "invitation: queued": f"{base}?invitation=queued",
+        "invitation: refused": f"{base}?invitation=refused",
         "sort by e-mail": f"{base}?sort=email",
         "sort by last seen, desc": f"{base}?sort=-last_seen",
         "search, 2 letters": f"{base}?q=an",
         "search, matches all": f"{base}?q=bench.example",
         "htmx fragment, page 1": base,
     }
-    budgeted = {"page 1", "last page", "search with hits", "search, no hits", "group filter"}
+    budgeted = {"page 1", "last page", "search with hits", "search, no hits", "group filter",
+                "invitation: expired"}
     if args.profile:
         from pyinstrument import Profiler
 

@@ -38,7 +38,7 @@ def test_a_user_created_in_the_sidebar_accepts_the_invitation_and_signs_in(
     page.get_by_text("Added Grace Hopper; an e-mail is on its way").wait_for()
     page.locator("#sidebar:empty").wait_for(state="attached")
     row = page.locator("#rows tbody tr", has_text="Grace Hopper")
-    assert "Drivers" in row.inner_text() and "invited" in row.inner_text()
+    assert "Drivers" in row.inner_text() and "queued" in row.inner_text()
 
     live_server.settle()
     assert outbox.deliver_due().sent == 1
@@ -60,7 +60,7 @@ def test_a_user_created_in_the_sidebar_accepts_the_invitation_and_signs_in(
     assert grace.get_by_label("Name", exact=True).input_value() == "Grace Hopper"
 
     page.reload()
-    assert "active" in page.locator("#rows tbody tr", has_text="Grace Hopper").inner_text()
+    assert "accepted" in page.locator("#rows tbody tr", has_text="Grace Hopper").inner_text()
 
 
 def test_select_all_matching_then_resend_invite(page, live_server, account, smtp):

@@ -22,6 +22,8 @@ from tests.builders import age_invitations
 from tests.builders import make_account
 from tests.builders import make_group
 from tests.builders import make_user
+from tests.mailbox import delivered_link
+from tests.services.test_refusal_digest import let_digests_fall_due
 
 
 def mails(kind: str) -> list[OutboxMessage]:
@@ -48,7 +50,7 @@ def test_adding_a_new_person_invites_them_with_phone_groups_and_role(account):
     assert db.session.scalar(sa.select(GroupMember.group_id).where(
         GroupMember.membership_id == membership.id)) == team.id
     [invite] = mails("invite")
-    assert invite.to_addr == "grace@navy.example" and "/invite/" in mail.bodies(invite)[0]
+    assert invite.to_addr == "grace@navy.example" and mail.SEALED in invite.context
     assert invite.membership_id == membership.id
     assert db.session.scalar(sa.select(AuditEvent.action).where(
         AuditEvent.subject_user_id == user.id, AuditEvent.action == "user.added"))
@@ -163,14 +165,14 @@ def test_resend_invite_to_all_matching_acts_on_the_filter_only(account):
     assert len(sent_to) == 4 and all("user" in a for a in sent_to)
 
 
-def test_a_resent_link_lets_the_person_in_and_the_old_one_does_not(account, client):
+def test_a_resent_link_lets_the_person_in_and_the_old_one_does_not(account, client, smtp):
     waiting = make_user(account, password=None)
-    first = mail.bodies(mails("invite")[-1])[0].split("/invite/")[1].split()[0]
+    first = delivered_link(smtp, waiting.user.email, "/invite/")
     age_invitations()
     invitations.resend_invites(account.admin, Selection(ids=(waiting.id,)))
-    second = mail.bodies(mails("invite")[-1])[0].split("/invite/")[1].split()[0]
-    assert client.get(f"/invite/{first}").status_code == 410
-    assert client.get(f"/invite/{second}").status_code == 200
+    second = delivered_link(smtp, waiting.user.email, "/invite/")
+    assert client.get(first).status_code == 410
+    assert client.get(second).status_code == 200
 
 
 def test_an_empty_resend_selection_says_so(account):
@@ -189,10 +191,11 @@ def test_a_refused_invitation_marks_invite_failed_and_mails_the_inviting_admin(a
     assert membership.invite_error.startswith("550")
     listed = users.list_users(account.admin, UserFilter(state="invite_failed")).rows
     assert [(r.name, r.invite_error) for r in listed] == [("No Body", membership.invite_error)]
+    let_digests_fall_due()
     outbox.deliver_due()
     [notice] = smtp.to(account.admin.user.email)
-    assert "nobody@nowhere.example" in notice.subject
-    assert "didn't accept the address" in notice.text and "550 5.1.1" in notice.text
+    assert "refused by the mail server" in notice.subject
+    assert "No Body <nobody@nowhere.example>: 550 5.1.1" in notice.text
     assert f"/admin/participants/users/{membership.id}" in notice.text
 
 
@@ -203,9 +206,10 @@ def test_a_refusal_goes_to_every_admin_when_the_inviter_is_no_longer_one(account
     second.role = "member"
     db.session.commit()
     outbox.deliver_due()
+    let_digests_fall_due()
     outbox.deliver_due()
     assert len(smtp.to(account.admin.user.email)) == 1
-    assert [m for m in smtp.to(second.user.email) if "not accepted" in m.subject] == []
+    assert [m for m in smtp.to(second.user.email) if "refused" in m.subject] == []
     db.session.refresh(membership)
     assert membership.invite_state == "invite_failed"
 
@@ -219,10 +223,10 @@ def test_resend_clears_the_failed_state(account, smtp):
     assert (membership.invite_state, membership.invite_error) == ("invited", None)
 
 
-def test_accepting_makes_the_user_active_and_resend_then_skips_them(account, client):
+def test_accepting_makes_the_user_active_and_resend_then_skips_them(account, client, smtp):
     waiting = make_user(account, password=None)
-    link = mail.bodies(mails("invite")[-1])[0].split("/invite/")[1].split()[0]
-    response = client.post(f"/invite/{link}", data={"password": PASSWORD, "confirm": PASSWORD})
+    link = delivered_link(smtp, waiting.user.email, "/invite/")
+    response = client.post(link, data={"password": PASSWORD, "confirm": PASSWORD})
     assert response.status_code == 302
     report = invitations.resend_invites(account.admin, Selection(ids=(waiting.id,)))
     assert (report.resent, report.skipped) == (0, 1)

@@ -15,6 +15,7 @@ from portal.models import utcnow
 from portal.services import mail
 from portal.services import outbox
 from tests.builders import make_user
+from tests.services.test_refusal_digest import let_digests_fall_due
 
 
 def queue(n: int, account=None) -> None:
@@ -80,10 +81,11 @@ def test_a_refused_invitation_marks_the_user_and_tells_the_inviting_admin(accoun
     db.session.refresh(membership)
     assert membership.invite_state == "invite_failed"
     assert "Mailbox unavailable" in membership.invite_error
+    let_digests_fall_due()  # refusals are gathered for a few minutes (issue 15, item 2)
     outbox.deliver_due()
     notice = smtp.to(account.admin.user.email)[0]
-    assert "ghost@example.com" in notice.subject
-    assert "didn't accept" in notice.text
+    assert "refused by the mail server" in notice.subject
+    assert "<ghost@example.com>: 550 5.1.1 Mailbox unavailable" in notice.text
 
 
 @pytest.mark.config(MAIL_PORT=1)  # nothing listens on port 1

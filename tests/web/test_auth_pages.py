@@ -18,15 +18,6 @@ from tests.mailbox import delivered_link
 NEW_PASSWORD = "purple elephant juggling oranges"
 
 
-def link_in_latest(kind: str) -> str:
-    message = db.session.scalars(
-        sa.select(OutboxMessage).where(OutboxMessage.kind == kind)
-        .order_by(OutboxMessage.id.desc())
-    ).first()
-    # Invitations are queued as their context (one set-wise writer): read them as sent.
-    return re.search(r"http://portal\.test(\S+)", mail.bodies(message)[0]).group(1)
-
-
 def test_login_page_prefills_the_login_hint(client):
     html = client.get("/login?login_hint=ana%40example.com").get_data(as_text=True)
     assert 'value="ana@example.com"' in html
@@ -157,9 +148,9 @@ def test_a_made_up_link_gets_a_clear_page(client):
     assert "Request a new password link" in response.get_data(as_text=True)
 
 
-def test_invitation_acceptance_then_sign_in(client, account):
+def test_invitation_acceptance_then_sign_in(client, account, smtp):
     invited = make_user(account, email="new.person@example.com", password=None)
-    path = link_in_latest("invite")
+    path = delivered_link(smtp, "new.person@example.com", "/invite/")
     page = client.get(path).get_data(as_text=True)
     assert "Join " + account.name in page and "new.person@example.com" in page
     response = client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
@@ -199,7 +190,9 @@ def test_admins_read_their_accounts_outgoing_mail_only(admin, account):
     assert admin.get(f"/admin/outbox/{foreign}").status_code == 404
     own = db.session.scalar(sa.select(OutboxMessage.id).where(
         OutboxMessage.to_addr == "invitee@example.com"))
-    assert "/invite/" in admin.get(f"/admin/outbox/{own}").get_data(as_text=True)
+    # Every invitation link is hidden (issue 15): Copy invitation link is the one way.
+    page = admin.get(f"/admin/outbox/{own}").get_data(as_text=True)
+    assert "/invite/" not in page and mail.HIDDEN_LINK in page
 
 
 @pytest.mark.config(RATELIMIT_ENABLED=True)

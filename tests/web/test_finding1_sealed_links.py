@@ -119,28 +119,45 @@ def test_invitations_of_people_with_a_password_are_sealed_and_work_when_delivere
     assert db.session.get(Membership, waiting.id).invite_state == "active"
 
 
-def test_the_bulk_resend_seals_only_the_links_of_people_with_a_password(admin, account):
+def copied_link(client, membership_id) -> str:
+    """Copy invitation link on User Details: the one way an admin reads an invitation link."""
+    response = client.post(f"/admin/participants/users/{membership_id}/copy-invitation-link",
+                           data={"confirmed": "y"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return SECRET_LINK.search(response.get_data(as_text=True)).group(0)
+
+
+def test_the_bulk_resend_seals_every_link(admin, account):
+    """Issue 15: Outgoing mail showed a new person's link and hid a known one's, so an admin
+    could tell them apart. Now every invitation is sealed and hidden alike."""
     fresh = make_user(account, email="fresh@example.com", password=None)
     known = make_user(account, email="known@example.com", password=None)
     passwords.store_password(db.session.get(Membership, known.id).user, PASSWORD)
     age_invitations()
     invitations.resend_invites(account.admin, Selection(ids=(fresh.id, known.id)))
-    assert SECRET_LINK.search(outbox_pages(admin, newest("invite", "fresh@example.com")))
-    page = outbox_pages(admin, newest("invite", "known@example.com"))
-    assert SECRET_LINK.search(page) is None and HIDDEN in page
+    for address in ("fresh@example.com", "known@example.com"):
+        message = newest("invite", address)
+        page = outbox_pages(admin, message)
+        assert SECRET_LINK.search(page) is None and HIDDEN in page
+        assert SECRET_LINK.search(str(message.context)) is None  # sealed, not only hidden
 
 
-def test_a_new_persons_invitation_is_hidden_once_they_belong_to_another_account(
+def test_a_new_persons_link_is_copied_only_while_they_belong_to_no_other_account(
     admin, account
 ):
     """The intranet exception covers only someone with no password and no other account."""
-    make_user(account, email="solo@example.com", password=None)
-    solo = newest("invite", "solo@example.com")
-    assert SECRET_LINK.search(outbox_pages(admin, solo))
-    # Beta invites the same person: Acme's copy could now open Beta to whoever holds it.
+    solo = make_user(account, email="solo@example.com", password=None)
+    assert SECRET_LINK.search(outbox_pages(admin, newest("invite", "solo@example.com"))) is None
+    assert "Copy invitation link" in admin.get(
+        f"/admin/participants/users/{solo.id}").get_data(as_text=True)
+    assert copied_link(admin, solo.id)
+    # Beta invites the same person: a link handed over here could now open Beta.
     make_user(make_account(), email="solo@example.com", password=None)
-    page = outbox_pages(admin, solo)
-    assert SECRET_LINK.search(page) is None and HIDDEN in page
+    assert "Copy invitation link" not in admin.get(
+        f"/admin/participants/users/{solo.id}").get_data(as_text=True)
+    refused = admin.post(f"/admin/participants/users/{solo.id}/copy-invitation-link",
+                         data={"confirmed": "y"})
+    assert refused.status_code == 422 and SECRET_LINK.search(refused.get_data(as_text=True)) is None
 
 
 def test_imported_invitations_follow_the_same_rule(admin, account):
@@ -150,12 +167,12 @@ def test_imported_invitations_follow_the_same_rule(admin, account):
         ("New Person", "new@example.com", ""), ("Pending Elsewhere", "pending@example.com", ""),
     ]))
     assert result.imported == 2
-    assert SECRET_LINK.search(outbox_pages(admin, newest("invite", "new@example.com")))
-    imported = db.session.scalar(sa.select(OutboxMessage).where(
-        OutboxMessage.to_addr == "pending@example.com", OutboxMessage.account_id == account.id))
-    page = outbox_pages(admin, imported)
-    assert SECRET_LINK.search(page) is None and HIDDEN in page
-    assert SECRET_LINK.search(str(imported.context)) is None  # sealed, not only hidden
+    for address in ("new@example.com", "pending@example.com"):
+        imported = db.session.scalar(sa.select(OutboxMessage).where(
+            OutboxMessage.to_addr == address, OutboxMessage.account_id == account.id))
+        page = outbox_pages(admin, imported)
+        assert SECRET_LINK.search(page) is None and HIDDEN in page
+        assert SECRET_LINK.search(str(imported.context)) is None  # sealed, not only hidden
 
 
 def test_an_invitation_of_someone_in_another_account_is_stored_sealed(
@@ -204,9 +221,8 @@ def test_a_link_handed_out_before_another_account_invited_the_person_opens_only_
     """The intranet exception: Acme may copy a new person's link. If Beta invites the same
     person afterwards, whoever used Acme's link still cannot act in Beta: an invitation opens
     an account only once accepted through that account's own link."""
-    make_user(account, email="copied@example.com", password=None)
-    page = outbox_pages(admin, newest("invite", "copied@example.com"))
-    link = SECRET_LINK.search(page).group(0)  # handed over on paper, say
+    invited = make_user(account, email="copied@example.com", password=None)
+    link = copied_link(admin, invited.id)  # handed over on paper, say
     beta = make_account("Beta Org")
     make_user(beta, email="copied@example.com", role="admin", password=None)
     holder = app.test_client()

@@ -1,0 +1,92 @@
+"""Issue 15, item 2: refusal notices as a digest. Refusals within REFUSAL_DIGEST_MINUTES are
+gathered into one notice to the admin who invited, listing them with a link to Users filtered
+by refused invitations (where the Users tab counts them)."""
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import OutboxMessage
+from portal.models import utcnow
+from portal.services import csv_import
+from portal.services import invitations
+from portal.services import mail
+from portal.services import outbox
+from tests.builders import csv_bytes
+from tests.builders import make_user
+
+REFUSAL = "550 5.1.1 No such user"
+FILTERED = "http://portal.test/admin/participants/users/?invitation=refused"
+
+
+def let_digests_fall_due() -> None:
+    """Let the digests' gathering time pass (what REFUSAL_DIGEST_MINUTES of waiting does)."""
+    db.session.execute(sa.update(OutboxMessage).where(
+        OutboxMessage.kind == "invite_refused", OutboxMessage.state == "pending").values(
+            next_attempt_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+
+
+def notices() -> list[OutboxMessage]:
+    return list(db.session.scalars(sa.select(OutboxMessage).where(
+        OutboxMessage.kind == "invite_refused").order_by(OutboxMessage.id)))
+
+
+def test_an_import_with_many_bad_addresses_sends_the_admin_one_notice_listing_them(
+    account, smtp
+):
+    bad = [f"bad{n:02}@nowhere.example" for n in range(60)]
+    for address in bad:
+        smtp.refuse[address] = REFUSAL
+    rows = [(f"Bad {n:02}", address, "") for n, address in enumerate(bad)]
+    rows.append(("Good Person", "good@example.com", ""))
+    assert csv_import.import_csv(account.admin, csv_bytes(rows)).imported == 61
+    report = outbox.deliver_all_due()
+    assert (report.sent, report.failed) == (1, 60)
+    # Gathered, not sent: one notice waits out the few minutes.
+    [digest] = notices()
+    assert digest.state == "pending" and digest.next_attempt_at > utcnow() + timedelta(minutes=4)
+    assert digest.context["total"] == 60
+    assert smtp.to(account.admin.user.email) == []
+    let_digests_fall_due()
+    outbox.deliver_all_due()
+    [notice] = smtp.to(account.admin.user.email)
+    assert notice.subject == f"Invitations to {account.name} refused by the mail server"
+    assert "The mail server refused 60 invitations" in notice.text
+    assert f"Bad 00 <bad00@nowhere.example>: {REFUSAL}" in notice.text
+    assert f"Bad 49 <bad49@nowhere.example>: {REFUSAL}" in notice.text
+    assert "bad50@nowhere.example" not in notice.text and "... and 10 more." in notice.text
+    assert FILTERED in notice.text and "good@example.com" not in notice.text
+
+
+def test_a_refusal_after_the_digest_went_out_starts_a_new_one(account, smtp):
+    smtp.refuse["one@nowhere.example"] = REFUSAL
+    smtp.refuse["two@nowhere.example"] = REFUSAL
+    invitations.add_person(account.admin, name="One", email="one@nowhere.example")
+    outbox.deliver_all_due()
+    let_digests_fall_due()
+    outbox.deliver_all_due()
+    invitations.add_person(account.admin, name="Two", email="two@nowhere.example")
+    outbox.deliver_all_due()
+    first, second = notices()
+    assert (first.state, second.state) == ("sent", "pending")
+    assert second.context["total"] == 1
+    text = mail.preview(second)
+    assert "Two <two@nowhere.example>" in text and "one@nowhere.example" not in text
+
+
+def test_a_deleted_person_is_no_longer_named_by_a_waiting_digest(account, smtp):
+    from portal.services import deletion
+    from portal.services.users import Selection
+
+    smtp.refuse["gone@nowhere.example"] = REFUSAL
+    smtp.refuse["kept@nowhere.example"] = REFUSAL
+    gone = invitations.add_person(account.admin, name="Gone", email="gone@nowhere.example")
+    invitations.add_person(account.admin, name="Kept", email="kept@nowhere.example")
+    make_user(account, email="fine@example.com", password=None)
+    outbox.deliver_all_due()
+    deletion.delete_users(account.admin, Selection(ids=(gone.id,)))
+    [digest] = notices()
+    text = mail.preview(digest)
+    assert "kept@nowhere.example" in text and "gone@nowhere.example" not in text
+    assert "gone@nowhere.example" not in str(digest.context)  # ids only, never addresses
