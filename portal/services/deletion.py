@@ -400,7 +400,7 @@ def _plan_restore(actor, ids: Sequence[int]) -> RestorePlan:
     return RestorePlan(restorable, refused, len(wanted) - len(rows))
 
 
-def _apply_restore(actor, plan: RestorePlan) -> RestoreReport:
+def _apply_restore(actor, plan: RestorePlan, *, commit: bool = True) -> RestoreReport:
     restored = 0
     for chunk in _chunks(plan.restorable):
         # Groups and role were never touched by the deletion: clearing the stamp restores all.
@@ -413,13 +413,15 @@ def _apply_restore(actor, plan: RestorePlan) -> RestoreReport:
         audit.record_many(
             actor, "user.restored", sa.select(Membership.user_id).where(Membership.id.in_(chunk))
         )
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return RestoreReport(restored, plan.refused, plan.unrecoverable)
 
 
-def restore_users(actor, ids: Sequence[int]) -> RestoreReport:
-    """Restore deleted users of the actor's account: membership, groups and role as they were."""
-    return _apply_restore(actor, _plan_restore(actor, ids))
+def restore_users(actor, ids: Sequence[int], *, commit: bool = True) -> RestoreReport:
+    """Restore deleted users of the actor's account: membership, groups and role as they were.
+    ``commit=False``: one step of a larger use case, which commits."""
+    return _apply_restore(actor, _plan_restore(actor, ids), commit=commit)
 
 
 def restore_by_email(actor, email: str) -> RestoreReport:

@@ -385,8 +385,9 @@ def create_group(actor, name: str, member_ids: Sequence[int] = ()) -> Group:
 # --- changing and removing -----------------------------------------------------------------
 
 
-def rename_group(actor, group_id, name: str) -> Group:
-    """Rename a group (names stay unique per account, whatever their case)."""
+def rename_group(actor, group_id, name: str, *, commit: bool = True) -> Group:
+    """Rename a group (names stay unique per account, whatever their case). ``commit=False``:
+    one step of a larger use case, which commits (the name's key is checked by a flush)."""
     group = scope.get_in_account(Group, group_id, actor)
     name = clean_group_name(name)
     if name == group.name:
@@ -396,7 +397,10 @@ def rename_group(actor, group_id, name: str) -> Group:
     group.name, group.name_key = name, name.lower()
     audit.record(actor, "group.renamed", group_id=group.id, old=old, new=name)
     try:
-        db.session.commit()
+        if commit:
+            db.session.commit()
+        else:
+            db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise _name_taken(name) from None
@@ -404,11 +408,11 @@ def rename_group(actor, group_id, name: str) -> Group:
 
 
 def remove_from_group(actor, group_id, membership_ids: Sequence[int], *,
-                      include_deleted: bool = False) -> int:
+                      include_deleted: bool = False, commit: bool = True) -> int:
     """Take users out of a group; refused when a step assigned to it would have no one left.
 
     ``include_deleted`` also takes deleted (restorable) users out (an identity provider's
-    deactivated users)."""
+    deactivated users). ``commit=False``: one step of a larger use case, which commits."""
     groups = _locked_groups(actor, [group_id], exclusive=True)
     if not groups:
         raise NotFound()
@@ -445,7 +449,8 @@ def remove_from_group(actor, group_id, membership_ids: Sequence[int], *,
             GroupMember.group_id == group.id, GroupMember.membership_id.in_(leaving_ids)
         )
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return len(leaving_ids)
 
 

@@ -310,9 +310,9 @@ def add_person(
     known = user is not None
     try:
         if user is None:
+            # Flushed with the membership below: one flush writes both rows.
             user = User(email=email, name=name, phone=phone)
             db.session.add(user)
-            db.session.flush()
         membership = Membership(
             account=account,
             user=user,

@@ -80,7 +80,7 @@ class ProfileUpdate:
 
 def update_profile(
     actor, membership_id, *, name: str, email: str, phone: str | None, version: int | None,
-    include_deleted: bool = False,
+    include_deleted: bool = False, commit: bool = True,
 ) -> ProfileUpdate:
     """Change a user's name, e-mail and phone, if nobody changed them since ``version``.
 
@@ -88,7 +88,8 @@ def update_profile(
     stops working); of someone who has, a notice goes to the old address. The e-mail may only
     change when the actor administers all of the person's accounts. ``include_deleted`` lets
     an identity provider keep a deactivated (deleted, restorable) user current; they get no
-    invitation while deleted.
+    invitation while deleted. ``commit=False``: one step of a larger use case, which commits
+    (SCIM's PUT and PATCH change a user in one transaction).
     """
     membership = scope.get_in_account(Membership, membership_id, actor,
                                       include_deleted=include_deleted)
@@ -99,7 +100,8 @@ def update_profile(
     if version != user.version:
         raise Conflict(STALE)
     if membership.awaiting:
-        return _update_awaiting(actor, membership, name=name, email=email, phone=phone)
+        return _update_awaiting(actor, membership, name=name, email=email, phone=phone,
+                                commit=commit)
     changes = {
         key: (getattr(user, key), value)
         for key, value in (("name", name), ("email", email), ("phone", phone))
@@ -145,12 +147,13 @@ def update_profile(
         actor, "user.updated", subject=user,
         changes={key: [old, new] for key, (old, new) in changes.items()},
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return ProfileUpdate(tuple(changes), invited)
 
 
 def _update_awaiting(actor, membership: Membership, *, name: str, email: str,
-                     phone: str | None) -> ProfileUpdate:
+                     phone: str | None, commit: bool = True) -> ProfileUpdate:
     """Edit what this account typed for someone known elsewhere who has not accepted yet.
 
     The person's own name and phone are not this account's to see or change (DESIGN §1): the
@@ -194,7 +197,8 @@ def _update_awaiting(actor, membership: Membership, *, name: str, email: str,
         actor, "user.updated", subject=membership.user,
         changes={key: [old, new] for key, (old, new) in changes.items()},
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return ProfileUpdate(tuple(changes), "email" in changes)
 
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -240,33 +241,43 @@ def _keep_subs(value: Any, subs: set[str]) -> Any:
     return value
 
 
-# Where the previous page of a list ended: (account, resource, filter, next startIndex) -> the
-# last id. A provider reads every page in turn, and OFFSET costs what it skips (the last of
-# 1,000 pages walks 100,000 rows); continuing after the last id read costs one page. Per
-# process and bounded: a miss (another process, an old entry) simply pays the OFFSET.
-_CONTINUATIONS: OrderedDict[tuple, int] = OrderedDict()
+# Where the previous page of a list ended: (account, resource, filter, next startIndex) ->
+# (the last id, the pass's totalResults). A provider reads every page in turn, and OFFSET
+# costs what it skips (the last of 1,000 pages walks 100,000 rows); continuing after the last
+# id read costs one page. The count is made on a pass's first page and again on its last
+# (a page not full, or reaching the total), so the answer a provider stops on is exact, and
+# the pages between carry the first page's figure (RFC 7644 §3.4.2.4 does not promise a
+# consistent view across pages) instead of counting 100,000 rows a thousand times. Per
+# process and bounded: a miss (another process, an old entry) pays the OFFSET and the count.
+_CONTINUATIONS: OrderedDict[tuple, tuple[int, int]] = OrderedDict()
 _CONTINUATIONS_LOCK = threading.Lock()
 CONTINUATIONS_KEPT = 1024
 
 
-def page_ids(account_id: int, query: Query, stmt, id_column) -> list[int]:
-    """Return the ids of one list page (``stmt`` selects ids), in id order."""
-    if not query.count:
-        return []
+def page_ids(account_id: int, query: Query, stmt, id_column, count: Callable[[], int]
+             ) -> tuple[list[int], int]:
+    """Return the ids of one list page (``stmt`` selects ids), in id order, and the total
+    ``count()`` gives (carried over from the previous page of the same pass)."""
     kind = id_column.class_.__name__
     with _CONTINUATIONS_LOCK:
-        after = _CONTINUATIONS.pop((account_id, kind, query.filter, query.start_index), None)
+        found = _CONTINUATIONS.pop((account_id, kind, query.filter, query.start_index), None)
+    if not query.count:
+        return [], count()
     ordered = stmt.order_by(id_column).limit(query.count)
-    if after is not None:
+    if found is not None:
+        after, total = found
         ids = list(db.session.scalars(ordered.where(id_column > after)))
     else:
         ids = list(db.session.scalars(ordered.offset(query.start_index - 1)))
+    if found is None or len(ids) < query.count or query.start_index + len(ids) > total:
+        total = count()  # a pass's first page, and the page it would stop on
     if len(ids) == query.count:
         with _CONTINUATIONS_LOCK:
-            _CONTINUATIONS[(account_id, kind, query.filter, query.start_index + len(ids))] = ids[-1]
+            key = (account_id, kind, query.filter, query.start_index + len(ids))
+            _CONTINUATIONS[key] = (ids[-1], total)
             while len(_CONTINUATIONS) > CONTINUATIONS_KEPT:
                 _CONTINUATIONS.popitem(last=False)
-    return ids
+    return ids, total
 
 
 def list_response(resources: list[dict[str, Any]], total: int, start_index: int

@@ -117,8 +117,8 @@ def list_groups(actor, query: Query, base: str) -> dict[str, Any]:
     stmt = scope.in_account(sa.select(Group.id), Group, actor)
     if query.filter:
         stmt = stmt.where(sf.to_sql(query.filter, FILTERS, GROUP_SCHEMA))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
-    ids = page_ids(actor.account_id, query, stmt, Group.id)
+    ids, total = page_ids(actor.account_id, query, stmt, Group.id, lambda: db.session.scalar(
+        sa.select(sa.func.count()).select_from(stmt.subquery())))
     return list_response(_resources(ids, base, query), total, query.start_index)
 
 
@@ -165,15 +165,17 @@ def _set_external_id(group_id: int, external_id: str | None) -> None:
 
 def _change(actor, group_id: int, *, name: str | None = None, add: set[int] = frozenset(),
             remove: set[int] = frozenset(), external_id: Any = ...) -> None:
-    """Rename, add and remove members, keep the externalId: each through the groups service."""
+    """Rename, add and remove members, keep the externalId: each through the groups service,
+    in one transaction (the commit comes last, so a refused removal leaves the name as it
+    was too)."""
     try:
         if name is not None:
-            groups.rename_group(actor, group_id, name)
+            groups.rename_group(actor, group_id, name, commit=False)
         if add:
             groups.insert_members(actor, [group_id], sorted(add), include_deleted=True)
-            db.session.commit()
         if remove:
-            groups.remove_from_group(actor, group_id, sorted(remove), include_deleted=True)
+            groups.remove_from_group(actor, group_id, sorted(remove), include_deleted=True,
+                                     commit=False)
         if external_id is not ...:
             _set_external_id(group_id, external_id)
         else:

@@ -117,16 +117,20 @@ def revoke_by_name(actor, name: str) -> list[ScimToken]:
     return [revoke_token(actor, token_id) for token_id in ids]
 
 
+# Built once: every SCIM request runs it.
+_LIVE_TOKEN = (
+    sa.select(ScimToken.id, ScimToken.name, ScimToken.send_invitations, ScimToken.last_used_at,
+              Account)
+    .join(Account, Account.id == ScimToken.account_id)
+    .where(ScimToken.token_hash == sa.bindparam("digest"), ScimToken.revoked_at.is_(None))
+)
+
+
 def authenticate(raw: str | None) -> ScimActor | None:
     """Return the actor of a live token, or None for a missing, wrong or revoked one."""
     if not raw or len(raw) > 200 or not raw.startswith(PREFIX):
         return None
-    found = db.session.execute(
-        sa.select(ScimToken.id, ScimToken.name, ScimToken.send_invitations,
-                  ScimToken.last_used_at, Account)
-        .join(Account, Account.id == ScimToken.account_id)
-        .where(ScimToken.token_hash == digest(raw), ScimToken.revoked_at.is_(None))
-    ).first()
+    found = db.session.execute(_LIVE_TOKEN, {"digest": digest(raw)}).first()
     if found is None:
         return None
     token_id, name, send_invitations, last_used_at, account = found

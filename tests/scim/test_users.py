@@ -250,3 +250,28 @@ def test_reading_every_page_in_turn_matches_one_big_page(scim, account):
     cold = scim.get("Users", query={"startIndex": 4, "count": 3}).get_json()["Resources"]
 
     assert walked == every and [r["id"] for r in cold] == every[3:6]
+
+
+def test_a_sync_pass_counts_on_its_first_and_last_pages_only(scim, account):
+    """The middle pages of a pass carry its first page's totalResults instead of counting every
+    user again (0.6 s a page at 100,000 users on PostgreSQL); the last page counts again, so
+    the answer a provider stops on is exact."""
+    for n in range(7):
+        scim.create_user(f"pass{n}@example.com")
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        statements.append(statement.lower())
+
+    first = scim.get("Users", query={"startIndex": 1, "count": 3}).get_json()
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        middle = scim.get("Users", query={"startIndex": 4, "count": 3}).get_json()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+    scim.create_user("late@example.com")
+    last = scim.get("Users", query={"startIndex": 7, "count": 3}).get_json()
+
+    assert first["totalResults"] == middle["totalResults"] == 8
+    assert not [s for s in statements if "count(" in s], statements
+    assert last["totalResults"] == 9 and len(last["Resources"]) == 3
