@@ -8,6 +8,7 @@ The test's database session must not sit in an open transaction while the browse
 """
 import contextvars
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -72,31 +73,43 @@ def browser():
         browser.close()
 
 
+# The app answers 4xx on purpose (422 for a form with errors, 404, 410 for a used link); the
+# browser logs each such answer as a console error, which is not a fault of the page.
+EXPECTED = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d")
+
+
+def watch(page, errors: list) -> None:
+    """Collect the page's uncaught exceptions and console errors (CSP refusals among them)."""
+    page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
+    page.on("console", lambda msg: errors.append(f"{page.url}: {msg.text}")
+            if msg.type == "error" and not EXPECTED.match(msg.text) else None)
+
+
 @pytest.fixture
-def page(request, browser, live_server):
+def console_errors():
+    """Every console error and uncaught exception of the test's pages; any one fails the test."""
+    errors = []
+    yield errors
+    assert not errors, "the page logged errors:\n" + "\n".join(errors)
+
+
+@pytest.fixture
+def page(request, browser, live_server, console_errors):
     """A fresh browser context and page; its base URL is the live server."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 860})
     context.set_default_timeout(10_000)
     page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: errors.append(msg.text)
-        if msg.type == "error" and "Content Security Policy" in msg.text
-        else None,
-    )
+    watch(page, console_errors)
     yield page
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
-    assert not errors, f"the page logged errors: {errors}"
 
 
 @pytest.fixture
-def new_page(browser, live_server):
+def new_page(browser, live_server, console_errors):
     """Open further pages in separate browser contexts (another device of the same person)."""
     contexts = []
 
@@ -104,7 +117,9 @@ def new_page(browser, live_server):
         context = browser.new_context(base_url=live_server.url)
         context.set_default_timeout(10_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        watch(page, console_errors)
+        return page
 
     yield make
     for context in contexts:
