@@ -131,3 +131,46 @@ def test_an_export_imports_into_another_account_unchanged(account):
                       if r[1] != target.admin.user.email)
 
     assert key(again) == key(original)
+
+
+def test_postgresql_neutralises_formula_cells_exactly_as_python_does(app):
+    """PostgreSQL's COPY writes the cells itself: csv_export.pg_neutralise must give exactly
+    csv_cells.neutralise's answer, over every short string of the characters that matter
+    (Python's whitespace included: PostgreSQL's own \\s depends on the locale)."""
+    import itertools
+
+    from portal.services.csv_cells import neutralise
+
+    if db.engine.dialect.name != "postgresql":
+        # SQLite's export neutralises in Python (csv_cells), which the tests above check.
+        assert csv_export.PG_LEAD and csv_export.PG_INNER
+        return
+    spaces = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+    alphabet = ["a", "'", "=", "+", "-", "@", "|", "%", ",", ";", '"', "\t", "\r", "\n", " ",
+                "\u00a0", "\u2003", "\x1f"]
+    values = ["".join(p) for n in range(1, 4) for p in itertools.product(alphabet, repeat=n)]
+    values += [space + "=x" for space in spaces] + ["a;" + space + "+1" for space in spaces]
+    values += ["''" + space + "@" for space in spaces] + ["", "Ana Lima", "ana@example.com"]
+    # The very expressions the export uses, on each value.
+    cell = sa.column("v", sa.Text)
+    values_table = sa.func.unnest(sa.cast(sa.bindparam("values", values), sa.ARRAY(sa.Text)))
+    rows = db.session.execute(
+        sa.select(cell, csv_export.pg_neutralise(cell))
+        .select_from(values_table.table_valued("v").render_derived(with_types=False))
+    ).all()
+    wrong = [(value, got) for value, got in rows if got != neutralise(value)]
+    assert len(values) > 6000 and not wrong, wrong[:10]
+
+
+def test_every_line_ends_in_crlf_on_either_database_a_line_break_in_a_value_stays(account):
+    """SQLite's rows go through csv; PostgreSQL's COPY writes LF, made CRLF line by line."""
+    odd = make_user(account, name="Odd", email="odd@example.com")
+    odd.user.name = 'Two\nlines 12:30"\n'  # no form stores this; old data might
+    make_group(account, "Team A", members=[odd])
+    db.session.commit()
+    raw = b"".join(csv_export.export_users(account.admin).chunks)
+    assert raw.count(b"\r\n") == 3  # the header, the admin, Odd
+    assert b'"Two\nlines 12:30""\n"' in raw
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert [row[0] for row in rows[1:]] == [account.admin.user.name, 'Two\nlines 12:30"\n']
+    assert rows[2][3] == "Team A"
