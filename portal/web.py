@@ -120,14 +120,15 @@ def push_url(response: Response, url: str) -> Response:
 
 
 def apply_error(form, error: ServiceError) -> None:
-    """Show a ServiceError on its form field, or as a flash when it names none."""
+    """Show a ServiceError (and the others found with it) on its form field, or as a flash."""
     if isinstance(error, OutOfScope):
         record_refusal(error)
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [error.message]
-    else:
-        flash(error.message, "error")
+    for each in error.all:
+        field = getattr(form, each.field, None) if each.field else None
+        if field is not None:
+            field.errors = list(field.errors) + [each.message]
+        else:
+            flash(each.message, "error")
 
 
 def safe_next(target: str | None) -> str | None:

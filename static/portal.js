@@ -2,18 +2,103 @@
 (function () {
   "use strict";
 
-  // A valid sidebar form answers with HX-Trigger: closeSidebar.
-  document.body.addEventListener("closeSidebar", function () {
-    var sidebar = document.getElementById("sidebar");
-    if (sidebar) { sidebar.innerHTML = ""; }
+  // The side panel (templates/base.html: <dialog id="sidebar">) is a modal dialog. htmx fills
+  // it; it opens with showModal() (top layer, the page behind inert, Escape closes it), focus
+  // moves to its first field (or the first field in error after a refused submit), and once
+  // closed it is emptied and focus goes back to what opened it.
+  var FIELDS = "input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled])";
+  var FOCUSABLE = FIELDS + ", button:not([disabled]), a[href], summary";
+  var panelOpener = null;
+
+  // (A closed <details> hides its content with content-visibility: it keeps its boxes.)
+  function visible(el) {
+    return !!el && (el.checkVisibility ? el.checkVisibility() : el.getClientRects().length > 0);
+  }
+
+  // Where focus goes in a dialog: the first field in error, else the first field, else its
+  // confirm button, else anything focusable.
+  function focusInside(dialog) {
+    var target = dialog.querySelector("[aria-invalid=true]")
+      || Array.prototype.find.call(dialog.querySelectorAll(FIELDS), visible)
+      || dialog.querySelector("button[type=submit]:not([disabled])")
+      || Array.prototype.find.call(dialog.querySelectorAll(FOCUSABLE), visible);
+    if (target) { target.focus(); }
+  }
+
+  // Give focus back to what opened a dialog; an item of a menu that has closed since gives it
+  // to the menu's button.
+  function giveBackFocus(opener) {
+    if (!opener || !opener.isConnected) { return; }
+    if (!visible(opener)) {
+      var menu = opener.closest("details");
+      opener = menu ? menu.querySelector("summary") : null;
+    }
+    if (opener) { opener.focus(); }
+  }
+
+  function panel() { return document.getElementById("sidebar"); }
+
+  function showPanel() {
+    var sidebar = panel();
+    if (!sidebar || !sidebar.children.length) { return; }
+    if (!sidebar.open || !sidebar.matches(":modal")) {
+      // A whole page renders the panel open (visible without JavaScript): reopen it modally.
+      // (The close event comes later, as a task: it is told to keep the content.)
+      if (sidebar.open) { sidebar.dataset.reopening = "y"; sidebar.close(); }
+      var heading = sidebar.querySelector("h2[id], h1[id]");
+      if (heading) { sidebar.setAttribute("aria-labelledby", heading.id); }
+      sidebar.showModal();
+    }
+    focusInside(sidebar);
+  }
+
+  function closePanel() {
+    var sidebar = panel();
+    if (sidebar && sidebar.open) { sidebar.close(); } else if (sidebar) { sidebar.innerHTML = ""; }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var sidebar = panel();
+    if (!sidebar) { return; }
+    sidebar.addEventListener("close", function () {
+      if (sidebar.dataset.reopening) { delete sidebar.dataset.reopening; return; }
+      sidebar.innerHTML = "";
+      sidebar.removeAttribute("aria-labelledby");
+      var opener = panelOpener;
+      panelOpener = null;
+      giveBackFocus(opener);
+    });
+    showPanel();
   });
 
-  // HX-Trigger events fire before the swap, so a sidebar form's answer (only out-of-band parts
-  // and whitespace) would leave the panel open but blank: empty it for good (":empty" hides it).
-  document.body.addEventListener("htmx:afterSwap", function () {
-    var sidebar = document.getElementById("sidebar");
-    if (sidebar && !sidebar.children.length && !sidebar.textContent.trim()) { sidebar.innerHTML = ""; }
+  // Remember what opened the panel (a request from outside it that answers into it).
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    var sidebar = panel();
+    if (sidebar && event.detail.target === sidebar && !sidebar.contains(event.detail.elt)) {
+      panelOpener = document.activeElement && document.activeElement !== document.body
+        ? document.activeElement : event.detail.elt;
+    }
   });
+
+  // A valid panel form answers with HX-Trigger: closeSidebar (before its swap, which then
+  // brings only out-of-band parts and white space).
+  document.body.addEventListener("closeSidebar", closePanel);
+
+  function panelSwapped(event) {
+    var sidebar = panel();
+    if (!sidebar || event.detail.target !== sidebar) { return; }
+    if (sidebar.children.length) { showPanel(); } else { closePanel(); }
+  }
+  document.body.addEventListener("htmx:afterSettle", panelSwapped);
+  // A refused form elsewhere (User Details' profile answers out of band) focuses its first
+  // field in error too, rather than leaving focus on the page.
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    var xhr = event.detail.xhr;
+    if (!xhr || xhr.status !== 422 || event.detail.target === panel()) { return; }
+    var invalid = document.querySelector("[aria-invalid=true]");
+    if (invalid && !invalid.closest("dialog:not([open])")) { invalid.focus(); }
+  });
+  document.body.addEventListener("htmx:oobAfterSwap", panelSwapped);
 
   // The one confirmation (templates/_confirm.html): htmx swaps a <dialog data-modal> into
   // #confirm; open it modally (top layer, inert page, Escape closes it), focus its confirm
@@ -43,13 +128,32 @@
     }
   });
 
-  // Any element with data-close-sidebar empties the sidebar when clicked.
+  // Close and Cancel (data-close-sidebar) close the panel; without JavaScript they are links.
   document.addEventListener("click", function (event) {
     var closer = event.target.closest("[data-close-sidebar]");
     if (closer) {
       event.preventDefault();
-      document.getElementById("sidebar").innerHTML = "";
+      closePanel();
     }
+  });
+
+  // Menus (<details class="menu">: Admin, Import/Export, the phone's menu) open by keyboard as
+  // buttons do (Enter, Space); Escape closes the open one and puts focus back on its button,
+  // and focus leaving a menu closes it.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    var open = document.querySelectorAll("details.menu[open]");
+    if (!open.length) { return; }
+    open.forEach(function (menu) {
+      menu.removeAttribute("open");
+      if (menu.contains(document.activeElement)) { menu.querySelector("summary").focus(); }
+    });
+    event.preventDefault();
+  });
+  document.addEventListener("focusin", function (event) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
+    });
   });
 
   // An open navigation menu closes when the person clicks anywhere else.

@@ -36,6 +36,7 @@ from portal.web import UNREADABLE
 from portal.web import answer
 from portal.web import confirm
 from portal.web import apply_error
+from portal.web import client_redirect
 from portal.web import is_fragment_request
 from portal.web import record_refusal
 from portal.web import render
@@ -235,44 +236,89 @@ def remove_members(group_id: int):
 @bp.post("/<int:group_id>/delete")
 @admin_required
 def delete(group_id: int):
-    """Delete this group (from its page), unless a step is assigned to it."""
+    """Delete this group (from its page) once confirmed; a group a step needs says why instead."""
     actor = current_actor()
     group = groups.get_group(actor, group_id)
+    back = url_for(".detail", group_id=group_id)
     if not ActionForm().validate_on_submit():
-        flash(UNREADABLE, "error")
-        return redirect(url_for(".detail", group_id=group_id))
-    result = groups.delete_groups(actor, [group.id])
+        return answer("groups/detail.html", "members_oob", message=UNREADABLE, category="error",
+                      redirect_to=back, **_detail_context(group))
+    confirmed = request.form.get("confirmed") == "y"
+    try:
+        result = (groups.delete_groups if confirmed else groups.plan_group_deletion)(
+            actor, [group.id])
+    except ServiceError as error:
+        return answer("groups/detail.html", "members_oob", message=error.message,
+                      category="error", redirect_to=back, **_detail_context(group))
     if result.blocked:
-        flash(result.blocked[0].message, "error")
-        return redirect(url_for(".detail", group_id=group_id))
+        # Nothing to ask: it cannot go, and the notice over its members says why and links the fix.
+        [blocked] = result.blocked
+        return answer("groups/detail.html", "members_oob", message="The group was not deleted.",
+                      category="error", redirect_to=back, page_errors=[blocked.message],
+                      **_detail_context(group, blocked=blocked))
+    if not confirmed:
+        return confirm(f"Delete the group “{group.name}”?", _what_stays(1, result.members),
+                       request.path, "Delete group", danger=True, back=back, target="#members")
     flash(f"Deleted the group {_names_of(result.names)}.", "success")
-    return redirect(url_for(".index"))
+    return client_redirect(url_for(".index"))
+
+
+def _what_stays(groups_going: int, members: int) -> str:
+    """Say that the members of the groups going stay users (the confirmation's text)."""
+    going = "only the group goes" if groups_going == 1 else "only the groups go"
+    if not members:
+        return f"{'It has' if groups_going == 1 else 'They have'} no members; {going}."
+    verb = "stays" if members == 1 else "stay"
+    return f"Their {_plural(members, 'member')} {verb} in the account; {going}."
 
 
 @bp.post("/bulk/delete")
 @admin_required
 def bulk_delete():
-    """Delete the checked groups; those assigned to a step stay, each with its step linked."""
+    """Delete the checked groups once confirmed; those assigned to a step stay, each with its
+    step linked (and when none can go, nothing is asked: it says why)."""
     form = DeleteGroupsForm()
     blocked = []
-    if not form.validate_on_submit():
-        flash(UNREADABLE, "error")
-    else:
+    message, category = UNREADABLE, "error"
+    if form.validate_on_submit():
+        confirmed = request.form.get("confirmed") == "y"
         try:
-            result = groups.delete_groups(current_actor(), form.ids.data or [])
+            result = (groups.delete_groups if confirmed else groups.plan_group_deletion)(
+                current_actor(), form.ids.data or [])
         except ServiceError as error:
-            flash(error.message, "error")
+            message = error.message
         else:
             blocked = result.blocked
-            if result.names:
+            if not confirmed and result.names:
+                return _confirm_group_deletion(form, result)
+            message = None
+            if result.names and confirmed:
                 noun = "group" if len(result.names) == 1 else "groups"
                 flash(f"Deleted the {noun} {_names_of(result.names)}.", "success")
             if blocked:
-                flash(f"{_plural(len(blocked), 'group')} could not be deleted; see why above "
-                      "the list.", "error")
+                message = (f"{_plural(len(blocked), 'group')} could not be deleted; see why above "
+                           "the list.")
     context = list_context(form, blocked=blocked)
-    return answer("groups/index.html", "results", page_errors=[e.message for e in blocked],
+    # The confirmation answers into #results; the first click (nothing to ask) out of band.
+    block = "results" if request.form.get("confirmed") == "y" else "results_oob"
+    return answer("groups/index.html", block, message=message, category=category,
+                  page_errors=[e.message for e in blocked],
                   redirect_to=url_for(".index", **context["query"]), **context)
+
+
+def _confirm_group_deletion(form: DeleteGroupsForm, plan: groups.Deleted):
+    """Ask before deleting the checked groups: how many, their members, and who must stay."""
+    n = len(plan.names)
+    title = (f"Delete the group {_names_of(plan.names)}?" if n == 1
+             else f"Delete {n:,} groups: {_names_of(plan.names)}?")
+    text = _what_stays(n, plan.members)
+    if plan.blocked:
+        text += (f" {_plural(len(plan.blocked), 'other group')} cannot be deleted and will be "
+                 "left as they are: " + " ".join(e.message for e in plan.blocked))
+    query = list_context(form)["query"]
+    fields = [("ids", i) for i in plan.ids] + list(query.items())
+    return confirm(title, text, url_for(".bulk_delete"), f"Delete {_plural(n, 'group')}",
+                   danger=True, back=url_for(".index", **query), fields=fields, target="#results")
 
 
 # --- Add to Group (Users tab selection, User Details) ----------------------------------------

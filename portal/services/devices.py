@@ -1,5 +1,6 @@
 """Devices: list a person's sessions and log them out (admins in User Details, people in /account)."""
 from dataclasses import dataclass
+from dataclasses import field
 from dataclasses import replace
 from datetime import timedelta
 
@@ -69,6 +70,9 @@ class DeviceList:
     ended: list[DeviceRow]
     history_days: int
     elsewhere: int = 0
+    #: Live and ended together as a list shows them: newest sign-in first, an order that never
+    #: changes when one is logged out or used (a row never moves under the pointer).
+    rows: list[DeviceRow] = field(default_factory=list)
 
 
 def _list(user: User, current_id: int | None = None,
@@ -106,6 +110,7 @@ def _list(user: User, current_id: int | None = None,
         ended=[r for r in items if r.device.revoked_at is not None],
         history_days=days,
         elsewhere=elsewhere,
+        rows=sorted(items, key=lambda r: (r.device.created_at, r.device.id), reverse=True),
     )
 
 

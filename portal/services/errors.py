@@ -12,6 +12,21 @@ class ServiceError(Exception):
         self.field = field
         if status is not None:
             self.status = status
+        # Further errors of the same check, each with its field: a form shows them all at once.
+        self.others: list[ServiceError] = []
+
+    @property
+    def all(self) -> list["ServiceError"]:
+        """This error and the others found with it."""
+        return [self, *self.others]
+
+    @staticmethod
+    def raise_all(errors: list["ServiceError"]) -> None:
+        """Raise the first of ``errors`` carrying the rest; nothing when there are none."""
+        if errors:
+            first = errors[0]
+            first.others = errors[1:]
+            raise first
 
 
 class NotFound(ServiceError):

@@ -84,6 +84,9 @@ class Added:
 class Deleted:
     names: list[str] = field(default_factory=list)
     blocked: list[GroupInUse] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    #: Members of the groups deleted (or, in a plan, to be deleted): they stay users.
+    members: int = 0
 
 
 def clean_group_name(name: str) -> str:
@@ -469,13 +472,23 @@ def delete_groups(actor, group_ids: Sequence[int]) -> Deleted:
     raise Conflict("Another admin changed these groups at the same moment; please try again.")
 
 
-def _delete(actor, group_ids: Sequence[int]) -> Deleted:
-    groups = _locked_groups(actor, group_ids, exclusive=True)
+def plan_group_deletion(actor, group_ids: Sequence[int]) -> Deleted:
+    """Say what Delete would do to these groups, changing nothing (the question asked first)."""
+    if not group_ids:
+        raise ServiceError("Select at least one group first.")
+    ids = scope.ids_in_account(Group, group_ids, actor)
+    groups = list(db.session.scalars(sa.select(Group).where(Group.id.in_(ids)))) if ids else []
+    result = _sort_out(groups)
+    result.members = sum(member_counts(actor, result.ids).values())
+    return result
+
+
+def _sort_out(groups: Sequence[Group]) -> Deleted:
+    """Split groups into those that may go (names) and those a step still needs (blocked)."""
     steps_of: dict[int, list[StepRef]] = {}
     for ref in assigned_steps([g.id for g in groups]):
         steps_of.setdefault(ref.group_id, []).append(ref)
     result = Deleted()
-    doomed = []
     for group in sorted(groups, key=lambda g: g.name_key):
         steps = steps_of.get(group.id)
         if steps:
@@ -485,9 +498,17 @@ def _delete(actor, group_ids: Sequence[int]) -> Deleted:
                 steps,
             ))
             continue
-        doomed.append(group.id)
         result.names.append(group.name)
+        result.ids.append(group.id)
+    return result
+
+
+def _delete(actor, group_ids: Sequence[int]) -> Deleted:
+    groups = _locked_groups(actor, group_ids, exclusive=True)
+    result = _sort_out(groups)
+    doomed = result.ids
     counts = member_counts(actor, doomed)
+    result.members = sum(counts.values())
     for group in groups:
         if group.id in doomed:
             audit.record(actor, "group.deleted", group_id=group.id, name=group.name,

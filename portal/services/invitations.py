@@ -283,9 +283,7 @@ def add_person(
     """
     from portal.services import groups
 
-    email = people.normalise_email(email)
-    name = people.clean_name(name)
-    phone = people.normalise_phone(phone)
+    name, email, phone = people.clean_person(name, email, phone)
     if role not in tuple(Role):
         raise ServiceError("Choose member or admin.", "role")
     account = actor.account

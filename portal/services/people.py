@@ -102,6 +102,18 @@ def normalise_phone(value: str | None, region: str | None = None, field: str = "
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def clean_person(name: str, email: str, phone: str | None) -> tuple[str, str, str | None]:
+    """Return (name, e-mail key, phone) cleaned, or raise every field's error at once."""
+    cleaned, errors = [], []
+    for clean, value in ((clean_name, name), (normalise_email, email), (normalise_phone, phone)):
+        try:
+            cleaned.append(clean(value))
+        except ServiceError as error:
+            errors.append(error)
+    ServiceError.raise_all(errors)
+    return cleaned[0], cleaned[1], cleaned[2]
+
+
 def find_person(email: str) -> User | None:
     """Return the person with this canonical e-mail, whatever their accounts."""
     return db.session.scalar(sa.select(User).where(User.email == email))

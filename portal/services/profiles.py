@@ -94,9 +94,7 @@ def update_profile(
     membership = scope.get_in_account(Membership, membership_id, actor,
                                       include_deleted=include_deleted)
     user = membership.user
-    name = people.clean_name(name)
-    email = people.normalise_email(email)
-    phone = people.normalise_phone(phone)
+    name, email, phone = people.clean_person(name, email, phone)
     if version != user.version:
         raise Conflict(STALE)
     if membership.awaiting:

@@ -20,6 +20,8 @@ from portal.taskstreams.forms import StepForm
 from portal.web import UNREADABLE
 from portal.web import answer
 from portal.web import apply_error
+from portal.web import client_redirect
+from portal.web import confirm
 from portal.web import render
 
 bp = Blueprint("taskstreams", __name__, url_prefix="/admin/taskstreams")
@@ -62,8 +64,10 @@ def _answer(stream_id: int, *, block: str = "steps", status: int = 200, done: bo
         "step_form": (forms.pop("step_form", None) or StepForm(formdata=None)).with_groups(choices),
     }
     target = url_for(".detail", taskstream_id=stream_id) if done else None
+    # A change of the steps changes the count in the head too.
+    oob = (("taskstreams/detail.html", "stream_head_oob"),) if block == "steps" else ()
     return answer("taskstreams/detail.html", block, status=status, message=message,
-                  category=category, redirect_to=target, **context)
+                  category=category, redirect_to=target, oob=oob, **context)
 
 
 @bp.route("/<int:taskstream_id>")
@@ -95,13 +99,23 @@ def rename(taskstream_id: int):
 @bp.post("/<int:taskstream_id>/delete")
 @admin_required
 def delete(taskstream_id: int):
-    """Delete the taskstream and its steps."""
+    """Delete the taskstream and its steps, once confirmed."""
+    back = url_for(".detail", taskstream_id=taskstream_id)
     if not ActionForm().validate_on_submit():
-        flash(UNREADABLE, "error")
-        return redirect(url_for(".detail", taskstream_id=taskstream_id))
+        return _answer(taskstream_id, block="stream_head_oob", status=422, message=UNREADABLE,
+                       category="error")
+    if request.form.get("confirmed") != "y":
+        stream = taskstreams.get_taskstream(current_actor(), taskstream_id)
+        steps = len(stream.steps)
+        return confirm(f"Delete the taskstream “{stream.name}”?",
+                       f"Its {steps} step{' goes' if steps == 1 else 's go'} with it; the groups "
+                       "assigned to them and their members stay." if steps else
+                       "It has no steps yet.",
+                       request.path, "Delete taskstream", danger=True, back=back,
+                       target="#stream_head")
     name = taskstreams.delete_taskstream(current_actor(), taskstream_id)
     flash(f"Deleted the taskstream “{name}”.", "success")
-    return redirect(url_for(".index"))
+    return client_redirect(url_for(".index"))
 
 
 @bp.post("/<int:taskstream_id>/steps")
@@ -151,7 +165,15 @@ def move_step(taskstream_id: int, step_id: int):
 @bp.post("/<int:taskstream_id>/steps/<int:step_id>/remove")
 @admin_required
 def remove_step(taskstream_id: int, step_id: int):
-    """Remove a step."""
+    """Remove a step, once confirmed."""
+    if request.form.get("confirmed") != "y":
+        stream = taskstreams.get_taskstream(current_actor(), taskstream_id)
+        step = next((s for s in stream.steps if s.id == step_id), None)
+        if step is not None and ActionForm().validate_on_submit():
+            return confirm(f"Remove the step “{step.name}” from “{stream.name}”?",
+                           "The steps after it move up one place. Its group and their members "
+                           "stay.", request.path, "Remove step", danger=True, target="#steps",
+                           back=url_for(".detail", taskstream_id=taskstream_id))
 
     def remove(actor, sid):
         return f"Removed the step “{taskstreams.remove_step(actor, sid)}”."

@@ -19,9 +19,6 @@ from portal.forms import int_or_none
 from portal.models import Role
 from portal.services.profiles import REPORT_PERIODS
 
-NAME_REQUIRED = "A name is required."
-EMAIL_REQUIRED = "An e-mail address is required."
-
 
 class ConfirmForm(ActionForm):
     """A button that asks first (web.confirm): ``confirmed`` is set once the question was answered."""
@@ -32,8 +29,9 @@ class ConfirmForm(ActionForm):
 class NewUserForm(Form):
     """New User (the sidebar): shape only; add_person checks the rules."""
 
-    name = StringField("Full Name", validators=[DataRequired(NAME_REQUIRED), Length(max=200)])
-    email = EmailField("Email", validators=[DataRequired(EMAIL_REQUIRED), Length(max=254)])
+    # Required and well-formed: checked by the service, all fields at once (the same words).
+    name = StringField("Full Name", validators=[Length(max=200)])
+    email = EmailField("Email", validators=[Length(max=254)])
     phone = TelField("Phone", validators=[Optional(), Length(max=40)])
     groups = SelectMultipleField("Groups", coerce=int)
     role = RadioField(
@@ -47,8 +45,9 @@ class NewUserForm(Form):
 class ProfileForm(Form):
     """Edit a user's name, e-mail and phone; ``version`` is the one the form was read at."""
 
-    name = StringField("Full Name", validators=[DataRequired(NAME_REQUIRED), Length(max=200)])
-    email = EmailField("Email", validators=[DataRequired(EMAIL_REQUIRED), Length(max=254)])
+    # Required and well-formed: checked by the service, all fields at once (the same words).
+    name = StringField("Full Name", validators=[Length(max=200)])
+    email = EmailField("Email", validators=[Length(max=254)])
     phone = TelField("Phone", validators=[Optional(), Length(max=40)])
     version = HiddenField(filters=[int_or_none])
     submit = SubmitField("Save")

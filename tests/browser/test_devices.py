@@ -30,6 +30,9 @@ def test_admin_logs_out_one_of_two_browsers_from_user_details(page, new_page, li
     page.goto(f"/admin/participants/users/{member.id}")
     devices = page.locator("#devices")
     assert devices.get_by_text("signed in").count() == 2
+    rows = devices.locator("tbody tr")
+    where = rows.evaluate_all(
+        f"rows => rows.findIndex(r => r.querySelector(\"form[action$='/devices/{phone_device}/logout']\"))")
     devices.locator(f"form[action$='/devices/{phone_device}/logout'] button").click()
     # Issue 14: a text button, and a question first (a modal dialog); nothing ended yet.
     dialog = page.locator("dialog[open]")
@@ -41,6 +44,8 @@ def test_admin_logs_out_one_of_two_browsers_from_user_details(page, new_page, li
     page.locator("dialog[open]").wait_for(state="detached")
     assert devices.get_by_text("signed in").count() == 1
     assert page.get_by_text("is logged out.").is_visible()
+    # Issue 14: the row stays where it was (a second click cannot land on another device).
+    assert f"Logged out by {admin_name}" in rows.nth(where).inner_text()
 
     phone.reload()
     phone.wait_for_url("**/login**")

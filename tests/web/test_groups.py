@@ -127,7 +127,12 @@ def test_deleting_selected_groups_keeps_assigned_ones_with_a_link_to_the_step(ad
     red = make_group(account, "Red")
     blue = make_group(account, "Blue")
     stream = make_taskstream(account, "Delivery", [("Load", red.id)])
-    response = admin.post(f"{BASE}/bulk/delete", data={"ids": [red.id, blue.id]}, headers=HX)
+    asked = admin.post(f"{BASE}/bulk/delete", data={"ids": [red.id, blue.id]}, headers=HX)
+    body = asked.get_data(as_text=True)
+    assert "Delete the group “Blue”?" in body and "1 other group cannot be deleted" in body
+    assert db.session.scalar(sa.select(sa.func.count(Group.id))) == 2  # only asked
+    response = admin.post(f"{BASE}/bulk/delete", headers=HX,
+                          data={"ids": [red.id, blue.id], "confirmed": "y"})
     body = response.get_data(as_text=True)
     assert "Deleted the group “Blue”." in body
     assert "could not be deleted" in body
@@ -137,7 +142,9 @@ def test_deleting_selected_groups_keeps_assigned_ones_with_a_link_to_the_step(ad
 
 def test_deleting_a_group_from_its_page_redirects_to_the_list(admin, account):
     red = make_group(account, "Red")
-    response = admin.post(f"{BASE}/{red.id}/delete")
+    asked = admin.post(f"{BASE}/{red.id}/delete")
+    assert asked.status_code == 200 and "Delete the group “Red”?" in asked.get_data(as_text=True)
+    response = admin.post(f"{BASE}/{red.id}/delete", data={"confirmed": "y"})
     assert response.status_code == 302 and response.headers["Location"].endswith(f"{BASE}/")
     assert db.session.scalar(sa.select(sa.func.count(Group.id))) == 0
 

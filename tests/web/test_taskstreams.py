@@ -48,8 +48,13 @@ def test_steps_are_added_assigned_moved_and_removed_inline(admin, account):
     assigned = admin.post(f"{BASE}/{sid}/steps/{a.id}/assign", data={"group_id": red.id},
                           headers=HX)
     assert "“A” is now assigned to “Red”." in assigned.get_data(as_text=True)
-    admin.post(f"{BASE}/{sid}/steps/{b.id}/remove", headers=HX)
+    asked = admin.post(f"{BASE}/{sid}/steps/{b.id}/remove", headers=HX)
+    assert "Remove the step “B” from “S”?" in asked.get_data(as_text=True)
+    assert len(steps_of(sid)) == 2  # only asked
+    removed = admin.post(f"{BASE}/{sid}/steps/{b.id}/remove", data={"confirmed": "y"}, headers=HX)
     assert steps_of(sid) == [("A", "Red")]
+    # The head's step count comes along out of band.
+    assert "1 step ·" in removed.get_data(as_text=True)
 
 
 def test_a_step_without_a_name_is_422_with_the_form_in_place(admin, account):
@@ -63,7 +68,10 @@ def test_renaming_and_deleting_a_taskstream(admin, account):
     stream = make_taskstream(account, "S", [])
     renamed = admin.post(f"{BASE}/{stream.id}/rename", data={"name": "T"}, headers=HX)
     assert "<h1>T</h1>" in renamed.get_data(as_text=True)
-    deleted = admin.post(f"{BASE}/{stream.id}/delete")
+    asked = admin.post(f"{BASE}/{stream.id}/delete")
+    assert "Delete the taskstream “T”?" in asked.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Taskstream.id))) == 1  # only asked
+    deleted = admin.post(f"{BASE}/{stream.id}/delete", data={"confirmed": "y"})
     assert deleted.status_code == 302 and deleted.headers["Location"].endswith(f"{BASE}/")
     assert db.session.scalar(sa.select(sa.func.count(Taskstream.id))) == 0
 
