@@ -89,6 +89,7 @@ def query() -> scim.Query:
     return scim.make_query(
         args.get("filter"), args.get("startIndex"), args.get("count"),
         args.get("attributes"), args.get("excludedAttributes"),
+        args.get("sortBy"), args.get("sortOrder"),
     )
 
 
@@ -161,19 +162,21 @@ def _resource_views(kind: str, module, noun: str) -> None:
     def search():
         return scim_response(call("list", scim.search_query(body()), base_url()))
 
+    # A partial answer for writes too (RFC 7644 §3.9): a provider patching a group of 1,000
+    # members can leave them out of the answer with excludedAttributes=members.
     def create():
-        return _created(call("create", body(), base_url()))
+        return _created(call("create", body(), base_url(), resource_query()))
 
     def read(ident):
         return scim_response(call("get", ident, base_url(), resource_query()))
 
     def replace(ident):
         return scim_response(call("replace", ident, body(), base_url(),
-                                  request.headers.get("If-Match")))
+                                  request.headers.get("If-Match"), resource_query()))
 
     def patch(ident):
         return scim_response(call("patch", ident, body(), base_url(),
-                                  request.headers.get("If-Match")))
+                                  request.headers.get("If-Match"), resource_query()))
 
     def delete(ident):
         call("delete", ident, request.headers.get("If-Match"))

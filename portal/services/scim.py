@@ -144,6 +144,8 @@ class Query:
     count: int = DEFAULT_COUNT
     attributes: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
+    sort_by: str | None = None
+    descending: bool = False
 
 
 def _number(value: Any, name: str, default: int) -> int:
@@ -162,11 +164,17 @@ def _names(value: Any) -> tuple[str, ...]:
 
 
 def make_query(filter_text=None, start_index=None, count=None, attributes=None,
-               excluded=None) -> Query:
-    """Read list parameters: startIndex below 1 counts as 1, count is capped (§3.4.2.4)."""
+               excluded=None, sort_by=None, sort_order=None) -> Query:
+    """Read list parameters: startIndex below 1 counts as 1, count is capped (§3.4.2.4);
+    sortOrder is ascending unless it says descending (§3.4.2.3)."""
     start = max(1, _number(start_index, "startIndex", 1))
     number = min(MAX_RESULTS, max(0, _number(count, "count", DEFAULT_COUNT)))
-    return Query(filter_text or None, start, number, _names(attributes), _names(excluded))
+    order = str(sort_order or "ascending").strip().lower()
+    if order not in ("ascending", "descending"):
+        raise ScimError("sortOrder is ascending or descending.", 400, "invalidValue")
+    sort = str(sort_by).strip() if sort_by else None
+    return Query(filter_text or None, start, number, _names(attributes), _names(excluded),
+                 sort or None, order == "descending")
 
 
 SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -191,7 +199,11 @@ def search_query(payload: Any) -> Query:
     text = payload.get("filter")
     if text is not None and not isinstance(text, str):
         raise ScimError("filter is a string.", 400, "invalidFilter")
-    return make_query(text, payload.get("startIndex"), payload.get("count"), *names)
+    for key in ("sortBy", "sortOrder"):
+        if payload.get(key) is not None and not isinstance(payload[key], str):
+            raise ScimError(f"{key} is a string.", 400, "invalidValue")
+    return make_query(text, payload.get("startIndex"), payload.get("count"), *names,
+                      payload.get("sortBy"), payload.get("sortOrder"))
 
 
 def _short(name: str, schema: str) -> str:
@@ -254,10 +266,36 @@ _CONTINUATIONS_LOCK = threading.Lock()
 CONTINUATIONS_KEPT = 1024
 
 
-def page_ids(account_id: int, query: Query, stmt, id_column, count: Callable[[], int]
-             ) -> tuple[list[int], int]:
-    """Return the ids of one list page (``stmt`` selects ids), in id order, and the total
-    ``count()`` gives (carried over from the previous page of the same pass)."""
+def sort_column(query: Query, keys: dict[str, Any], schema: str):
+    """Return the column ``sortBy`` names among ``keys`` (attribute paths as SCIM spells
+    them; None: id order), or refuse (400)."""
+    if not query.sort_by:
+        return None
+    found = {k.lower(): v for k, v in keys.items()}.get(_short(query.sort_by, schema))
+    if found is None:
+        raise ScimError(f"Sorting by {query.sort_by!r} is not supported; the portal sorts by "
+                        f"{', '.join(keys)}.", 400, "invalidValue")
+    return found
+
+
+def _sorted_page(query: Query, stmt, id_column, key) -> list[int]:
+    """One page in ``sortBy`` order, ties by id; what has no value comes last ascending and
+    first descending (RFC 7644 §3.4.2.3)."""
+    if query.descending:
+        order = (key.is_(None).desc(), key.desc(), id_column.desc())
+    else:
+        order = (key.is_(None), key, id_column)
+    return list(db.session.scalars(
+        stmt.order_by(*order).limit(query.count).offset(query.start_index - 1)))
+
+
+def page_ids(account_id: int, query: Query, stmt, id_column, count: Callable[[], int],
+             sort_key=None) -> tuple[list[int], int]:
+    """Return the ids of one list page (``stmt`` selects ids), in id order (or by
+    ``sort_key``, the column ``sortBy`` names), and the total ``count()`` gives (carried over
+    from the previous page of the same pass in id order)."""
+    if sort_key is not None:
+        return (_sorted_page(query, stmt, id_column, sort_key) if query.count else []), count()
     kind = id_column.class_.__name__
     with _CONTINUATIONS_LOCK:
         found = _CONTINUATIONS.pop((account_id, kind, query.filter, query.start_index), None)
@@ -338,7 +376,7 @@ def service_provider_config(base: str) -> dict[str, Any]:
         bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
         filter=Filter(supported=True, max_results=MAX_RESULTS),
         change_password=ChangePassword(supported=False),
-        sort=Sort(supported=False),
+        sort=Sort(supported=True),
         etag=ETag(supported=True),
         authentication_schemes=[AuthenticationScheme(
             type="oauthbearertoken",

@@ -9,6 +9,7 @@ what to fix.
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from scim2_models import Context
 from scim2_models import Group as ScimGroup
 from scim2_models import PatchOp
@@ -32,6 +33,7 @@ from portal.services.scim import not_found
 from portal.services.scim import page_ids
 from portal.services.scim import select_attributes
 from portal.services.scim import service_error
+from portal.services.scim import sort_column
 from portal.services.scim import validate
 from portal.services.scim import wants
 from portal.services.scim import with_meta
@@ -48,6 +50,16 @@ FILTERS = {
     "members.value": sf.related(Group.id, GroupMember.group_id,
                                 sf.identifier(GroupMember.membership_id)),
     "meta.created": sf.moment(Group.created_at),
+}
+
+
+_sort_link = so.aliased(Link)
+SORTS = {
+    "displayName": Group.name_key,
+    "externalId": _sort_link.external_id,
+    "meta.created": Group.created_at,
+    "meta.lastModified": sa.func.coalesce(_sort_link.modified_at, Group.created_at),
+    "id": Group.id,
 }
 
 
@@ -117,8 +129,10 @@ def list_groups(actor, query: Query, base: str) -> dict[str, Any]:
     stmt = scope.in_account(sa.select(Group.id), Group, actor)
     if query.filter:
         stmt = stmt.where(sf.to_sql(query.filter, FILTERS, GROUP_SCHEMA))
-    ids, total = page_ids(actor.account_id, query, stmt, Group.id, lambda: db.session.scalar(
-        sa.select(sa.func.count()).select_from(stmt.subquery())))
+    key = sort_column(query, SORTS, GROUP_SCHEMA)
+    page = stmt if key is None else stmt.outerjoin(_sort_link, _sort_link.group_id == Group.id)
+    ids, total = page_ids(actor.account_id, query, page, Group.id, lambda: db.session.scalar(
+        sa.select(sa.func.count()).select_from(stmt.subquery())), key)
     return list_response(_resources(ids, base, query), total, query.start_index)
 
 
@@ -192,7 +206,7 @@ def _change(actor, group_id: int, *, name: str | None = None, add: set[int] = fr
                         409) from None
 
 
-def create_group(actor, payload: Any, base: str) -> dict[str, Any]:
+def create_group(actor, payload: Any, base: str, query: Query = Query()) -> dict[str, Any]:
     """Create a group (with its members) from a SCIM resource."""
     model = validate(ScimGroup, payload, Context.RESOURCE_CREATION_REQUEST)
     member_ids = _member_ids(actor, model.members)
@@ -202,11 +216,11 @@ def create_group(actor, payload: Any, base: str) -> dict[str, Any]:
         db.session.rollback()
         raise service_error(error) from None
     _change(actor, group.id, add=set(member_ids), external_id=model.external_id)
-    return get_group(actor, group.id, base)
+    return get_group(actor, group.id, base, query)
 
 
-def replace_group(actor, ident, payload: Any, base: str, if_match: str | None = None
-                  ) -> dict[str, Any]:
+def replace_group(actor, ident, payload: Any, base: str, if_match: str | None = None,
+                  query: Query = Query()) -> dict[str, Any]:
     """PUT: the group's name, externalId and members become what the resource says."""
     current = get_group(actor, ident, base)
     check_version(current, if_match)
@@ -217,7 +231,7 @@ def replace_group(actor, ident, payload: Any, base: str, if_match: str | None = 
     _change(actor, group_id,
             name=model.display_name if model.display_name != current["displayName"] else None,
             add=wanted - present, remove=present - wanted, external_id=model.external_id)
-    return get_group(actor, group_id, base)
+    return get_group(actor, group_id, base, query)
 
 
 def _operation_parts(operation) -> tuple[str, str, Any]:
@@ -248,8 +262,8 @@ def _operations(payload: Any) -> list:
             for op in ops]
 
 
-def patch_group(actor, ident, payload: Any, base: str, if_match: str | None = None
-                ) -> dict[str, Any]:
+def patch_group(actor, ident, payload: Any, base: str, if_match: str | None = None,
+                query: Query = Query()) -> dict[str, Any]:
     """PATCH: displayName, externalId and members (add, remove by value path or by list,
     replace), Entra's path-less replace included; members change set-wise."""
     group_id = _group_id(actor, ident)
@@ -311,7 +325,7 @@ def patch_group(actor, ident, payload: Any, base: str, if_match: str | None = No
     _change(actor, group_id, name=name if name and name != current_name else None,
             add=members - present, remove=present - members,
             external_id=changes.get("external_id", ...))
-    return get_group(actor, group_id, base)
+    return get_group(actor, group_id, base, query)
 
 
 def _filtered_members(path: str, present: set[int]) -> set[int]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from scim2_models import Context
 from scim2_models import EnterpriseUser
 from scim2_models import PatchOp
@@ -44,6 +45,7 @@ from portal.services.scim import not_found
 from portal.services.scim import page_ids
 from portal.services.scim import select_attributes
 from portal.services.scim import service_error
+from portal.services.scim import sort_column
 from portal.services.scim import validate
 from portal.services.scim import wants
 from portal.services.scim import with_meta
@@ -94,6 +96,22 @@ FILTERS = {
     "groups.value": sf.related(Membership.id, GroupMember.membership_id,
                                sf.identifier(GroupMember.group_id)),
     "meta.created": sf.moment(Membership.created_at),
+}
+
+
+# sortBy (RFC 7644 §3.4.2.3): the sort keys the Users list keeps (lower-cased e-mail and
+# shown name), the dates of meta, the externalId. The link is joined under its own name: the
+# ``_hidden`` probe correlates with the plain one.
+_sort_link = so.aliased(Link)
+SORTS = {
+    "userName": Membership.sort_email,
+    "emails.value": Membership.sort_email,
+    "displayName": Membership.sort_name,
+    "name.formatted": Membership.sort_name,
+    "externalId": _sort_link.external_id,
+    "meta.created": Membership.created_at,
+    "meta.lastModified": sa.func.coalesce(_sort_link.modified_at, Membership.created_at),
+    "id": Membership.id,
 }
 
 
@@ -194,12 +212,17 @@ def get_user(actor, ident, base: str, query: Query = Query()) -> dict[str, Any]:
 
 
 def list_users(actor, query: Query, base: str) -> dict[str, Any]:
-    """Return a ListResponse page of the account's users matching the filter, by id."""
+    """Return a ListResponse page of the account's users matching the filter, by id (or in
+    ``sortBy`` order)."""
     stmt = scope.in_account(sa.select(Membership.id), Membership, actor)
     if query.filter:
         stmt = stmt.where(sf.to_sql(query.filter, FILTERS, USER_SCHEMA))
-    ids, total = page_ids(actor.account_id, query, stmt.where(VISIBLE), Membership.id,
-                          lambda: count_visible(stmt))
+    key = sort_column(query, SORTS, USER_SCHEMA)
+    page = stmt.where(VISIBLE)
+    if key is not None:
+        page = page.outerjoin(_sort_link, _sort_link.membership_id == Membership.id)
+    ids, total = page_ids(actor.account_id, query, page, Membership.id,
+                          lambda: count_visible(stmt), key)
     rows = _rows(ids)
     groups = _groups(ids) if wants(query, "groups", USER_SCHEMA) else {}
     resources = [
@@ -338,7 +361,7 @@ def _apply(actor, membership_id: int, wanted: Wanted, **link_extra) -> None:
         raise service_error(error) from None
 
 
-def create_user(actor, payload: Any, base: str) -> dict[str, Any]:
+def create_user(actor, payload: Any, base: str, query: Query = Query()) -> dict[str, Any]:
     """Create a user from a SCIM resource: a new person, or the known person linked (409 when
     already a user of this account; a user removed with DELETE comes back)."""
     model = validate(Model, payload, Context.RESOURCE_CREATION_REQUEST)
@@ -359,7 +382,8 @@ def create_user(actor, payload: Any, base: str) -> dict[str, Any]:
         # Removed with a SCIM DELETE and still within retention: restore it as this request says.
         _apply(actor, existing.id, Wanted(**{**wanted.__dict__, "active": True}),
                removed_at=None)
-        return _load(actor, existing.id, base, checked=True)
+        return select_attributes(_load(actor, existing.id, base, query, checked=True), query,
+                                 USER_SCHEMA)
     created: list[int] = []
 
     def before_commit(membership: Membership) -> None:
@@ -376,11 +400,12 @@ def create_user(actor, payload: Any, base: str) -> dict[str, Any]:
         db.session.rollback()
         raise service_error(error) from None
     # A new user is in no group yet: one query less than reading one back.
-    return _load(actor, created[0], base, checked=True, groups=False)
+    return select_attributes(_load(actor, created[0], base, checked=True, groups=False), query,
+                             USER_SCHEMA)
 
 
-def replace_user(actor, ident, payload: Any, base: str, if_match: str | None = None
-                 ) -> dict[str, Any]:
+def replace_user(actor, ident, payload: Any, base: str, if_match: str | None = None,
+                 query: Query = Query()) -> dict[str, Any]:
     """PUT: make the user what the resource says (Okta deactivates this way)."""
     current = _load(actor, ident, base)
     check_version(current, if_match)
@@ -389,7 +414,7 @@ def replace_user(actor, ident, payload: Any, base: str, if_match: str | None = N
     if wanted.active == current["active"]:
         wanted = Wanted(**{**wanted.__dict__, "active": None})
     _apply(actor, int(current["id"]), wanted)
-    return _load(actor, ident, base)
+    return get_user(actor, ident, base, query)
 
 
 def _patch_base(resource: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -417,8 +442,8 @@ def _patch_base(resource: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     return model, before
 
 
-def patch_user(actor, ident, payload: Any, base: str, if_match: str | None = None
-               ) -> dict[str, Any]:
+def patch_user(actor, ident, payload: Any, base: str, if_match: str | None = None,
+               query: Query = Query()) -> dict[str, Any]:
     """PATCH: apply add/replace/remove operations (Entra's path-less replace and "False"
     strings included) to the stored user, then bring the user to the result."""
     current = _load(actor, ident, base)
@@ -432,7 +457,7 @@ def patch_user(actor, ident, payload: Any, base: str, if_match: str | None = Non
     except (ValueError, TypeError) as error:
         raise ScimError(f"Invalid operation: {error}", 400, "invalidValue") from None
     _apply(actor, int(current["id"]), _wanted(model, before))
-    return _load(actor, ident, base)
+    return get_user(actor, ident, base, query)
 
 
 def delete_user(actor, ident, if_match: str | None = None) -> None:
