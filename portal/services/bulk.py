@@ -1,8 +1,13 @@
-"""Set-wise writing: load many rows into a staging table at the driver's speed."""
+"""Set-wise writing and reading: many rows through a staging table, or out of the database,
+at the driver's speed."""
+import itertools
+from collections.abc import Iterator
+
 import sqlalchemy as sa
 
 # Fewer rows than this leave the planner's statistics as they are (analyze_written).
 ANALYZE_FROM = 1000
+_cursor_numbers = itertools.count(1)
 
 
 def load(conn: sa.Connection, table: sa.Table, rows: list[tuple]) -> None:
@@ -63,3 +68,26 @@ def analyze_written(conn: sa.Connection, added: int, *tables: sa.Table) -> None:
     stale = [name for name in names if estimates.get(name, -1) < 4 * added]
     if stale:
         conn.exec_driver_sql("ANALYZE " + ", ".join(stale))
+
+
+def batches(conn: sa.Connection, query: sa.Select, size: int) -> Iterator[list[tuple]]:
+    """Yield the query's rows as the driver returns them (plain tuples), ``size`` at a time.
+
+    For 100,000 rows SQLAlchemy's row objects cost more than the database's work (the export
+    took 3x a hand-written one). The query's columns must need no result processing (text,
+    numbers). On PostgreSQL a server-side cursor keeps memory flat, as ``yield_per`` does.
+    """
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        cursor = driver.cursor(name=f"batches_{next(_cursor_numbers)}")
+        params = compiled.params
+    else:
+        cursor = driver.cursor()
+        params = [compiled.params[name] for name in compiled.positiontup]
+    try:
+        cursor.execute(str(compiled), params)
+        while batch := cursor.fetchmany(size):
+            yield batch
+    finally:
+        cursor.close()

@@ -17,6 +17,7 @@ from portal.models import GroupMember
 from portal.models import Membership
 from portal.models import User
 from portal.services import audit
+from portal.services import bulk
 from portal.services import people
 from portal.services import scope
 from portal.services import users
@@ -129,21 +130,15 @@ def _sqlite_chunks(conn: sa.Connection, query: sa.Select, writer, buffer) -> Ite
     One search over a batch's typed cells, joined by \\x1f as csv_cells.ROW_CHECK expects,
     finds the rare batch with a cell to neutralise; only that one is rewritten row by row.
     """
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        cursor.execute(str(compiled), [compiled.params[name] for name in compiled.positiontup])
-        while batch := cursor.fetchmany(BATCH):
-            if ROW_CHECK.search("\x1f" + "\x1f".join(map("\x1f".join, map(_CHECKED, batch)))):
-                batch = [_neutralised(row)
-                         if ROW_CHECK.search("\x1f" + "\x1f".join(_CHECKED(row))) else row
-                         for row in batch]
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerows(batch)
-            yield buffer.getvalue().encode()
-    finally:
-        cursor.close()
+    for batch in bulk.batches(conn, query, BATCH):
+        if ROW_CHECK.search("\x1f" + "\x1f".join(map("\x1f".join, map(_CHECKED, batch)))):
+            batch = [_neutralised(row)
+                     if ROW_CHECK.search("\x1f" + "\x1f".join(_CHECKED(row))) else row
+                     for row in batch]
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(batch)
+        yield buffer.getvalue().encode()
 
 
 def _pg_chunks(conn: sa.Connection, query: sa.Select) -> Iterator[bytes]:

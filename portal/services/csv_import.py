@@ -307,11 +307,12 @@ def _csv(rows: list[list[str]]) -> bytes:
     """Return formula-safe CSV bytes (UTF-8 with BOM, as spreadsheets open it)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    for row in rows:
-        # One search a row finds the few with a cell to neutralise (as the export does).
-        if ROW_CHECK.search("\x1f" + "\x1f".join(row)):
-            row = [neutralise(cell) for cell in row]
-        writer.writerow(row)
+    # One search over every cell finds whether any needs neutralising (as the export does);
+    # only then is each row looked at.
+    if ROW_CHECK.search("\x1f" + "\x1f".join(map("\x1f".join, rows))):
+        rows = [[neutralise(cell) for cell in row] if ROW_CHECK.search("\x1f" + "\x1f".join(row))
+                else row for row in rows]
+    writer.writerows(rows)
     return ("\ufeff" + out.getvalue()).encode()
 
 

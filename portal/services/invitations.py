@@ -84,9 +84,9 @@ def queue_invitations(actor, account: Account, memberships: sa.Select, *,
     conn = db.session.connection()
     bulk.fresh(conn, STAGE)
     count = 0
-    # In batches, so 100,000 people never stand in memory at once.
-    chosen = _invitees(memberships).execution_options(yield_per=BATCH)
-    for rows in db.session.execute(chosen).partitions():
+    # In batches, so 100,000 people never stand in memory at once; read as plain rows.
+    db.session.flush()
+    for rows in bulk.batches(conn, _invitees(memberships), BATCH):
         staged = []
         for (membership_id, user_id, email, name, password_hash), (_raw, digest) in zip(
                 rows, tokens.new_pairs(len(rows))):
