@@ -10,6 +10,13 @@ ANALYZE_FROM = 1000
 _cursor_numbers = itertools.count(1)
 
 
+def staging_table(name: str, *columns: sa.Column) -> sa.Table:
+    """Return a temporary table for one transaction's staged rows (dropped at its commit on
+    PostgreSQL; ``fresh`` empties it before each use, ``load`` fills it)."""
+    return sa.Table(name, sa.MetaData(), *columns, prefixes=["TEMPORARY"],
+                    postgresql_on_commit="DROP")
+
+
 def load(conn: sa.Connection, table: sa.Table, rows: list[tuple]) -> None:
     """Insert tuples into a staging table: COPY on PostgreSQL, executemany elsewhere.
 

@@ -92,34 +92,24 @@ class ImportResult:
 
 
 # Staging tables: the rows to import, loaded in bulk, then moved with INSERT ... SELECT.
-_stage_metadata = sa.MetaData()
-STAGE = sa.Table(
+STAGE = bulk.staging_table(
     "import_stage",
-    _stage_metadata,
     sa.Column("email", sa.String(254)),
     sa.Column("name", sa.String(200)),
     sa.Column("phone", sa.String(32)),
     sa.Column("is_new", sa.Boolean),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
 )
-STAGE_UPDATES = sa.Table(
+STAGE_UPDATES = bulk.staging_table(
     "import_stage_updates",
-    _stage_metadata,
     sa.Column("email", sa.String(254)),
     sa.Column("name", sa.String(200)),
     sa.Column("phone", sa.String(32)),
     sa.Column("target", sa.String(8)),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
 )
-STAGE_GROUPS = sa.Table(
+STAGE_GROUPS = bulk.staging_table(
     "import_stage_groups",
-    _stage_metadata,
     sa.Column("email", sa.String(254)),
     sa.Column("group_key", sa.String(120)),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
 )
 
 

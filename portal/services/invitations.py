@@ -34,9 +34,8 @@ from portal.services.errors import ServiceError
 # People per batch that queue_invitations reads and stages.
 BATCH = 5_000
 # The people one queue_invitations call writes to, for the length of its transaction.
-STAGE = sa.Table(
+STAGE = bulk.staging_table(
     "invitation_stage",
-    sa.MetaData(),
     sa.Column("membership_id", sa.Integer),
     sa.Column("user_id", sa.Integer),
     sa.Column("email", sa.String(254)),
@@ -44,8 +43,6 @@ STAGE = sa.Table(
     sa.Column("token_hash", sa.String(64)),
     sa.Column("password_stamp", sa.String(16)),
     sa.Column("context", sa.Text),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
 )
 
 
