@@ -12,6 +12,7 @@ from collections.abc import Callable
 from collections.abc import Collection
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -161,7 +162,8 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
     conn.execute(
         sa.insert(memberships).from_select(
             ["account_id", "user_id", "role", "invite_state", "invited_by_id", "created_at",
-             "import_id", "invited_name", "invited_phone", "sort_name", "sort_email"],
+             "import_id", "invited_name", "invited_phone", "sort_name", "sort_email",
+             "invite_expires_at"],
             sa.select(
                 sa.literal(account.id),
                 users.c.id,
@@ -177,6 +179,9 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
                 # elsewhere sorts by the name typed (the staged one: invited_name).
                 sa.func.lower(STAGE.c.name),
                 users.c.email,
+                # When the invitation queued below runs out (written here, not updated after).
+                sa.literal(now + timedelta(hours=account.invite_valid_hours) if invite else None,
+                           sa.DateTime),
             ).select_from(staged_users),
         )
     )
@@ -203,7 +208,7 @@ def _write(actor, rows: list[Row], invite: bool, progress, now, import_id: int) 
 
 def _queue_mails(actor, memberships: sa.Select) -> None:
     """Queue each imported person's invitation (sealed for someone who has a password)."""
-    invitations.queue_invitations(actor, actor.account, memberships)
+    invitations.queue_invitations(actor, actor.account, memberships, stamped=True)
 
 
 def _add_staged_group_members(conn, account_id: int, here, now, import_id: int,

@@ -57,7 +57,7 @@ def _invitees(memberships: sa.Select) -> sa.Select:
 
 
 def queue_invitations(actor, account: Account, memberships: sa.Select, *,
-                      mark_invited: bool = False) -> int:
+                      mark_invited: bool = False, stamped: bool = False) -> int:
     """Write an invitation link and its e-mail for each membership ``memberships`` selects.
 
     The one writer of invitations, set-wise: New User, Resend Invite, an e-mail change and the
@@ -66,7 +66,8 @@ def queue_invitations(actor, account: Account, memberships: sa.Select, *,
     (DESIGN §1; the one way an admin hands a link over is ``copy_invitation_link``); someone who
     has a password joins only by accepting it with that password. With ``mark_invited`` the
     memberships invited are marked so ("invited", no refusal). Each invitation then stands
-    queued until its e-mail is delivered, and expires with its link. E-mails are stored as their
+    queued until its e-mail is delivered, and expires with its link (``stamped``: the caller
+    just wrote the expiry in its own INSERT, the CSV import, so 100,000 rows are not updated). E-mails are stored as their
     context, rendered when sent, so 100,000 cost a few statements. The caller commits; returns
     how many.
     """
@@ -141,14 +142,15 @@ def queue_invitations(actor, account: Account, memberships: sa.Select, *,
         )
     )
     # Each invitation is queued until its e-mail goes out, and runs out when its link does.
-    standing = {"invite_expires_at": expires, "invite_sent_at": None}
+    standing = {} if stamped else {"invite_expires_at": expires, "invite_sent_at": None}
     if mark_invited:
         standing.update(invite_state=InviteState.INVITED.value, invite_error=None)
-    conn.execute(
-        sa.update(Membership.__table__)
-        .where(Membership.__table__.c.id.in_(sa.select(STAGE.c.membership_id)))
-        .values(**standing)
-    )
+    if standing:
+        conn.execute(
+            sa.update(Membership.__table__)
+            .where(Membership.__table__.c.id.in_(sa.select(STAGE.c.membership_id)))
+            .values(**standing)
+        )
     STAGE.drop(conn)
     return count
 

@@ -136,3 +136,21 @@ def test_deleted_users_are_never_counted_or_listed(account, invitation):
     deletion.delete_users(account.admin, users.Selection(ids=(gone.id,)))
     assert "gone@example.com" not in listed(account, invitation)
     assert invitation_states.summary(account.admin).expired == 0
+
+
+def test_imported_people_stand_queued_until_their_link_runs_out(account):
+    from portal.services import csv_import
+    from tests.builders import csv_bytes
+
+    result = csv_import.import_csv(account.admin, csv_bytes([
+        ("Ada", "ada@example.com", ""), ("Ben", "ben@example.com", "")]))
+    assert result.imported == 2
+    assert listed(account, "queued") == {"ada@example.com", "ben@example.com"}
+    [token_expiry] = set(db.session.scalars(sa.select(ActionToken.expires_at).where(
+        ActionToken.purpose == "invite", ActionToken.account_id == account.id,
+        ActionToken.used_at.is_(None))))
+    for membership in db.session.scalars(sa.select(Membership).where(
+            Membership.import_id.is_not(None))):
+        assert abs(membership.invite_expires_at - token_expiry) < timedelta(seconds=5)
+        expire(membership)
+    assert listed(account, "expired") == {"ada@example.com", "ben@example.com"}
