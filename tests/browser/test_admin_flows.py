@@ -36,13 +36,13 @@ def confirmation(page, opener, question):
     """The question is a modal dialog with focus inside; Escape closes it, focus goes back."""
     opener.click()
     dialog = page.locator("dialog[open]")
-    expect(dialog.get_by_text(question)).to_be_visible()
+    expect(dialog.get_by_text(question).first).to_be_visible()
     assert dialog.evaluate("d => d.matches(':modal') && d.contains(document.activeElement)")
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
     expect(opener).to_be_focused()
     opener.click()
-    expect(dialog.get_by_text(question)).to_be_visible()
+    expect(dialog.get_by_text(question).first).to_be_visible()
     return dialog
 
 
@@ -105,18 +105,20 @@ def test_an_admin_works_through_every_flow(size, page, live_server, account, smt
     expect(page.get_by_text("Laptop is logged out.")).to_be_visible()
     expect(devices.get_by_role("button", name="Log out Laptop")).to_have_count(0)
 
-    # Add to Group from User Details.
-    page.locator("#participates_in").get_by_role("link", name="Add to Group").click()
+    # Add to Group from User Details: a side panel, a modal dialog too.
+    panel = confirmation(page, page.locator("#participates_in").get_by_role(
+        "link", name="Add to Group"), "Add to Group")
     panel.get_by_label("Office").check()
     panel.get_by_role("button", name="Add to Group").click()
     expect(page.locator("#participates_in").get_by_role("link", name="Office")).to_be_visible()
     fits(page)
 
     # Delete from User Details, then restore from Deleted users.
-    page.locator(".danger-zone").get_by_role("button", name="Delete").click()
-    question = page.locator("dialog[open], #sidebar").get_by_role("button",
-                                                                   name=re.compile("^Delete"))
-    question.first.click()
+    panel = confirmation(page, page.locator(".danger-zone").get_by_role("button", name="Delete"),
+                         "Delete Ada King?")
+    shot(page, f"flows-{size}-delete")
+    fits(page)
+    panel.get_by_role("button", name="Delete 1 user").click()
     expect(page.get_by_text("Deleted 1 user.")).to_be_visible()
     page.goto("/admin/participants/users/deleted")
     fits(page)
