@@ -6,6 +6,7 @@ from functools import wraps
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 from flask import Flask
 from flask import current_app
 
@@ -17,6 +18,8 @@ from portal.services import csv_export
 from portal.services import csv_import
 from portal.services import import_history
 from portal.services import deletion
+from portal.services import jobs
+from portal.services import leases
 from portal.services import outbox
 from portal.services import purge
 from portal.services.errors import ServiceError
@@ -257,6 +260,40 @@ def outbox_deliver_command(loop, interval):
             return
 
 
+@click.command("worker")
+@click.option("--interval", default=2.0, show_default=True,
+              help="Seconds between rounds when nothing is due.")
+@click.option("--once", is_flag=True, help="One round (due jobs, due mail), then exit.")
+@service_errors
+def worker_command(interval, once):
+    """Run the background work until TERM or Ctrl-C: jobs (CSV imports, bulk actions) and,
+    when a mail server is set, the outbox."""
+    stop = threading.Event() if once else stop_on_signals()
+    name = leases.owner_name("worker")
+    deliver = outbox.smtp_configured()
+    click.echo(f"Worker: running jobs{' and delivering mail' if deliver else ''} "
+               f"every {interval:g} s until TERM or Ctrl-C.")
+    if not deliver:
+        click.echo(f"No SMTP server configured (PORTAL_MAIL_SERVER); {outbox.pending_count()} "
+                   "messages stay in the outbox, readable by admins at /admin/outbox.")
+    while True:
+        try:
+            ran = jobs.run_due(name, stop)
+            report = outbox.deliver_all_due(name) if deliver else outbox.DeliveryReport()
+        except sa.exc.OperationalError as error:  # locked or unreachable: the next round retries
+            db.session.rollback()
+            click.echo(f"Worker: database busy or unreachable ({error.orig}); retrying.", err=True)
+            ran, report = 0, outbox.DeliveryReport()
+        if ran or report.sent or report.failed or report.retrying:
+            click.echo(f"Worker: {ran} job{'' if ran == 1 else 's'} run; outbox: {report}.")
+        db.session.remove()
+        if once:
+            return
+        if stop.wait(interval):
+            click.echo("Worker: stopped.")
+            return
+
+
 def stop_on_signals() -> threading.Event:
     """An event that TERM or INT sets: the loop ends between rounds, never in the middle of one."""
     stop = threading.Event()
@@ -289,6 +326,7 @@ def register(app: Flask) -> None:
         accounts_group,
         users_group,
         outbox_group,
+        worker_command,
         purge_command,
     ):
         app.cli.add_command(command)

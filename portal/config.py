@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a background claim (a job, an e-mail being sent) lives unless its worker renews it
     # (every third of it); a dead worker's work is taken over after at most this long.
     "JOB_LEASE_SECONDS": 45,
+    # Bulk actions on more users than this run as a background job instead of in the request.
+    "BULK_BACKGROUND_ROWS": 5000,
     # Days a deleted membership can be restored before `flask purge` removes it.
     "RETENTION_DAYS": 30,
     # argon2id time cost (OWASP minimum 2).

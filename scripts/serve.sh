@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What `make run` serves with: gunicorn (settings in gunicorn.conf.py) and the background worker
-# (`flask outbox deliver --loop`) side by side. Ctrl-C or TERM stops both: gunicorn finishes the
-# requests in flight, the worker its current round. When either ends on its own the other is
-# stopped too, except that a worker with nothing to do (no mail server set) may end alone.
+# (`flask worker`: jobs such as CSV imports and bulk actions, and the outbox when a mail server
+# is set) side by side. Ctrl-C or TERM stops both: gunicorn finishes the requests in flight, the
+# worker its current job or round. When either ends on its own the other is stopped too, except
+# that a worker ending cleanly (exit 0) leaves gunicorn serving.
 #
 #   scripts/serve.sh VENV HOST PORT
 set -uo pipefail
@@ -10,7 +11,7 @@ venv=$1 host=$2 port=$3
 
 "$venv/bin/gunicorn" --bind "$host:$port" wsgi:app &
 server=$!
-"$venv/bin/flask" --app wsgi outbox deliver --loop &
+"$venv/bin/flask" --app wsgi worker &
 worker=$!
 echo "serve.sh: gunicorn (pid $server) on http://$host:$port, worker (pid $worker); Ctrl-C stops both"
 

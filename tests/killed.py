@@ -54,3 +54,35 @@ def deliverer(config: dict, pipe) -> None:
         while outbox.deliver_due(limit=5).sent:
             pass
         pipe.send("done")
+
+
+def importer(config: dict, pipe, actor_id: int, job_id: int) -> None:
+    """Start an uploaded CSV's import as the page's Import all does, in this process; tell
+    each phase on the pipe as it begins, then wait for the import (or SIGKILL)."""
+    import threading
+
+    from portal.extensions import db
+    from portal.models import Membership
+    from portal.services import csv_import
+    from portal.services import import_jobs
+
+    real = csv_import.import_csv
+
+    def traced(*args, progress, **kwargs):
+        def told(phase, fraction):
+            pipe.send(phase)
+            progress(phase, fraction)
+
+        return real(*args, progress=told, **kwargs)
+
+    csv_import.import_csv = traced
+    app = create_app(config)
+    with app.app_context():
+        actor = db.session.get(Membership, actor_id)
+        pipe.send("ready")
+        import_jobs.start(actor, job_id, lines=None, invite=True)
+        db.session.rollback()  # as the request that started it ends
+        for thread in threading.enumerate():
+            if thread.name.startswith(("job-", "import-job-")):  # the import's own thread
+                thread.join()
+        pipe.send("done")

@@ -8,9 +8,9 @@ import sqlalchemy.orm as so
 from portal.models.base import Base
 from portal.models.base import utcnow
 
-# uploaded (previewed, waiting for the admin) -> running -> done | failed; a running import whose
-# run (jobs.id = run_id) lost its lease was interrupted: nothing was written, it may run again.
-STATES = ("uploaded", "running", "done", "failed")
+# uploaded (previewed, waiting for the admin) -> running -> done | failed | interrupted (its run,
+# jobs.id = run_id, lost its lease: the process died, nothing was written; it may run again).
+STATES = ("uploaded", "running", "done", "failed", "interrupted")
 
 
 class ImportJob(Base):

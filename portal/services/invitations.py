@@ -1,4 +1,5 @@
 """Invitations: add a person to an account, send and accept the invitation, handle refusals."""
+import dataclasses
 import json
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -23,8 +24,10 @@ from portal.models import utcnow
 from portal.services import audit
 from portal.services import bulk
 from portal.services import invitation_states
+from portal.services import jobs
 from portal.services import mail
 from portal.services import passwords
+from portal.services import scope
 from portal.services import people
 from portal.services import tokens
 from portal.services import users
@@ -173,8 +176,13 @@ class ResendReport:
     recent: int = 0
     recent_minutes: int = 0
     pause_minutes: int = 0
+    # A selection over BULK_BACKGROUND_ROWS runs as a background job: how many it names.
+    queued: int = 0
 
     def __str__(self) -> str:
+        if self.queued:
+            return (f"Resending invitations to {self.queued:,} selected users in the background; "
+                    "people who have already signed in, or were invited moments ago, are skipped.")
         ago = f"{self.recent_minutes} minute{'' if self.recent_minutes == 1 else 's'} ago"
         if self.recent and not self.resent and not self.skipped:
             if self.recent == 1:
@@ -197,8 +205,37 @@ def resend_invites(actor, selection: users.Selection) -> ResendReport:
     Earlier links of those people stop working; people who have signed in are skipped and
     counted, and so are people invited to this account less than INVITE_RESEND_MINUTES ago
     (at most one invitation per person per pause, however many admins click at once). Works
-    in a handful of statements however many users are selected.
+    in a handful of statements however many users are selected. A selection of more than
+    BULK_BACKGROUND_ROWS users runs as a ``resend_invites`` background job (report.queued).
     """
+    selected = users.count_selected(actor, selection)
+    if selected > current_app.config["BULK_BACKGROUND_ROWS"]:
+        job = jobs.enqueue("resend_invites", _selection_payload(actor, selection),
+                           account_id=actor.account_id, here=True)
+        db.session.commit()
+        jobs.run_here(job)
+        return ResendReport(resent=0, skipped=0, queued=selected)
+    return _resend(actor, selection)
+
+
+def _selection_payload(actor, selection: users.Selection) -> dict:
+    # The selection as it was asked for: its filter is evaluated again when the job runs.
+    return {"actor": actor.id, "ids": list(scope.parse_ids(selection.ids)),
+            "all_matching": selection.all_matching,
+            "filter": dataclasses.asdict(selection.filter)}
+
+
+def run_resend_invites(run: jobs.Run) -> None:
+    """The ``resend_invites`` job: Resend Invite to a large selection, done with its report."""
+    actor = db.session.get(Membership, run.payload["actor"])
+    selection = users.Selection(ids=tuple(run.payload["ids"]),
+                                all_matching=run.payload["all_matching"],
+                                filter=users.UserFilter(**run.payload["filter"]))
+    _resend(actor, selection, before_commit=lambda report: run.done({"summary": str(report)}))
+
+
+def _resend(actor, selection: users.Selection,
+            before_commit: Callable[["ResendReport"], None] | None = None) -> ResendReport:
     chosen = users.selected_ids(actor, selection)
     account: Account = actor.account
     pause = current_app.config["INVITE_RESEND_MINUTES"]
@@ -246,15 +283,18 @@ def resend_invites(actor, selection: users.Selection) -> ResendReport:
     user_ids = sa.select(Membership.user_id).where(Membership.id.in_(due))
     audit.record_many(actor, "invitation.resent", user_ids)
     resent = queue_invitations(actor, account, due, mark_invited=True)
-    db.session.commit()
     latest = max(last_sent.values(), default=None)
-    return ResendReport(
+    report = ResendReport(
         resent=resent,
         skipped=selected - len(waiting),
         recent=len(waiting) - resent,
         recent_minutes=int((now - latest).total_seconds() // 60) if latest is not None else 0,
         pause_minutes=pause,
     )
+    if before_commit is not None:
+        before_commit(report)
+    db.session.commit()
+    return report
 
 
 def resend_lapsed(actor) -> ResendReport:

@@ -115,13 +115,13 @@ def import_preview(job_id: int):
                 raise
             flash(error.message, "error")
         return redirect(url_for(".import_preview", job_id=job_id))
-    job, preview = import_jobs.preview(actor, job_id)
+    job, state, preview = import_jobs.preview(actor, job_id)
     options = OptionsForm(formdata=None, read_as=job.read_as or "", update=job.update_existing)
     return render(
         "users/import_preview.html",
         "job",
         job=job,
-        state=import_jobs.state(job),
+        state=state,
         preview=preview,
         progress=import_jobs.progress(job),
         form=form,

@@ -83,7 +83,8 @@ def bulk_resend_invite():
         report = invitations.resend_invites(current_actor(), form.selection())
     except ServiceError as error:
         return rows_response(form, error.message, "error", block="rows_oob")
-    return rows_response(form, str(report), "success" if report.resent else "warning",
+    return rows_response(form, str(report),
+                         "success" if report.resent or report.queued else "warning",
                          block="rows_oob")
 
 

@@ -22,7 +22,7 @@ def test_the_units_are_the_server_the_worker_and_a_daily_purge():
     text = {u.name: u.read_text() for u in UNITS}
     assert "ExecStart=/opt/portal/.venv/bin/gunicorn " in text["portal.service"]
     assert "ExecStartPre=/opt/portal/.venv/bin/flask --app wsgi db upgrade" in text["portal.service"]
-    assert "outbox deliver --loop" in text["portal-worker.service"]
+    assert "wsgi worker" in text["portal-worker.service"]
     assert re.search(r"^ExecStart=\S+/flask --app wsgi purge$", text["portal-purge.service"], re.M)
     assert re.search(r"^OnCalendar=\*-\*-\* 03:00:00$", text["portal-purge.timer"], re.M)
     for name in ("portal.service", "portal-worker.service", "portal-purge.service"):
@@ -67,7 +67,7 @@ def test_compose_runs_postgresql_the_app_and_the_worker_from_one_image():
     assert "healthcheck" in services["db"]
     app, worker, migrate = services["app"], services["worker"], services["migrate"]
     assert app["command"][0] == "gunicorn"
-    assert worker["command"] == ["flask", "--app", "wsgi", "outbox", "deliver", "--loop"]
+    assert worker["command"] == ["flask", "--app", "wsgi", "worker"]
     assert migrate["command"] == ["flask", "--app", "wsgi", "db", "upgrade"]
     for service in (app, worker, migrate):
         assert service["image"] == "participants-portal"

@@ -76,7 +76,8 @@ def served(tmp_path, test_databases, smtp_session):
 def test_ctrl_c_stops_gunicorn_and_the_worker_cleanly(served):
     s = served(mail=True)
     assert wait_for(s.healthz, 30, "/healthz answers") == {"database": "ok", "status": "ok"}
-    wait_for(lambda: "Outbox: delivering every" in s.output(), 30, "the worker is in its loop")
+    wait_for(lambda: "Worker: running jobs and delivering mail every" in s.output(), 30,
+             "the worker is in its loop")
     assert alive(s.worker), s.output()
 
     os.killpg(s.process.pid, signal.SIGINT)  # what the terminal sends the whole group on Ctrl-C
@@ -86,20 +87,21 @@ def test_ctrl_c_stops_gunicorn_and_the_worker_cleanly(served):
     out = s.output()
     assert "Using worker: gthread" in out
     assert "Shutting down: Master" in out
-    assert "Outbox: stopped." in out  # the worker left between rounds, not killed in one
+    assert "Worker: stopped." in out  # the worker left between rounds, not killed in one
     assert out.rstrip().endswith("serve.sh: stopped")
     assert "Traceback" not in out
 
 
-def test_term_stops_the_server_when_the_worker_had_nothing_to_do(served):
+def test_term_stops_both_and_without_a_mail_server_the_worker_still_runs_jobs(served):
     s = served(mail=False)
-    wait_for(lambda: not alive(s.worker), 30, "the worker with no mail server ends")
-    assert "No SMTP server configured" in s.output()
-    assert wait_for(s.healthz, 30, "/healthz answers")["status"] == "ok"  # still serving
+    wait_for(lambda: "No SMTP server configured" in s.output(), 30, "the worker says so")
+    assert wait_for(s.healthz, 30, "/healthz answers")["status"] == "ok"
+    assert alive(s.worker), s.output()  # it runs the jobs: it does not end for lack of mail
 
     s.process.send_signal(signal.SIGTERM)  # systemd or `kill`: the script alone
 
     assert s.finish() == 0, s.output()
-    assert not alive(s.server)
+    assert not alive(s.server) and not alive(s.worker)
+    assert "Worker: stopped." in s.output()
     assert "Shutting down: Master" in s.output()
     assert "Traceback" not in s.output()

@@ -227,7 +227,7 @@ def test_hostile_input_never_answers_a_server_error(world, rule, method):
         # A CSV import started by an earlier example writes from its own thread: let it finish
         # first, or the shared SQLite file is locked under this session's read-then-write.
         for thread in threading.enumerate():
-            if thread.name.startswith("import-job-"):
+            if thread.name.startswith("job-"):
                 thread.join(timeout=120)
         db.session.rollback()
         # Earlier examples may have changed the admin's password or the account's policy.
