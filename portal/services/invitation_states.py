@@ -50,33 +50,58 @@ def condition(invitation: str, now: datetime | None = None) -> sa.ColumnElement[
     }[invitation]
 
 
+# The top of Users counts up to this many of each (a bounded index walk on every page view);
+# beyond it says "1,000+", and the filtered list gives the exact number.
+SUMMARY_CAP = 1_000
+
+
 @dataclass(frozen=True)
 class Summary:
     """What the top of Users says: how many invitations expired and how many were refused."""
 
     expired: int
     refused: int
+    # Counted up to SUMMARY_CAP only (a count that reached it reads "1,000+").
+    cap: int | None = None
 
     @property
     def lapsed(self) -> int:
         return self.expired + self.refused
 
+    def figure(self, count: int) -> str:
+        return f"{count:,}+" if self.cap is not None and count >= self.cap else f"{count:,}"
+
+    @property
+    def expired_text(self) -> str:
+        return f"{self.figure(self.expired)} invitation{'' if self.expired == 1 else 's'} expired"
+
+    @property
+    def refused_text(self) -> str:
+        noun = "" if self.expired else f" invitation{'' if self.refused == 1 else 's'}"
+        return f"{self.figure(self.refused)}{noun} refused"
+
     def __str__(self) -> str:
-        parts = []
-        if self.expired:
-            parts.append(f"{self.expired:,} invitation{'' if self.expired == 1 else 's'} expired")
-        if self.refused:
-            noun = "" if self.expired else f" invitation{'' if self.refused == 1 else 's'}"
-            parts.append(f"{self.refused:,}{noun} refused")
+        parts = ([self.expired_text] if self.expired else []) + (
+            [self.refused_text] if self.refused else [])
         return ", ".join(parts)
 
 
-def summary(actor) -> Summary:
-    """Count the account's live users whose invitation expired or was refused (two index counts)."""
+def summary(actor, *, exact: bool = False) -> Summary:
+    """Count the account's live users whose invitation expired or was refused.
+
+    Two index walks, each stopped at SUMMARY_CAP unless ``exact`` (the confirmation of Resend
+    Invite says exactly how many), so a page view costs the same at 100,000 invitations.
+    """
     now = utcnow()
-    live = scope.in_account(sa.select(sa.func.count(Membership.id)), Membership, actor).where(
+    live = scope.in_account(sa.select(Membership.id), Membership, actor).where(
         Membership.deleted_at.is_(None))
-    return Summary(
-        expired=db.session.scalar(live.where(condition(Invitation.EXPIRED, now))),
-        refused=db.session.scalar(live.where(condition(Invitation.REFUSED, now))),
-    )
+
+    def count(condition_) -> int:
+        stmt = live.where(condition_)
+        if not exact:
+            stmt = stmt.limit(SUMMARY_CAP)
+        return db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
+
+    return Summary(expired=count(condition(Invitation.EXPIRED, now)),
+                   refused=count(condition(Invitation.REFUSED, now)),
+                   cap=None if exact else SUMMARY_CAP)

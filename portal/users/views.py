@@ -98,7 +98,7 @@ def resend_lapsed():
     if not form.validate_on_submit():
         return rows_response(list_form, UNREADABLE, "error", block="rows_oob", oob=oob)
     if not form.confirmed.data:
-        lapsed = invitation_states.summary(current_actor())
+        lapsed = invitation_states.summary(current_actor(), exact=True)
         query = list_context(list_form)["query"]
         return confirm(
             f"Resend {lapsed.lapsed:,} invitation{'' if lapsed.lapsed == 1 else 's'}?",

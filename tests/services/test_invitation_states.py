@@ -154,3 +154,15 @@ def test_imported_people_stand_queued_until_their_link_runs_out(account):
         assert abs(membership.invite_expires_at - token_expiry) < timedelta(seconds=5)
         expire(membership)
     assert listed(account, "expired") == {"ada@example.com", "ben@example.com"}
+
+
+def test_the_header_counts_stop_at_a_cap_and_the_confirmation_counts_exactly(
+    account, monkeypatch
+):
+    """Every Users page view counts: the walk stops at SUMMARY_CAP (1,000) and says "+"."""
+    monkeypatch.setattr(invitation_states, "SUMMARY_CAP", 2)
+    expire(*[make_user(account, password=None) for _ in range(3)])
+    capped = invitation_states.summary(account.admin)
+    assert capped.expired == 2 and str(capped) == "2+ invitations expired"
+    exact = invitation_states.summary(account.admin, exact=True)
+    assert exact.expired == 3 and str(exact) == "3 invitations expired"
