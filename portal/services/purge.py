@@ -28,6 +28,8 @@ from portal.services.errors import ServiceError
 # The people one purge batch erases, for the length of its transaction (see _erase_people).
 ERASED = sa.Table(
     "purge_erased_people", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+    # What the audit trail may name them by, read once (the scrub needs no join on users).
+    sa.Column("email", sa.String(254)), sa.Column("name", sa.String(200)),
     prefixes=["TEMPORARY"],
 )
 # Memberships per purge transaction: each commits in tens of milliseconds (short locks).
@@ -133,7 +135,20 @@ def _pattern(needles: list[str]) -> re.Pattern:
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
-def _scrub_details(people: sa.Select) -> None:
+def _of_erased(column) -> sa.ColumnElement[bool]:
+    """Return "``column`` names one of the batch's people", planned through ``column``'s index.
+
+    PostgreSQL is given the batch as an array (``= ANY(ARRAY(SELECT ...))``, computed once): an
+    ``IN (SELECT ...)`` on a column with few distinct values (the audit trail's actors are a
+    handful of admins) was planned as a hash join over a scan of the whole trail, per batch.
+    SQLite drives ``IN (SELECT ...)`` from the subquery through the index already.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.literal_column(f"ARRAY(SELECT id FROM {ERASED.name})"))
+    return column.in_(sa.select(ERASED.c.id))
+
+
+def _scrub_details() -> None:
     """Remove the erased people's e-mail, name and device names from their events' details."""
     events = AuditEvent.__table__.c
     text = sa.cast(events.details, sa.Text)
@@ -141,15 +156,19 @@ def _scrub_details(people: sa.Select) -> None:
     # SQL picks the few events that may name their person: the e-mail or name appears as is,
     # or the text holds a JSON escape (JSON stores a non-ASCII name as a backslash-u escape), or a device.
     # Python then decides exactly.
+    # Through each link's index to the batch's people (_of_erased), who carry their e-mail and
+    # name: PostgreSQL merged the whole trail with every user before narrowing to the batch, so
+    # each batch of 5,000 read all 200,000 events (28% of erasing 100,000 people).
     def linked_through(column) -> sa.Select:
         return (
             sa.select(events.id, events.actor_user_id, events.subject_user_id, text,
-                      User.id.label("person"), User.email, User.name)
-            .join(User, User.id == column)
-            .where(column.in_(people), text != "{}")
+                      ERASED.c.id.label("person"), ERASED.c.email, ERASED.c.name)
+            .select_from(AuditEvent.__table__)
+            .join(ERASED, ERASED.c.id == column)
+            .where(_of_erased(column), text != "{}")
             .where(sa.or_(
-                folded.contains(sa.func.lower(User.email)),
-                folded.contains(sa.func.lower(User.name)),
+                folded.contains(sa.func.lower(ERASED.c.email)),
+                folded.contains(sa.func.lower(ERASED.c.name)),
                 text.contains("\\", autoescape=True),
                 *(text.contains(f'"{key}"', autoescape=True) for key in PERSONAL_DETAILS),
             ))
@@ -196,7 +215,8 @@ def _erase_people(erased: sa.ColumnElement[bool], report: PurgeReport) -> None:
     ERASED.create(connection, checkfirst=True)
     db.session.execute(sa.delete(ERASED))  # a pooled connection may hold an earlier batch
     found = db.session.execute(
-        sa.insert(ERASED).from_select(["id"], sa.select(User.id).where(erased))
+        sa.insert(ERASED).from_select(["id", "email", "name"],
+                                      sa.select(User.id, User.email, User.name).where(erased))
     ).rowcount
     if not found:
         return
@@ -212,11 +232,10 @@ def _erase_people(erased: sa.ColumnElement[bool], report: PurgeReport) -> None:
         # PostgreSQL never analyses temporary tables by itself; without numbers it plans the
         # joins below as if the table were empty or huge.
         db.session.execute(sa.text(f"ANALYZE {ERASED.name}"))
-    people = sa.select(ERASED.c.id)
     events = AuditEvent.__table__.c
-    _scrub_details(people)
-    as_actor = events.actor_user_id.in_(people)
-    as_subject = events.subject_user_id.in_(people)
+    _scrub_details()
+    as_actor = _of_erased(events.actor_user_id)
+    as_subject = _of_erased(events.subject_user_id)
     # Counted once each: an event they both caused and were the subject of is one event.
     both = _count(sa.select(events.id).where(as_actor, as_subject))
     # Two narrow updates rather than one wide one: each touches only its own column's index.
@@ -238,10 +257,10 @@ def _erase_people(erased: sa.ColumnElement[bool], report: PurgeReport) -> None:
     report.audit_events += caused + about - both
     for table, counter in ((OutboxMessage.__table__, "mails"), (ActionToken.__table__, "tokens"),
                            (Device.__table__, "devices")):
-        deleted = db.session.execute(sa.delete(table).where(table.c.user_id.in_(people))).rowcount
+        deleted = db.session.execute(sa.delete(table).where(_of_erased(table.c.user_id))).rowcount
         setattr(report, counter, getattr(report, counter) + deleted)
     report.people += db.session.execute(
-        sa.delete(User.__table__).where(User.__table__.c.id.in_(people))
+        sa.delete(User.__table__).where(_of_erased(User.__table__.c.id))
     ).rowcount
 
 
