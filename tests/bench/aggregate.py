@@ -121,7 +121,7 @@ def run_one(name: str, script: Path, args: list[str], database_url: str | None, 
 
 
 def run_all(size: str, database_url: str | None, only: list[str] | None, out: Path,
-            timeout: float, progress=print) -> list[dict]:
+            timeout: float, progress=print, done=None) -> list[dict]:
     """Run the chosen scripts on SQLite (and PostgreSQL); return their documents in order."""
     out.mkdir(parents=True, exist_ok=True)
     found = scripts()
@@ -148,6 +148,8 @@ def run_all(size: str, database_url: str | None, only: list[str] | None, out: Pa
             progress(f"bench: {name} on {database}: {verdict} in {document['seconds']} s",
                      file=sys.stderr)
             documents.append(document)
+            if done is not None:
+                done(documents)  # bench.json so far: a long run can be read while it goes on
     return documents
 
 
@@ -227,16 +229,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.only.split(",")] if args.only else None
     start = time.perf_counter()
-    documents = run_all(args.size, args.database_url, only, args.out, args.timeout)
+
+    def save(documents: list[dict]) -> dict:
+        summary = {
+            "size": args.size,
+            "seconds": round(time.perf_counter() - start, 1),
+            "cpus": len(os.sched_getaffinity(0)),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "runs": documents,
+        }
+        args.json_path.write_text(json.dumps(summary, indent=1, default=str) + "\n")
+        return summary
+
+    documents = run_all(args.size, args.database_url, only, args.out, args.timeout, done=save)
     elapsed = time.perf_counter() - start
-    summary = {
-        "size": args.size,
-        "seconds": round(elapsed, 1),
-        "cpus": len(os.sched_getaffinity(0)),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "runs": documents,
-    }
-    args.json_path.write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    summary = save(documents)
     print(f"make bench: size {args.size}, {len(documents)} runs in {elapsed:.0f} s on "
           f"{summary['cpus']} cores, load average {summary['load_average'][0]}; own output of "
           f"each script in {args.out}/, every figure in {args.json_path}")

@@ -43,6 +43,7 @@ from portal.services import purge  # noqa: E402
 from portal.services import taskstreams  # noqa: E402
 from portal.services.users import Selection  # noqa: E402
 from portal.services.users import UserFilter  # noqa: E402
+from tests.bench import data  # noqa: E402
 from tests.bench import figures as report  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
@@ -89,7 +90,7 @@ def settle_disk() -> None:
 
 def insert(model, rows: list[dict], chunk: int = 20_000) -> None:
     for start in range(0, len(rows), chunk):
-        db.session.execute(sa.insert(model), rows[start:start + chunk])
+        data.insert(model, rows[start:start + chunk])
 
 
 def add_people(account_id: int, count: int, prefix: str, *, deleted_at=None) -> list[int]:

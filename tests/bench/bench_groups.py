@@ -34,6 +34,7 @@ from portal.services import groups  # noqa: E402
 from portal.services import taskstreams  # noqa: E402
 from portal.services.users import Selection  # noqa: E402
 from portal.services.users import UserFilter  # noqa: E402
+from tests.bench import data  # noqa: E402
 from tests.bench import figures as report  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
@@ -77,8 +78,8 @@ def build(users: int, rng: random.Random):
         members.append({"account_id": account, "user_id": uid, "role": "member",
                         "invite_state": "active", "created_at": now,
                         "deleted_at": now if n % 200 == 0 else None})
-    db.session.execute(sa.insert(User), people)
-    db.session.execute(sa.insert(Membership), members)
+    data.insert(User, people)
+    data.insert(Membership, members)
     made = [Group(account_id=admin.account_id, name=f"Team {n:02d}", name_key=f"team {n:02d}",
                   created_at=now) for n in range(1, 51)]
     db.session.add_all(made)
@@ -86,7 +87,7 @@ def build(users: int, rng: random.Random):
     ids = list(db.session.scalars(sa.select(Membership.id).where(
         Membership.account_id == admin.account_id, Membership.id != admin.id)))
     pairs = {(g.id, mid) for mid in ids for g in rng.sample(made, 2)}
-    db.session.execute(sa.insert(GroupMember), [
+    data.insert(GroupMember, [
         {"group_id": g, "membership_id": m, "created_at": now} for g, m in pairs])
     db.session.commit()
     for n in range(5):

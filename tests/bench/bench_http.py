@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
+from portal.models import Account  # noqa: E402
 from portal.models import Group  # noqa: E402
 from portal.models import Membership  # noqa: E402
 from portal.models import User  # noqa: E402
@@ -60,31 +61,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def build(url: str, users: int, clients: int) -> dict:
-    """Migrate and fill the database; return what the clients need (admins, ids, a group)."""
+def build(url: str, users: int, clients: int, reuse: bool = False) -> dict:
+    """Migrate and fill the database; return what the clients need (admins, ids, a group).
+
+    ``reuse``: a database this script filled before is taken as it is (profiling runs).
+    """
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "RATELIMIT_ENABLED": False,
                       "MAIL_SERVER": None})
+    emails = [f"admin{n}@http.bench.example" for n in range(clients)]
     with app.app_context():
         from flask_migrate import upgrade
 
-        upgrade()
-        account, admin = bench_users_list.build(users, 50)
-        now = utcnow()
-        stored = passwords.hasher().hash(PASSWORD)
-        emails = [f"admin{n}@http.bench.example" for n in range(clients)]
-        db.session.execute(sa.insert(User), [
-            {"email": email, "name": f"Admin {n}", "password_hash": stored,
-             "must_change_password": False, "failed_logins": 0, "version": 1,
-             "created_at": now}
-            for n, email in enumerate(emails)])
-        ids = db.session.scalars(sa.select(User.id).where(User.email.in_(emails))).all()
-        db.session.execute(sa.insert(Membership), [
-            {"account_id": account.id, "user_id": user_id, "role": "admin",
-             "invite_state": "active", "created_at": now} for user_id in ids])
-        db.session.commit()
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("VACUUM ANALYZE")
+        account = None
+        if reuse and sa.inspect(db.engine).has_table("accounts"):
+            account = db.session.scalar(sa.select(Account).where(Account.name == "Bench"))
+        if account is None:
+            upgrade()
+            account, _admin = bench_users_list.build(users, 50)
+            now = utcnow()
+            stored = passwords.hasher().hash(PASSWORD)
+            db.session.execute(sa.insert(User), [
+                {"email": email, "name": f"Admin {n}", "password_hash": stored,
+                 "must_change_password": False, "failed_logins": 0, "version": 1,
+                 "created_at": now}
+                for n, email in enumerate(emails)])
+            ids = db.session.scalars(sa.select(User.id).where(User.email.in_(emails))).all()
+            db.session.execute(sa.insert(Membership), [
+                {"account_id": account.id, "user_id": user_id, "role": "admin",
+                 "invite_state": "active", "created_at": now} for user_id in ids])
+            db.session.commit()
+            if db.engine.dialect.name == "postgresql":
+                with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.exec_driver_sql("VACUUM ANALYZE")
         members = db.session.scalars(sa.select(Membership.id).where(
             Membership.account_id == account.id, Membership.role == "member")).all()
         group_id = db.session.scalar(sa.select(sa.func.min(Group.id)).where(
@@ -111,7 +119,7 @@ class Server:
         self.log = (workdir / "gunicorn.log").open("w")
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise SystemExit(f"gunicorn ended: see {workdir / 'gunicorn.log'}")
@@ -122,7 +130,8 @@ class Server:
                 pass
             time.sleep(0.2)
         else:
-            raise SystemExit("gunicorn did not answer /healthz within 60 s")
+            self.stop()
+            raise SystemExit("gunicorn did not answer /healthz within 120 s")
 
     def worker_pids(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True,
@@ -272,13 +281,17 @@ def main() -> int:
                         help="requests sent one at a time first, for the single-request figure")
     parser.add_argument("--database-url", default=os.environ.get("PORTAL_BENCH_DATABASE_URL"))
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR")
+    parser.add_argument("--reuse", type=Path, default=None, metavar="SQLITE_FILE",
+                        help="keep the SQLite data set in this file and reuse it when it is "
+                             "there (with --database-url: reuse that database's)")
     report.add_argument(parser)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-http-"))
-    url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    sqlite_file = args.reuse.resolve() if args.reuse else workdir / "bench.db"
+    url = args.database_url or f"sqlite:///{sqlite_file}"
     database = report.database_name(args.database_url)
     start = time.perf_counter()
-    data = build(url, args.users, args.clients)
+    data = build(url, args.users, args.clients, reuse=args.reuse is not None)
     build_s = time.perf_counter() - start
     server = Server(url, args.workers, args.threads, workdir)
     try:

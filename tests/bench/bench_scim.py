@@ -31,6 +31,7 @@ from portal.models import User  # noqa: E402
 from portal.models import utcnow  # noqa: E402
 from portal.services import accounts  # noqa: E402
 from portal.services import scim_tokens  # noqa: E402
+from tests.bench import data  # noqa: E402
 from tests.bench import figures as report  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
@@ -62,11 +63,11 @@ def build(users: int) -> tuple[str, int]:
     total = users + users // 10
     for start in range(0, total, 20_000):
         stop = min(total, start + 20_000)
-        db.session.execute(sa.insert(User), [
+        data.insert(User, [
             {"id": first_user + n, "email": f"user{n:06d}@example{n % 7}.org",
              "name": f"Person {n:06d}", "created_at": now, "failed_logins": 0,
              "must_change_password": False, "version": 1} for n in range(start, stop)])
-        db.session.execute(sa.insert(Membership), [
+        data.insert(Membership, [
             {"account_id": bench.account_id if n < users else other.account_id,
              "user_id": first_user + n, "role": "member", "invite_state": "active",
              "created_at": now, "deleted_at": now if n % 100 == 0 else None}
@@ -74,7 +75,7 @@ def build(users: int) -> tuple[str, int]:
     db.session.commit()
     ids = db.session.execute(sa.select(Membership.id, Membership.user_id)
                              .where(Membership.account_id == bench.account_id)).all()
-    db.session.execute(sa.insert(ScimUserLink), [
+    data.insert(ScimUserLink, [
         {"membership_id": mid, "external_id": f"ext-{uid}", "modified_at": now}
         for mid, uid in ids])
     db.session.commit()

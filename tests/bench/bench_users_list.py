@@ -33,6 +33,7 @@ from portal.models import Membership  # noqa: E402
 from portal.models import User  # noqa: E402
 from portal.models import utcnow  # noqa: E402
 from portal.services import accounts  # noqa: E402
+from tests.bench import data  # noqa: E402
 from tests.bench import figures as report  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
@@ -81,7 +82,7 @@ def build(n_users: int, n_groups: int) -> tuple[Account, Membership]:
                 "created_at": now,
                 "version": 1,
             })
-        db.session.execute(sa.insert(User), rows)
+        data.insert(User, rows)
     user_ids = range(first_user, first_user + n_users)
     seen_ids = set(db.session.scalars(
         sa.select(User.id).where(User.id >= first_user, User.last_seen_at.is_not(None))
@@ -107,7 +108,7 @@ def build(n_users: int, n_groups: int) -> tuple[Account, Membership]:
                 "created_at": now,
                 "sort_last_seen": seen_at[user_id - first_user],
             })
-        db.session.execute(sa.insert(Membership), rows)
+        data.insert(Membership, rows)
     db.session.execute(sa.insert(Group), [
         {"account_id": account_id, "name": f"Team {g:02}", "name_key": f"team {g:02}",
          "created_at": now}
@@ -123,7 +124,7 @@ def build(n_users: int, n_groups: int) -> tuple[Account, Membership]:
         for group_id in rng.sample(group_ids, rng.choice((1, 1, 2))):
             pairs.append({"group_id": group_id, "membership_id": membership_id, "created_at": now})
     for start in range(0, len(pairs), chunk):
-        db.session.execute(sa.insert(GroupMember), pairs[start:start + chunk])
+        data.insert(GroupMember, pairs[start:start + chunk])
     db.session.commit()
     return db.session.get(Account, account_id), admin
 
