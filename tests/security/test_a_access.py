@@ -132,6 +132,7 @@ WRITES = (
     ("{USERS}/{bob}/reset-password", {}),
     ("{USERS}/{bob}/resend-invite", {}),
     ("{USERS}/{carol}/resend-invite", {}),
+    ("{USERS}/{carol}/copy-invitation-link", {"confirmed": "y"}),  # issue 15: never her link
     ("{USERS}/{bob}/activity-report", {"days": "7"}),
     ("{USERS}/{bob}/devices/{device}/logout", {}),
     ("{GROUPS}/{group}/rename", {"name": "Renamed by Acme"}),
@@ -151,6 +152,7 @@ WRITES = (
 BULK = (
     ("{USERS}/bulk/delete", {"ids": "{bob}", "confirmed": "y"}),
     ("{USERS}/bulk/resend-invite", {"ids": "{carol}"}),
+    ("{USERS}/resend-lapsed", {"ids": "{carol}", "confirmed": "y"}),
     ("{USERS}/deleted/restore", {"ids": "{dave}"}),
     ("{USERS}/deleted/restore", {"one": "{dave}"}),
     ("{GROUPS}/bulk/delete", {"ids": "{group}"}),
@@ -258,12 +260,13 @@ def test_t04_lists_searches_exports_and_pickers_show_nothing_of_another_account(
     searches = (
         f"{USERS}/?q={{}}", f"{USERS}/?q={{}}&account_id={world.beta.id}",
         f"{USERS}/deleted?q={{}}", f"{GROUPS}/new?q={{}}", f"{GROUPS}/{acme_group.id}?q={{}}",
-        f"{GROUPS}/?q={{}}",
+        f"{GROUPS}/?q={{}}", "/admin/outbox/?q={}", "/admin/outbox/?q={}&state=pending",
     )
     for template in searches:
         for headers in ({}, HX):
             for email, missing in (("bob@beta.example", "nobody@beta.example"),
                                    ("dave@beta.example", "nobody@beta.example"),
+                                   ("carol@beta.example", "nobody@beta.example"),
                                    ("Beta Secret Group", "Gamma Secret Group")):
                 known = world.admin.get(template.format(email), headers=headers)
                 unknown = world.admin.get(template.format(missing), headers=headers)
