@@ -142,7 +142,8 @@ def choose_account():
             apply_error(form, error)
         else:
             return redirect(safe_next(request.args.get("next")) or _after_login(membership))
-    return render("auth/choose_account.html", form=form, status=422 if form.errors else 200)
+    return render("auth/choose_account.html", form=form, several=len(memberships) > 1,
+                  status=422 if form.errors else 200)
 
 
 @bp.route("/logout", methods=["GET", "POST"])

@@ -69,7 +69,7 @@ def _ask(listing, device_id, action: str, back: str):
 
 
 def _own_list():
-    return render("auth/account.html", "devices", listing=devices.own_devices(current_device()))
+    return render("devices/own.html", "devices", listing=devices.own_devices(current_device()))
 
 
 @bp.route("/account/devices/<device_id>/logout", methods=["POST"])

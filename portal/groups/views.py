@@ -330,12 +330,13 @@ def _add_panel(form: AddToGroupForm, status: int = 200):
     form.group_ids.choices = group_options(users.group_choices(actor))
     try:
         selected, problem = users.count_selected(actor, form.selection()), None
+        already = groups.already_in(actor, form.selection())
     except ServiceError as error:
-        selected, problem = 0, error.message
+        selected, problem, already = 0, error.message, {}
     # A whole page shows the users list under the panel.
     context = users_list_context(form) if not is_fragment_request() else {}
     return render("groups/add_to_group.html", "sidebar", status=status, add_form=form,
-                  selected=selected, problem=problem, **context)
+                  selected=selected, problem=problem, already=already, **context)
 
 
 def _participation_response(membership_id: int, *, trigger: str | None = None, blocked=None,
@@ -343,11 +344,11 @@ def _participation_response(membership_id: int, *, trigger: str | None = None, b
     """Answer User Details: its groups section, swapped out of band, plus the flash."""
     actor = current_actor()
     if not is_fragment_request():
-        return answer("users/detail.html", message=message, category=category,
+        return answer("participation.html", message=message, category=category,
                       page_errors=[blocked.message] if blocked else (),
                       redirect_to=url_for("users.detail", membership_id=membership_id))
     return answer(
-        "users/detail.html", "participates_in_oob", trigger=trigger, message=message,
+        "participation.html", "participates_in_oob", trigger=trigger, message=message,
         category=category, membership=users.get_user(actor, membership_id),
         participation=taskstreams.participates_in(actor, membership_id), blocked=blocked,
     )

@@ -183,6 +183,18 @@ def list_groups(actor, q: str = "", page: int = 1) -> paging.Page:
     return result
 
 
+def already_in(actor, selection: users.Selection) -> dict[int, int]:
+    """Return {group id: how many of the selected users are in it already} (Add to Group
+    marks those groups), in one grouped query however many users are selected."""
+    chosen = users.selected_ids(actor, selection).subquery()
+    rows = db.session.execute(
+        sa.select(GroupMember.group_id, sa.func.count())
+        .where(GroupMember.membership_id.in_(sa.select(chosen.c.id)))
+        .group_by(GroupMember.group_id)
+    )
+    return {group_id: count for group_id, count in rows}
+
+
 def member_counts(actor, group_ids: Sequence[int]) -> dict[int, int]:
     """Return {group id: live members} for these groups.
 

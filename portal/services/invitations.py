@@ -189,6 +189,8 @@ class ResendReport:
                 return f"An invitation was already sent {ago}; no new one was sent."
             return f"Invitations were already sent to these {self.recent:,} users; none was resent."
         text = f"Invite resent to {self.resent:,} user{'' if self.resent == 1 else 's'}"
+        if self.resent and not mail.server_set():
+            text += " (queued in Outgoing mail: no mail server is set)"
         if self.skipped:
             text += f"; {self.skipped:,} skipped because they have already signed in"
         if self.recent:

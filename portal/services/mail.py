@@ -42,6 +42,19 @@ class LinkGone(Exception):
     """The sealed link of a queued message was used, replaced or expired before delivery."""
 
 
+def server_set() -> bool:
+    """Tell whether a mail server is configured (else mail waits, readable, in Outgoing mail)."""
+    return bool(current_app.config.get("MAIL_SERVER"))
+
+
+def on_its_way(mail: str, to: str | None = None) -> str:
+    """Say truly where ``mail`` just queued (for ``to``) is: on its way when a mail server is
+    set, else waiting in Outgoing mail, where an admin can read it or copy its link."""
+    if server_set():
+        return f"{mail} is on its way" + (f" to {to}" if to else "")
+    return f"{mail}{f' to {to}' if to else ''} is queued in Outgoing mail (no mail server is set)"
+
+
 def link(path: str) -> str:
     """Return an absolute link built from the configured base URL, never the Host header."""
     return current_app.config["BASE_URL"].rstrip("/") + path

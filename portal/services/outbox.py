@@ -72,7 +72,7 @@ def get_message(actor, message_id) -> OutboxMessage:
 
 def smtp_configured() -> bool:
     """Tell whether a mail server is configured (else mail stays readable in the portal)."""
-    return bool(current_app.config.get("MAIL_SERVER"))
+    return mail.server_set()
 
 
 def claim(worker: str, limit: int = 50) -> list[int]:

@@ -102,6 +102,17 @@ def normalise_phone(value: str | None, region: str | None = None, field: str = "
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def format_phone(value: str | None) -> str | None:
+    """Return a stored (E.164) number in international format; anything unparsable as it is."""
+    if not value:
+        return value
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def clean_person(name: str, email: str, phone: str | None) -> tuple[str, str, str | None]:
     """Return (name, e-mail key, phone) cleaned, or raise every field's error at once."""
     cleaned, errors = [], []
@@ -141,6 +152,11 @@ class SeenPerson:
     email: str
     phone: str | None
     version: int
+
+    @property
+    def phone_shown(self) -> str | None:
+        """The phone as people read it: international format, +44 20 7946 0958."""
+        return format_phone(self.phone)
 
     @classmethod
     def of(cls, membership: Membership) -> "SeenPerson":

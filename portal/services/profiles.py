@@ -75,7 +75,8 @@ class ProfileUpdate:
         if not self.changed:
             return "Nothing to save: the profile is unchanged."
         text = "Saved the " + ", ".join(self.changed).replace("_", " ") + "."
-        return text + (" A new invitation was sent to the new address." if self.invited else "")
+        invited = mail.on_its_way("A new invitation", "the new address")
+        return text + (f" {invited}." if self.invited else "")
 
 
 def update_profile(

@@ -15,6 +15,7 @@ from portal.models import GroupMember
 from portal.models import Invitation
 from portal.models import InviteState
 from portal.models import Membership
+from portal.models import Role
 from portal.models import User
 from portal.models import utcnow
 from portal.models.membership import invitation_of
@@ -67,6 +68,10 @@ class UserRow:
     last_seen_at: datetime | None
     # Where the invitation stands (None: never invited).
     invitation: Invitation | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
 
 
 @dataclass(kw_only=True)

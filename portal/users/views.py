@@ -17,6 +17,7 @@ from portal.selection import list_context
 from portal.selection import rows_response
 from portal.services import invitation_states
 from portal.services import invitations
+from portal.services import mail
 from portal.services import profiles
 from portal.services import user_details
 from portal.services import users
@@ -141,8 +142,8 @@ def new():
         else:
             context = list_context(list_form)
             return answer("users/index.html", "rows_oob", trigger="closeSidebar",
-                          message=f"Added {membership.shown_name}; an e-mail is on its way to "
-                                  f"{membership.user.email}.",
+                          message=f"Added {membership.shown_name}; "
+                                  f"{mail.on_its_way('an e-mail', membership.user.email)}.",
                           redirect_to=url_for("users.index", **context["query"]), **context)
     status = 422 if form.errors else 200
     return render("users/new.html", "sidebar", status=status, new_form=form,
@@ -233,7 +234,7 @@ def reset_password(membership_id: int):
 
     def act(_form):
         user = profiles.send_password_reset(current_actor(), membership_id)
-        return f"A link to reset the password was sent to {user.email}."
+        return f"{mail.on_its_way('A link to reset the password', user.email)}."
 
     return _detail_action(membership_id, ActionForm(), act)
 
@@ -287,8 +288,8 @@ def activity_report(membership_id: int):
 
     def act(form):
         report = profiles.send_activity_report(current_actor(), membership_id, form.days.data)
-        return (f"The activity report of the last {report.days} days ({report.total} "
-                f"event{'' if report.total == 1 else 's'}) is on its way.")
+        return mail.on_its_way(f"The activity report of the last {report.days} days "
+                               f"({report.total} event{'' if report.total == 1 else 's'})") + "."
 
     return _detail_action(membership_id, ActivityReportForm(), act)
 

@@ -239,7 +239,7 @@ def test_making_someone_an_admin_from_the_details_page(admin, account):
 def test_reset_password_and_activity_report_flash_what_they_did(admin, account):
     member = make_user(account, email="person@example.com")
     html = admin.post(detail_url(member, "reset-password"), headers=HX).get_data(as_text=True)
-    assert "A link to reset the password was sent to person@example.com." in html
+    assert "A link to reset the password is on its way to person@example.com." in html
     html = admin.post(detail_url(member, "reset-password"), headers=HX).get_data(as_text=True)
     assert "was just sent" in html
     html = admin.post(detail_url(member, "activity-report"), data={"days": "30"},
