@@ -1,8 +1,8 @@
 """Issue 16, item 5: a process killed mid-import leaves an import that shows as interrupted
 within a lease ("nothing was written"), and a new run starts at once and finishes in normal time.
 
-Bounded: one kill of an importer forked from a warm forkserver (tests/killed.py), 1,500 rows,
-a 1 s lease; a few seconds on SQLite and PostgreSQL.
+Bounded: a clean import, one kill of an importer forked from a warm forkserver
+(tests/killed.py) and the new run, 1,500 rows each, a 3 s lease; 10-40 s on SQLite and PostgreSQL.
 """
 import time
 
@@ -22,7 +22,7 @@ from tests.web.test_csv import finished
 from tests.web.test_csv import uploaded
 
 ROWS = 1500
-LEASE = 1
+LEASE = 3  # long enough that a loaded machine (load 15 on 2 cores) still renews it
 
 
 def count(model) -> int:
@@ -33,6 +33,13 @@ def count(model) -> int:
 @pytest.mark.config(JOB_LEASE_SECONDS=LEASE)
 def test_an_import_killed_midway_is_interrupted_within_a_lease_and_runs_again_at_once(
         app, admin, account):
+    # A clean import of the same size first: what "normal time" is on this machine now.
+    clean_id = uploaded(admin, csv_bytes([(f"Clean {n}", f"c{n}@example.com", "Team")
+                                          for n in range(ROWS)]))
+    started = time.monotonic()
+    admin.post(f"{BASE}/import/{clean_id}", data={"import_all": "Import all", "invite": "y"})
+    assert f"{ROWS:,} users imported" in finished(admin, clean_id)
+    clean = time.monotonic() - started
     data = csv_bytes([(f"User {n}", f"u{n}@example.com", "Team") for n in range(ROWS)])
     job_id = uploaded(admin, data)
     users, memberships = count(User), count(Membership)
@@ -65,5 +72,6 @@ def test_an_import_killed_midway_is_interrupted_within_a_lease_and_runs_again_at
     assert count(User) == users + ROWS
     job = db.session.get(ImportJob, job_id)
     assert job.state == "done" and job.data is None
-    assert again < 30, f"the new run took {again:.1f} s"
-    print(f"interrupted seen {seen_after:.1f} s after the kill; new run {again:.1f} s")
+    assert again < max(10, 4 * clean), f"the new run took {again:.1f} s, a clean one {clean:.1f} s"
+    print(f"interrupted seen {seen_after:.1f} s after the kill; new run {again:.1f} s "
+          f"(a clean one {clean:.1f} s)")

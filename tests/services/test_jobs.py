@@ -106,9 +106,9 @@ def test_a_job_that_keeps_killing_its_worker_is_given_up(app, kinds):
     assert (job.state, job.error) == ("failed", jobs.INTERRUPTED)
 
 
-@pytest.mark.config(JOB_LEASE_SECONDS=1.5)
+@pytest.mark.config(JOB_LEASE_SECONDS=2)
 def test_the_heartbeat_keeps_a_long_job_and_shows_its_progress_everywhere(app, kinds):
-    job_id = queued(steps=6, pause=0.8)  # three leases long
+    job_id = queued(steps=6, pause=1)  # three leases long
     worker = threading.Thread(target=lambda: _run_due(app, "long"))
     worker.start()
     taken, shown = [], set()
