@@ -288,9 +288,10 @@ def measure_floor_same_writes(db_path: Path, data: bytes, rows: int) -> dict:
 
     insert("users", "id, email, name, must_change_password, failed_logins, version, created_at",
            [(user_id, email, name, 0, 0, 1, now) for user_id, email, name, now in people])
+    # The invitation's expiry too, as the product writes it (issue 15: invitation states).
     insert("memberships", "id, account_id, user_id, role, invite_state, invited_by_id, "
-           "created_at, sort_name, sort_email",
-           [(member_id, 1, user_id, "member", "invited", 1, now, key, email)
+           "created_at, sort_name, sort_email, invite_expires_at",
+           [(member_id, 1, user_id, "member", "invited", 1, now, key, email, now)
             for member_id, user_id, now, key, email in members])
     insert("groups", "id, account_id, name, name_key, created_at",
            [(gid, 1, name, key, now) for key, (gid, name) in groups.items()])
