@@ -67,6 +67,7 @@ def configure_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Register every area's blueprint."""
     from portal.api.views import bp as api_bp
+    from portal.audit_log.views import bp as audit_log_bp
     from portal.auth import security_views  # noqa: F401  (adds /account/security to auth_bp)
     from portal.auth.views import bp as auth_bp
     from portal.devices.views import bp as devices_bp
@@ -79,7 +80,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.taskstreams.views import bp as taskstreams_bp
     from portal.users.views import bp as users_bp
 
-    for blueprint in (api_bp, auth_bp, devices_bp, groups_bp, health_bp, outbox_bp,
+    for blueprint in (api_bp, audit_log_bp, auth_bp, devices_bp, groups_bp, health_bp, outbox_bp,
                       provisioning_bp, scim_bp, settings_bp, taskstreams_bp, users_bp):
         app.register_blueprint(blueprint)
 

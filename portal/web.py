@@ -14,6 +14,7 @@ from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
+from flask import stream_with_context
 from jinja2_fragments.flask import render_block
 from jinja2_fragments.flask import render_blocks
 
@@ -97,6 +98,19 @@ def confirm(title: str, text: str, action: str, action_label: str, *, back: str,
     return render("confirm.html", "confirm", flashes=False, title=title, text=text, action=action,
                   action_label=action_label, fields=list(fields), back=back, danger=danger,
                   target=target)
+
+
+def download(filename: str, chunks, mimetype: str = "text/csv") -> Response:
+    """Stream a file to the browser as an attachment (CSV exports).
+
+    ``filename`` is built by the server (safe ASCII, no quotes); ``chunks`` are made lazily
+    inside the request's context, so a million rows never sit in memory.
+    """
+    return Response(
+        stream_with_context(chunks),
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def client_redirect(target: str, status: int = 204) -> Response:

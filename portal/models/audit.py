@@ -11,8 +11,14 @@ from portal.models.base import utcnow
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
+    # The audit page (services/audit_trail.py) pages newest first by (created_at, id), keyset:
+    # each filter walks an index that starts with the account and ends with that order.
     __table_args__ = (
-        sa.Index("ix_audit_events_account_subject", "account_id", "subject_user_id", "created_at"),
+        sa.Index("ix_audit_events_account_time", "account_id", "created_at", "id"),
+        sa.Index("ix_audit_events_account_subject", "account_id", "subject_user_id", "created_at",
+                 "id"),
+        sa.Index("ix_audit_events_account_actor", "account_id", "actor_user_id", "created_at", "id"),
+        sa.Index("ix_audit_events_account_action", "account_id", "action", "created_at", "id"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

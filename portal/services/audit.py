@@ -8,6 +8,8 @@ from flask import current_app
 
 from portal.extensions import db
 from portal.models import AuditEvent
+from portal.models import InviteState
+from portal.models import Membership
 from portal.models import User
 from portal.models import utcnow
 
@@ -56,6 +58,24 @@ def record(
     return event
 
 
+def record_in_accounts(action: str, *, subject: User | None, actor_user: User | None = None,
+                       **details: Any) -> None:
+    """Add an event about a person with no acting account (a failed sign-in) to the trail of
+    each account they have joined, so every one of them shows it; once, without an account,
+    when they have joined none or are nobody (an unknown address: the same query runs)."""
+    joined = db.session.scalars(
+        sa.select(Membership.account_id).where(
+            Membership.user_id == (subject.id if subject is not None else 0),
+            Membership.deleted_at.is_(None),
+            # An invitation not yet accepted shows the account nothing of the person's own.
+            Membership.invite_state == InviteState.ACTIVE,
+        ).order_by(Membership.account_id)
+    ).all()
+    for account_id in joined or [None]:
+        record(None, action, subject=subject, account_id=account_id, actor_user=actor_user,
+               **details)
+
+
 def record_many(actor, action: str, user_ids: sa.Select, **details: Any) -> int:
     """Add one audit event per person ``user_ids`` selects, in one INSERT ... SELECT."""
     actor_user = actor.user
@@ -64,11 +84,14 @@ def record_many(actor, action: str, user_ids: sa.Select, **details: Any) -> int:
         sa.literal(actor_user.id if actor_user is not None else None, sa.Integer),
         sa.literal(label(actor_user) if actor_user is not None else acting_label(actor)),
         User.id,
-        User.name + " <" + User.email + ">",
+        # The name this account knows them by (typed at the invitation until it is accepted).
+        sa.func.coalesce(Membership.invited_name, User.name) + " <" + User.email + ">",
         sa.literal(action),
         sa.literal(details, sa.JSON),
         sa.literal(client_address.get(), sa.String),
         sa.literal(utcnow(), sa.DateTime),
+    ).outerjoin(Membership, sa.and_(Membership.user_id == User.id,
+                                    Membership.account_id == actor.account_id)
     ).where(User.id.in_(user_ids))
     result = db.session.execute(
         sa.insert(AuditEvent).from_select(

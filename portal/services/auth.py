@@ -130,9 +130,9 @@ def count_failure(user_id: int | None, now) -> None:
                 sa.update(User).where(User.id == user_id).values(throttled_until=now + delay),
                 execution_options={"synchronize_session": False},
             )
-            audit.record(None, "login.throttled", subject=user, failures=failures,
-                         minutes=int(delay.total_seconds() // 60))
-    audit.record(None, "login.failed", subject=user)
+            audit.record_in_accounts("login.throttled", subject=user, failures=failures,
+                                     minutes=int(delay.total_seconds() // 60))
+    audit.record_in_accounts("login.failed", subject=user)
     db.session.commit()
 
 
@@ -396,6 +396,9 @@ def choose_account(device: Device, account_id) -> Membership:
         raise ServiceError("You are not a member of that account.", "account")
     device.account_id = membership.account_id
     _seen_in_account(device.user_id, membership.account_id, utcnow())
+    # The sign-in of a person in several accounts names none; this names the one chosen.
+    audit.record(None, "account.chosen", subject=membership.user, actor_user=membership.user,
+                 account_id=membership.account_id, device=device.name)
     db.session.commit()
     db.session.refresh(membership)
     return membership

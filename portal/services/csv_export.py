@@ -35,15 +35,15 @@ class Export:
     """A download: its server-built file name, its row count and its bytes, made lazily."""
 
     filename: str
-    count: int
+    count: int | None  # None when counting would cost a pass of its own (the audit trail)
     chunks: Iterator[bytes]
 
 
-def filename_for(account_name: str, day: date) -> str:
-    """Return users-<account>-<date>.csv with the account name reduced to safe ASCII."""
+def filename_for(account_name: str, day: date, kind: str = "users") -> str:
+    """Return <kind>-<account>-<date>.csv with the account name reduced to safe ASCII."""
     ascii_name = unicodedata.normalize("NFKD", account_name).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-") or "account"
-    return f"users-{slug[:60]}-{day.isoformat()}.csv"
+    return f"{kind}-{slug[:60]}-{day.isoformat()}.csv"
 
 
 def _minutes(column) -> sa.ColumnElement:

@@ -383,6 +383,11 @@ def import_csv(
         result.warnings = sum(1 for row in in_scope if row.warnings and row.status != INVALID)
         import_history.finish(record, result.as_dict(), result.report_csv, previous)
         result.import_id = record.id
+        if chosen:
+            # One "added" event per person, as New User writes, set-wise (INSERT ... SELECT).
+            audit.record_many(actor, "user.added", sa.select(Membership.user_id).where(
+                Membership.account_id == actor.account_id, Membership.import_id == record.id,
+            ), import_id=record.id, source=source)
         audit.record(actor, "users.imported", source=source, import_id=record.id,
                      **result.as_dict())
         if on_success is not None:

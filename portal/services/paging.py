@@ -32,6 +32,18 @@ class Page:
         return min(self.total, self.page * self.size)
 
 
+@dataclass
+class KeysetPage:
+    """One page of a list too long to count or to skip through (the audit trail): its rows and
+    the cursors of the pages beside it (the id of this page's first row for the newer page, of
+    its last for the older one; None at either end)."""
+
+    rows: list[Any]
+    size: int
+    newer: int | None = None
+    older: int | None = None
+
+
 def clamp(page: int, total: int, size: int) -> int:
     """Return a page number that exists: a page past the end shows the last one."""
     return min(max(1, page), max(1, math.ceil(total / size)))

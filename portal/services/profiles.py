@@ -5,6 +5,7 @@ admin changes identity-level data only for people wholly inside accounts they ad
 (DESIGN §1); everyone else gets the Reset Password link instead.
 """
 from dataclasses import dataclass
+from datetime import datetime
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from portal.models import TokenPurpose
 from portal.models import User
 from portal.models import utcnow
 from portal.services import audit
+from portal.services import audit_trail
 from portal.services import auth
 from portal.services import invitations
 from portal.services import mail
@@ -264,12 +266,22 @@ def send_password_reset(actor, membership_id) -> User:
 
 
 @dataclass(frozen=True)
+class ReportEvent:
+    """One line of the activity e-mail: when, what, by whom (when not the person), about what."""
+
+    at: datetime
+    what: str
+    by: str
+    concerns: str
+
+
+@dataclass(frozen=True)
 class ActivityReport:
     """A person's activity in one account over a period, from the audit trail."""
 
     days: int
     counts: list[tuple[str, int]]
-    events: list[AuditEvent]
+    events: list[ReportEvent]
     total: int
 
 
@@ -290,17 +302,24 @@ def activity_report(actor, membership: Membership, days: int) -> ActivityReport:
         .group_by(AuditEvent.action)
         .order_by(sa.func.count().desc(), AuditEvent.action)
     ).all()
-    events = list(
-        db.session.scalars(
+    events = [
+        ReportEvent(
+            at=e.created_at,
+            what=audit_trail.what_label(e.action),
+            by=e.actor_label if e.actor_label and e.actor_user_id != e.subject_user_id else "",
+            # The group, device or taskstream the event concerns, named (issue 15, item 4).
+            concerns=audit_trail.concerning(e.details, e.action),
+        )
+        for e in db.session.scalars(
             sa.select(AuditEvent)
             .where(about)
             .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
             .limit(REPORT_MAX_EVENTS)
         )
-    )
+    ]
     return ActivityReport(
         days=days,
-        counts=[(action, n) for action, n in counts],
+        counts=[(audit_trail.what_label(action), n) for action, n in counts],
         events=events,
         total=sum(n for _action, n in counts),
     )

@@ -22,6 +22,7 @@ from portal.models import Membership
 from portal.models import OutboxMessage
 from portal.models import User
 from portal.models import utcnow
+from portal.services import audit
 from portal.services.deletion import retention
 from portal.services.errors import ServiceError
 
@@ -35,6 +36,8 @@ ERASED = sa.Table(
 # Memberships per purge transaction: each commits in tens of milliseconds (short locks).
 PURGE_BATCH = 5_000
 TOMBSTONE = "deleted user #"
+# How the trail names the purge (it runs from cron, for no one account).
+PURGE_ACTOR = "operator (purge)"
 # Free-text details that describe the person's own things (an app may name a device
 # "Alice's iPhone"); in an erased person's events they are replaced, not searched.
 PERSONAL_DETAILS = ("device",)
@@ -316,6 +319,15 @@ def _purge_batch(report: PurgeReport, batch: int) -> bool:
         sa.delete(OutboxMessage).where(OutboxMessage.membership_id.in_(expiring)),
         execution_options=quiet,
     ).rowcount
+    # Each account's trail says what the purge took from it (one event per account and batch).
+    purged = db.session.execute(
+        sa.select(Membership.account_id, sa.func.count()).where(in_batch(Membership))
+        .group_by(Membership.account_id).order_by(Membership.account_id)
+    ).all()
+    for account_id, count in purged:
+        event = audit.record(None, "users.purged", account_id=account_id, count=count,
+                             retention_days=retention().days)
+        event.actor_label = PURGE_ACTOR
     other = so.aliased(Membership)
     _erase_people(
         sa.and_(

@@ -169,8 +169,8 @@ def add_step(actor, taskstream_id, name: str, group_id: int | None = None) -> St
     step = Step(position=len(stream.steps) + 1, name=name, group_id=group.id if group else None)
     stream.steps.append(step)
     db.session.flush()
-    audit.record(actor, "step.added", taskstream_id=stream.id, step_id=step.id, name=name,
-                 group=group.name if group else None)
+    audit.record(actor, "step.added", taskstream_id=stream.id, taskstream=stream.name,
+                 step_id=step.id, name=name, group=group.name if group else None)
     db.session.commit()
     return step
 
@@ -188,8 +188,8 @@ def move_step(actor, step_id, offset: int) -> Step:
         steps[index], steps[target] = steps[target], steps[index]
         stream.steps[:] = steps
         _renumber(stream)
-        audit.record(actor, "step.moved", taskstream_id=stream.id, step_id=step.id,
-                     name=step.name, position=step.position)
+        audit.record(actor, "step.moved", taskstream_id=stream.id, taskstream=stream.name,
+                     step_id=step.id, name=step.name, position=step.position)
         db.session.commit()
     return step
 
@@ -201,7 +201,8 @@ def remove_step(actor, step_id) -> str:
     name, removed_id = step.name, step.id
     stream.steps.remove(step)
     _renumber(stream)
-    audit.record(actor, "step.removed", taskstream_id=stream.id, step_id=removed_id, name=name)
+    audit.record(actor, "step.removed", taskstream_id=stream.id, taskstream=stream.name,
+                 step_id=removed_id, name=name)
     db.session.commit()
     return name
 
@@ -214,8 +215,9 @@ def assign_step(actor, step_id, group_id: int | None) -> Step:
     if new_id != step.group_id:
         old = step.group
         step.group = group
-        audit.record(actor, "step.assigned", taskstream_id=step.taskstream_id, step_id=step.id,
-                     name=step.name, old=old.name if old else None,
-                     new=group.name if group else None)
+        stream = db.session.get(Taskstream, step.taskstream_id)
+        audit.record(actor, "step.assigned", taskstream_id=step.taskstream_id,
+                     taskstream=stream.name, step_id=step.id, name=step.name,
+                     old=old.name if old else None, new=group.name if group else None)
         db.session.commit()
     return step

@@ -9,7 +9,6 @@ from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import request
-from flask import stream_with_context
 from flask import url_for
 
 from portal.selection import ListForm
@@ -29,6 +28,7 @@ from portal.users.csv_forms import RunForm
 from portal.users.csv_forms import UndoForm
 from portal.users.csv_forms import UploadForm
 from portal.web import UNREADABLE
+from portal.web import download
 from portal.web import render
 
 bp = Blueprint("csv", __name__)
@@ -46,11 +46,7 @@ TEMPLATE_CSV = (
 
 def _download(export: csv_export.Export) -> Response:
     # The name is built by the server from the account and the date (safe ASCII, no quotes).
-    return Response(
-        stream_with_context(export.chunks),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
-    )
+    return download(export.filename, export.chunks)
 
 
 @bp.route("/import", methods=["GET", "POST"])

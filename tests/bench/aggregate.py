@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
 # Which scripts take --database-url (PostgreSQL); the others build their own SQLite file.
-POSTGRESQL = {"users_list", "deletion", "groups", "scim", "login_timing", "http", "csv"}
+POSTGRESQL = {"users_list", "deletion", "groups", "scim", "login_timing", "http", "csv", "audit"}
 
 SIZES: dict[str, dict[str, list[str]]] = {
     "full": {
@@ -43,6 +43,7 @@ SIZES: dict[str, dict[str, list[str]]] = {
         "auth": ["--users", "100000", "--sign-ins", "30", "--checks", "2000"],
         "csv": ["--rows", "100000"],
         "http": ["--users", "100000", "--seconds", "15"],
+        "audit": ["--events", "1000000", "--repeat", "10"],
     },
     "tiny": {
         "users_list": ["--users", "300", "--runs", "2"],
@@ -53,6 +54,7 @@ SIZES: dict[str, dict[str, list[str]]] = {
         "auth": ["--users", "300", "--sign-ins", "2", "--checks", "20"],
         "csv": ["--rows", "300"],
         "http": ["--users", "300", "--seconds", "2", "--clients", "4", "--workers", "2"],
+        "audit": ["--events", "2000", "--people", "100", "--repeat", "2"],
     },
 }
 

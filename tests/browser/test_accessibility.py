@@ -71,6 +71,8 @@ PAGES = [
     Page("Outgoing mail", "/admin/outbox/"),
     Page("Outgoing mail, searched", "/admin/outbox/?q=ivy"),
     Page("Outgoing mail, one message", "/admin/outbox/{message}"),
+    Page("Audit trail", "/admin/audit/"),
+    Page("Audit trail, filtered", "/admin/audit/?what=failures&from=2020-01-01"),
     Page("Account", "/account"),
     Page("Change password", "/account/password"),
     Page("Second factors", "/account/security"),

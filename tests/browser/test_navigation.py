@@ -12,12 +12,12 @@ from tests.builders import make_user
 
 pytestmark = pytest.mark.browser
 
-AREAS = ("Users", "Groups", "Taskstreams", "Settings", "Outgoing mail")
+AREAS = ("Users", "Groups", "Taskstreams", "Settings", "Outgoing mail", "Audit trail")
 PAGES = ("/admin/participants/users/", "/admin/participants/users/{member}",
          "/admin/participants/users/deleted", "/admin/participants/users/imports",
          "/admin/participants/groups/", "/admin/participants/groups/{group}",
          "/admin/taskstreams/", "/admin/taskstreams/{stream}", "/admin/settings/",
-         "/admin/outbox/", "/account")
+         "/admin/outbox/", "/admin/audit/", "/account")
 
 # Every breadcrumb names a page and links to it.
 UNLINKED_CRUMBS = """() => [...document.querySelectorAll('.breadcrumbs li')]

@@ -79,7 +79,7 @@ def test_assigning_and_unassigning_a_step(account):
     step_id = stream.steps[0].id
     taskstreams.assign_step(account.admin, step_id, blue.id)
     assert last_event("step.assigned").details == {
-        "taskstream_id": stream.id, "step_id": step_id, "name": "A", "old": "Red", "new": "Blue"}
+        "taskstream_id": stream.id, "taskstream": "S", "step_id": step_id, "name": "A", "old": "Red", "new": "Blue"}
     taskstreams.assign_step(account.admin, step_id, None)
     assert db.session.get(Step, step_id).group_id is None
 

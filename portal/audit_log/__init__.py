@@ -1,0 +1,1 @@
+"""Admin → More → Audit trail: the account's events, filtered, paged and exported."""
