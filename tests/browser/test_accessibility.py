@@ -206,6 +206,17 @@ def record(name: str, found: list[dict], counts: dict) -> None:
     counts[name]["report"] = axe.report(found)
 
 
+def check(page, name: str, counts: dict, failures: list, *, prefix: str = "axe",
+          path: str = "") -> None:
+    """Run axe on what the page shows now: count it, keep a picture, note what fails."""
+    where = f"{name} ({path})" if path else name
+    found = axe.violations(page)
+    shot(page, slug(prefix, name))
+    record(name, found, counts)
+    if axe.blocking(found):
+        failures.append(f"{where}:\n{axe.report(axe.blocking(found))}")
+
+
 def write_counts(counts: dict, filename: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     lines = [f"{'page or dialog':32} critical serious (elements) moderate minor"]
@@ -233,11 +244,7 @@ def test_no_page_or_open_dialog_has_a_serious_or_critical_axe_violation(page, ne
         if response.status != entry.status:
             failures.append(f"{entry.name}: {entry.path} answered {response.status}")
             continue
-        found = axe.violations(tab)
-        shot(tab, slug("axe", entry.name))
-        record(entry.name, found, counts)
-        if axe.blocking(found):
-            failures.append(f"{entry.name} ({entry.path}):\n{axe.report(axe.blocking(found))}")
+        check(tab, entry.name, counts, failures, path=entry.path)
     write_counts(counts, "axe-pages.txt")
 
     counts = {}
@@ -248,10 +255,6 @@ def test_no_page_or_open_dialog_has_a_serious_or_critical_axe_violation(page, ne
         except PlaywrightError as error:
             failures.append(f"{entry.name}: did not open: {error.message.splitlines()[0]}")
             continue
-        found = axe.violations(page)
-        shot(page, slug("axe-dialog", entry.name))
-        record(entry.name, found, counts)
-        if axe.blocking(found):
-            failures.append(f"{entry.name}:\n{axe.report(axe.blocking(found))}")
+        check(page, entry.name, counts, failures, prefix="axe-dialog")
     write_counts(counts, "axe-dialogs.txt")
     assert not failures, "serious or critical axe violations:\n" + "\n".join(failures)
