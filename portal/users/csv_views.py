@@ -28,7 +28,10 @@ from portal.users.csv_forms import RunForm
 from portal.users.csv_forms import UndoForm
 from portal.users.csv_forms import UploadForm
 from portal.web import UNREADABLE
+from portal.web import client_redirect
+from portal.web import confirm
 from portal.web import download
+from portal.web import is_fragment_request
 from portal.web import render
 
 bp = Blueprint("csv", __name__)
@@ -185,19 +188,30 @@ def import_report(import_id: int):
 @bp.route("/imports/<int:import_id>/undo", methods=["GET", "POST"])
 @admin_required
 def import_undo(import_id: int):
-    """Undo import: a confirmation that says what it removes; the POST does it."""
+    """Undo import: the one confirmation (a dialog, or this page without JavaScript) says what
+    it removes; the POST does it."""
     actor = current_actor()
     form = UndoForm()
+    history = url_for(".import_history")
     try:
         if form.validate_on_submit():
             flash(import_history.undo_import(actor, import_id).summary(), "success")
-            return redirect(url_for(".import_history"))
+            return client_redirect(history)
         plan = import_history.plan_undo(actor, import_id)
     except ServiceError as error:
         if error.status == 404:
             raise
         flash(error.message, "error")
-        return redirect(url_for(".import_history"))
+        return client_redirect(history)
+    if is_fragment_request():
+        text = plan.summary()
+        if plan.sample:
+            text += f" Among them: {', '.join(plan.sample)}."
+        if plan.blocked:
+            text += " These stay, as for any delete: " + "; ".join(
+                f"{b.name}: {b.reason}" for b in plan.blocked) + "."
+        return confirm(f"Undo the import of {plan.record.filename}?", text, request.path,
+                       "Undo import", danger=True, back=history)
     return render("users/import_undo.html", plan=plan, form=form)
 
 

@@ -74,6 +74,8 @@ def test_admin_changes_read_as_imports_downloads_the_rejected_rows_and_undoes(pa
     page.get_by_role("link", name="Undo import").click()
     expect(page.get_by_text("Undo import will remove 1 person it added (restorable from "
                             "Deleted users).")).to_be_visible()
+    # Issue 14: the one confirmation, a modal dialog.
+    assert page.locator("dialog.confirm").evaluate("d => d.matches(':modal')")
     page.get_by_role("button", name="Undo import").click()
     expect(page.get_by_text("Import undone: 1 removed")).to_be_visible()
     expect(page.locator("p.hint", has_text="Undone ")).to_be_visible()
