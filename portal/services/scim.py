@@ -289,13 +289,22 @@ def _sorted_page(query: Query, stmt, id_column, key) -> list[int]:
         stmt.order_by(*order).limit(query.count).offset(query.start_index - 1)))
 
 
+def _total(query: Query, ids: list[int], count: Callable[[], int]) -> int:
+    """totalResults: a first page with room to spare holds them all (a provider's lookup by
+    userName or externalId counts nothing); otherwise ``count()``."""
+    if query.start_index == 1 and len(ids) < query.count:
+        return len(ids)
+    return count()
+
+
 def page_ids(account_id: int, query: Query, stmt, id_column, count: Callable[[], int],
              sort_key=None) -> tuple[list[int], int]:
     """Return the ids of one list page (``stmt`` selects ids), in id order (or by
     ``sort_key``, the column ``sortBy`` names), and the total ``count()`` gives (carried over
     from the previous page of the same pass in id order)."""
     if sort_key is not None:
-        return (_sorted_page(query, stmt, id_column, sort_key) if query.count else []), count()
+        ids = _sorted_page(query, stmt, id_column, sort_key) if query.count else []
+        return ids, _total(query, ids, count)
     kind = id_column.class_.__name__
     with _CONTINUATIONS_LOCK:
         found = _CONTINUATIONS.pop((account_id, kind, query.filter, query.start_index), None)
@@ -308,7 +317,7 @@ def page_ids(account_id: int, query: Query, stmt, id_column, count: Callable[[],
     else:
         ids = list(db.session.scalars(ordered.offset(query.start_index - 1)))
     if found is None or len(ids) < query.count or query.start_index + len(ids) > total:
-        total = count()  # a pass's first page, and the page it would stop on
+        total = _total(query, ids, count)  # a pass's first page, and the page it stops on
     if len(ids) == query.count:
         with _CONTINUATIONS_LOCK:
             key = (account_id, kind, query.filter, query.start_index + len(ids))

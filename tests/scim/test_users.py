@@ -275,3 +275,22 @@ def test_a_sync_pass_counts_on_its_first_and_last_pages_only(scim, account):
     assert first["totalResults"] == middle["totalResults"] == 8
     assert not [s for s in statements if "count(" in s], statements
     assert last["totalResults"] == 9 and len(last["Resources"]) == 3
+
+
+def test_a_lookup_by_user_name_or_external_id_counts_nothing(scim):
+    """A provider's lookup (one user, or none) is its own totalResults: no count statement."""
+    scim.create_user("look@example.com", externalId="L-1")
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        statements.append(statement.lower())
+
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        found = scim.get("Users", query={"filter": 'userName eq "look@example.com"'}).get_json()
+        missing = scim.get("Users", query={"filter": 'externalId eq "nobody"'}).get_json()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+
+    assert found["totalResults"] == 1 and missing["totalResults"] == 0
+    assert not [s for s in statements if "count(" in s], statements
