@@ -21,7 +21,6 @@ from portal.extensions import limiter
 from portal.extensions import login_manager
 from portal.services import accounts
 from portal.services import auth as auth_service
-from portal.services import devices
 from portal.services import invitations
 from portal.services import passwords
 from portal.services import profile
@@ -237,12 +236,13 @@ def accept_invite(token: str):
 
 
 def _account_page(profile_form: ProfileForm | None = None, status: int = 200):
+    page = profile.own_page(current_device())
     return render(
         "auth/account.html",
         "profile",
         profile_form=profile_form or ProfileForm(obj=current_user),
-        memberships=accounts.live_memberships(current_user),
-        listing=devices.own_devices(current_device()),
+        page=page,
+        listing=page.devices,
         status=status,
     )
 
@@ -250,7 +250,7 @@ def _account_page(profile_form: ProfileForm | None = None, status: int = 200):
 @bp.route("/account")
 @login_required
 def account_home():
-    """A person's own page: profile, password and devices."""
+    """A person's own page: profile, password, their groups, taskstreams and steps, devices."""
     return _account_page()
 
 

@@ -10,6 +10,7 @@ from portal.models import User
 from portal.services import accounts
 from portal.services import audit
 from portal.services import auth
+from portal.services import devices
 from portal.services import passwords
 from portal.services import people
 from portal.services import taskstreams
@@ -20,13 +21,31 @@ WRONG_CURRENT = "The current password is wrong."
 
 
 @dataclass(frozen=True)
+class OwnAccount:
+    """One of the person's accounts as they see it: their role, groups and taskstreams there."""
+
+    membership: Membership
+    groups: list[Group]
+    taskstreams: list[Reach]
+
+
+@dataclass(frozen=True)
 class Overview:
-    """Everything a device app shows about the signed-in person."""
+    """Everything a device app shows about the signed-in person (and the web page, by account)."""
 
     user: User
     memberships: list[Membership]
     groups: list[Group]
     taskstreams: list[Reach]
+    accounts: list[OwnAccount]
+
+
+@dataclass(frozen=True)
+class OwnPage:
+    """The person's own page (/account): the overview /api/v1/me answers, and their devices."""
+
+    overview: Overview
+    devices: devices.DeviceList
 
 
 def update_own_profile(current: Device, *, name: str, phone: str | None) -> User:
@@ -78,4 +97,12 @@ def overview(user: User) -> Overview:
         memberships=memberships,
         groups=[g for p in seen for g in p.groups],
         taskstreams=[r for p in seen for r in p.taskstreams],
+        accounts=[OwnAccount(m, p.groups, p.taskstreams) for m, p in zip(memberships, seen)],
     )
+
+
+def own_page(current: Device) -> OwnPage:
+    """Return what the signed-in person sees of themselves on the web: the same overview as the
+    app's /api/v1/me (profile, accounts, groups, taskstreams and steps) and their devices."""
+    return OwnPage(overview=overview(db.session.get(User, current.user_id)),
+                   devices=devices.own_devices(current))
