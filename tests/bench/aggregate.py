@@ -21,6 +21,7 @@ hundred rows, seconds per script; its figures mean nothing.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -102,6 +103,7 @@ def run_one(name: str, script: Path, args: list[str], database_url: str | None, 
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         env.pop("PORTAL_BENCH_DATABASE_URL", None)  # the command line says which database
         start = time.perf_counter()
+        cpu = _children_cpu()
         try:
             with log.open("w") as output:
                 finished = subprocess.run(command, cwd=ROOT, env=env, stdout=output,
@@ -110,16 +112,26 @@ def run_one(name: str, script: Path, args: list[str], database_url: str | None, 
         except subprocess.TimeoutExpired:
             error = f"stopped after {timeout:.0f} s"
         seconds = time.perf_counter() - start
+        cpu = _children_cpu() - cpu
         if error is None and not target.exists():
             error = "wrote no --json file"
         if error is not None:
             tail = log.read_text(errors="replace").strip().splitlines()[-3:]
             return {"bench": name, "database": database, "error": error, "log": str(log),
-                    "log_tail": tail, "seconds": round(seconds, 1), "figures": []}
+                    "log_tail": tail, "seconds": round(seconds, 1),
+                    "cpu_seconds": round(cpu, 1), "figures": []}
         document = json.loads(target.read_text())
     document["seconds"] = round(seconds, 1)
+    # The script's own processes (gunicorn's too), not PostgreSQL's: what the run costs when
+    # the machine is shared, where the wall clock also counts everybody else's work.
+    document["cpu_seconds"] = round(cpu, 1)
     document["log"] = str(log)
     return document
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_all(size: str, database_url: str | None, only: list[str] | None, out: Path,
@@ -147,8 +159,8 @@ def run_all(size: str, database_url: str | None, only: list[str] | None, out: Pa
                 if target:
                     drop_database(target, scratch)
             verdict = document.get("error") or "done"
-            progress(f"bench: {name} on {database}: {verdict} in {document['seconds']} s",
-                     file=sys.stderr)
+            progress(f"bench: {name} on {database}: {verdict} in {document['seconds']} s "
+                     f"(CPU {document['cpu_seconds']} s)", file=sys.stderr)
             documents.append(document)
             if done is not None:
                 done(documents)  # bench.json so far: a long run can be read while it goes on
@@ -236,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = {
             "size": args.size,
             "seconds": round(time.perf_counter() - start, 1),
+            "cpu_seconds": round(sum(d.get("cpu_seconds", 0) for d in documents), 1),
             "cpus": len(os.sched_getaffinity(0)),
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "runs": documents,
@@ -246,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     documents = run_all(args.size, args.database_url, only, args.out, args.timeout, done=save)
     elapsed = time.perf_counter() - start
     summary = save(documents)
-    print(f"make bench: size {args.size}, {len(documents)} runs in {elapsed:.0f} s on "
-          f"{summary['cpus']} cores, load average {summary['load_average'][0]}; own output of "
+    print(f"make bench: size {args.size}, {len(documents)} runs in {elapsed:.0f} s "
+          f"(the scripts' CPU {summary['cpu_seconds']:.0f} s) on {summary['cpus']} cores, "
+          f"load average {summary['load_average'][0]}; own output of "
           f"each script in {args.out}/, every figure in {args.json_path}")
     print(table(documents))
     return 1 if any(document.get("error") for document in documents) else 0
