@@ -73,10 +73,10 @@ def build(url: str, users: int, clients: int, reuse: bool = False) -> dict:
         from flask_migrate import upgrade
 
         account = None
-        if reuse and sa.inspect(db.engine).has_table("accounts"):
+        upgrade()  # a reused data set may predate the newest migrations
+        if reuse:
             account = db.session.scalar(sa.select(Account).where(Account.name == "Bench"))
         if account is None:
-            upgrade()
             account, _admin = bench_users_list.build(users, 50)
             now = utcnow()
             stored = passwords.hasher().hash(PASSWORD)
