@@ -14,15 +14,20 @@ FACTOR_KINDS = ("totp", "passkey")
 SECOND_FACTOR_RULES = ("off", "admins", "everyone")
 
 
-class SecondFactor(Timestamped, Base):
-    """One authenticator app or passkey; it counts only once confirmed."""
-
-    __tablename__ = "second_factors"
+class _PersonsOwn(Timestamped):
+    """A row of one person's sign-in credentials: it goes when the person goes."""
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     user_id: so.Mapped[int] = so.mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
+
+
+class SecondFactor(_PersonsOwn, Base):
+    """One authenticator app or passkey; it counts only once confirmed."""
+
+    __tablename__ = "second_factors"
+
     kind: so.Mapped[str] = so.mapped_column(sa.String(16))
     name: so.Mapped[str] = so.mapped_column(sa.String(120))
     # An authenticator app counts from its first correct code; a passkey from its registration.
@@ -37,28 +42,20 @@ class SecondFactor(Timestamped, Base):
     sign_count: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
 
 
-class RecoveryCode(Timestamped, Base):
+class RecoveryCode(_PersonsOwn, Base):
     """One single-use recovery code, stored as an argon2id hash only."""
 
     __tablename__ = "recovery_codes"
 
-    id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    user_id: so.Mapped[int] = so.mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
     code_hash: so.Mapped[str] = so.mapped_column(sa.String(255))
     used_at: so.Mapped[datetime | None]
 
 
-class SignInChallenge(Timestamped, Base):
+class SignInChallenge(_PersonsOwn, Base):
     """A sign-in whose password was right, waiting for its second factor (short-lived)."""
 
     __tablename__ = "sign_in_challenges"
 
-    id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    user_id: so.Mapped[int] = so.mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
     # SHA-256 of the random challenge id given to the browser (cookie) or the app.
     token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
     # What the first step said about the device (services.auth.Client), to create it after.
