@@ -75,13 +75,15 @@ def register_blueprints(app: Flask) -> None:
     from portal.health import bp as health_bp
     from portal.outbox.views import bp as outbox_bp
     from portal.provisioning.views import bp as provisioning_bp
+    from portal.saved_views.views import bp as saved_views_bp
     from portal.scim.views import bp as scim_bp
     from portal.settings.views import bp as settings_bp
     from portal.taskstreams.views import bp as taskstreams_bp
     from portal.users.views import bp as users_bp
 
     for blueprint in (api_bp, audit_log_bp, auth_bp, devices_bp, groups_bp, health_bp, outbox_bp,
-                      provisioning_bp, scim_bp, settings_bp, taskstreams_bp, users_bp):
+                      provisioning_bp, saved_views_bp, scim_bp, settings_bp, taskstreams_bp,
+                      users_bp):
         app.register_blueprint(blueprint)
 
 

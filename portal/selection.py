@@ -4,6 +4,8 @@ A bulk endpoint validates a ``SelectionForm``, passes ``form.selection()`` to on
 answers with ``rows_response``: the list as the admin left it (same search, filters, sort and
 page) with the selection cleared, plus the flash. See ARCHITECTURE.md, "A new bulk action".
 """
+from urllib.parse import urlencode
+
 from flask import url_for
 from wtforms import BooleanField
 from wtforms import SearchField
@@ -14,6 +16,7 @@ from portal.forms import Form
 from portal.forms import int_or_none
 from portal.models import InviteState
 from portal.services import invitation_states
+from portal.services import saved_views
 from portal.services import users
 from portal.services.users import SORTS
 from portal.services.users import STATES
@@ -85,10 +88,14 @@ def list_context(form: ListForm) -> dict:
     """Return what templates/users/index.html needs to render the list for this query."""
     actor = current_actor()
     page = users.list_users(actor, form.user_filter(), form.sort_key(), form.page_number())
+    query = _query(page)
     return {
         "form": form,
         "page": page,
-        "query": _query(page),
+        "query": query,
+        # The saved views beside the tabs, the one of this query marked.
+        "saved_views": saved_views.panel(actor, "users", urlencode(query)),
+        "list_url": url_for("users.index"),
         "groups": users.group_choices(actor),
         "state_labels": STATE_LABELS,
         "invitation_labels": invitation_states.LABELS,

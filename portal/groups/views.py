@@ -4,6 +4,8 @@ Every way of adding users to groups ends in ``services.groups.add_to_groups``: t
 bulk **Add to Group** and User Details (``bulk_add_to_group``), a group's page (``add_members``)
 and **New Group** (``new``).
 """
+from urllib.parse import urlencode
+
 from flask import Blueprint
 from flask import flash
 from flask import redirect
@@ -24,6 +26,7 @@ from portal.groups.forms import RenameForm
 from portal.selection import list_context as users_list_context
 from portal.selection import rows_response
 from portal.services import groups
+from portal.services import saved_views
 from portal.services import taskstreams
 from portal.services import users
 from portal.services.errors import NotFound
@@ -70,15 +73,19 @@ def added_message(result: groups.Added) -> str:
 def list_context(form: GroupListForm, **extra) -> dict:
     """Return what templates/groups/index.html needs for this search and page."""
     page = groups.list_groups(current_actor(), form.q.data or "", page_number(form.page))
-    query = {"q": page.q or None, "page": page.page if page.page > 1 else None}
-    return {"page": page, "query": {k: v for k, v in query.items() if v}, **extra}
+    query = {k: v for k, v in {"q": page.q or None,
+                               "page": page.page if page.page > 1 else None}.items() if v}
+    return {"page": page, "query": query,
+            "saved_views": saved_views.panel(current_actor(), "groups", urlencode(query)),
+            "list_url": url_for("groups.index"), **extra}
 
 
 @bp.route("/")
 @admin_required
 def index():
     """List the account's groups: search and pages; htmx gets only the results."""
-    return render("groups/index.html", "results", **list_context(GroupListForm(request.args)))
+    return render("groups/index.html", "results", "saved_views_oob",
+                  **list_context(GroupListForm(request.args)))
 
 
 # --- New Group -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from portal.models.membership import InviteState
 from portal.models.membership import Membership
 from portal.models.membership import Role
 from portal.models.outbox import OutboxMessage
+from portal.models.saved_view import SavedView
 from portal.models.second_factor import RecoveryCode
 from portal.models.second_factor import SecondFactor
 from portal.models.second_factor import SignInChallenge
@@ -46,6 +47,7 @@ __all__ = [
     "Membership",
     "OutboxMessage",
     "RecoveryCode",
+    "SavedView",
     "Role",
     "SecondFactor",
     "SignInChallenge",

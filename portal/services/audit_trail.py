@@ -59,7 +59,7 @@ TOPICS: dict[str, tuple[str, tuple[str, ...]]] = {
         "group.created", "group.renamed", "group.deleted", "group.member_added",
         "group.member_removed", "taskstream.created", "taskstream.renamed", "taskstream.deleted",
         "step.added", "step.moved", "step.removed", "step.assigned", "scim_token.created",
-        "scim_token.revoked",
+        "scim_token.revoked", "saved_view.created", "saved_view.renamed", "saved_view.deleted",
     )),
     "imports": ("Imports", (
         "users.imported", "users.import_failed", "users.import_undone", "user.added",

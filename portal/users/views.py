@@ -53,7 +53,8 @@ def index():
     """List the account's users: search, filter, sort, page; htmx gets only the rows."""
     context = list_context(ListForm(request.args))
     # The address bar gets the tidy form of the query (no empty or default parameters).
-    return push_url(render("users/index.html", "rows", **context),
+    # The saved views out of band too: the one of this query is marked as the active one.
+    return push_url(render("users/index.html", "rows", "saved_views_oob", **context),
                     url_for("users.index", **context["query"]))
 
 

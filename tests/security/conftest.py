@@ -16,6 +16,7 @@ from portal.models import Base
 from portal.models import Device
 from portal.models import Membership
 from portal.models import OutboxMessage
+from portal.services import saved_views
 from tests import builders
 from tests.builders import csv_bytes
 
@@ -23,6 +24,7 @@ HX = {"HX-Request": "true"}
 USERS = "/admin/participants/users"
 GROUPS = "/admin/participants/groups"
 TASKSTREAMS = "/admin/taskstreams"
+VIEWS = "/admin/participants/views"
 # Tables a refused request may write to: the trail of what was refused.
 WRITABLE_ON_REFUSAL = {"audit_events"}
 CSRF = re.compile(r'(name="csrf_token"[^>]*value=")[^"]+|("X-CSRFToken": ")[^"]+')
@@ -111,13 +113,15 @@ class World:
     beta_step: object
     beta_job: int
     beta_message: int
+    beta_view: int  # a saved view of Beta's Users list
     x_acme: Membership  # X: a user of Acme ...
     x_beta: Membership  # ... and an admin of Beta
 
     def beta_ids(self) -> dict[str, int]:
         return {"bob": self.bob.id, "group": self.beta_group.id,
                 "taskstream": self.beta_taskstream.id, "step": self.beta_step.id,
-                "job": self.beta_job, "message": self.beta_message, "device": self.bob_device.id}
+                "job": self.beta_job, "message": self.beta_message, "device": self.bob_device.id,
+                "view": self.beta_view}
 
 
 def build_world(app) -> World:
@@ -142,12 +146,13 @@ def build_world(app) -> World:
     message = db.session.scalar(sa.select(OutboxMessage.id)
                                 .where(OutboxMessage.account_id == beta.id)
                                 .order_by(OutboxMessage.id.desc()))
+    view = saved_views.save_view(beta.admin, "users", "Beta Secret View", "q=bob%40beta.example")
     admin = signed_in(app, acme.admin.user.email)
     admin.actor = acme.admin
     return World(app=app, acme=acme, beta=beta, admin=admin, beta_admin=beta_admin, bob=bob,
                  bob_device=bob_device, carol=carol, dave=dave, beta_group=group,
                  beta_taskstream=taskstream, beta_step=taskstream.steps[0], beta_job=job,
-                 beta_message=message, x_acme=x_acme, x_beta=x_beta)
+                 beta_message=message, beta_view=view.id, x_acme=x_acme, x_beta=x_beta)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from tests.security.conftest import GROUPS
 from tests.security.conftest import HX
 from tests.security.conftest import TASKSTREAMS
 from tests.security.conftest import USERS
+from tests.security.conftest import VIEWS
 from tests.security.conftest import choose
 from tests.security.conftest import link_in
 from tests.security.conftest import live_devices
@@ -44,7 +45,8 @@ READS = (
 
 
 def paths(template: str, ids: dict) -> str:
-    return template.format(USERS=USERS, GROUPS=GROUPS, TASKSTREAMS=TASKSTREAMS, **ids)
+    return template.format(USERS=USERS, GROUPS=GROUPS, TASKSTREAMS=TASKSTREAMS, VIEWS=VIEWS,
+                           **ids)
 
 
 def assert_no_beta_data(html: str) -> None:
@@ -147,6 +149,9 @@ WRITES = (
     ("{TASKSTREAMS}/{taskstream}/steps/{step}/move", {"direction": "down"}),
     ("{TASKSTREAMS}/{taskstream}/steps/{step}/remove", {}),
     ("{USERS}/import/{job}", {"rows": "all"}),
+    ("{VIEWS}/{view}/rename", {"name": "Renamed by Acme"}),  # issue 15: saved views
+    ("{VIEWS}/{view}/delete", {}),
+    ("{VIEWS}/{view}/delete", {"confirmed": "y"}),
 )
 # Selections that carry Beta's ids in the body: ignored, so nothing happens to Beta.
 BULK = (
