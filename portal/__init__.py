@@ -3,7 +3,9 @@ from typing import Any
 
 from flask import Flask
 from flask import abort
+from flask import make_response
 from flask import request
+import sqlalchemy as sa
 import werkzeug.exceptions
 from flask_wtf.csrf import CSRFError
 
@@ -115,6 +117,7 @@ def register_handlers(app: Flask) -> None:
     @app.errorhandler(410)
     @app.errorhandler(413)
     @app.errorhandler(429)
+    @app.errorhandler(503)
     def http_error(error):
         if request.path.startswith("/api/"):
             from portal.api.errors import http_error_response
@@ -134,6 +137,18 @@ def register_handlers(app: Flask) -> None:
         if isinstance(error, NotFound):
             return http_error(werkzeug.exceptions.NotFound())
         return render("errors/error.html", "main", error=error, status=error.status)
+
+    @app.errorhandler(sa.exc.OperationalError)
+    def database_busy(error):
+        # SQLite's one write lock stayed taken past the busy timeout (a long import or purge
+        # beside a burst of writers): the request changed nothing, so "try again shortly" is
+        # the true answer, not a 500. Any other database failure stays a server error.
+        if "database is locked" not in str(error.orig):
+            raise error
+        db.session.rollback()
+        response = make_response(http_error(werkzeug.exceptions.ServiceUnavailable()))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
