@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -36,6 +35,9 @@ from portal.models import User  # noqa: E402
 from portal.models import utcnow  # noqa: E402
 from portal.services import accounts  # noqa: E402
 from tests.bench import figures as report  # noqa: E402
+# The groups bench's app (test settings, no CSRF) and its timer (median wall and CPU ms).
+from tests.bench.bench_groups import make_app  # noqa: E402
+from tests.bench.bench_groups import timed  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 BUDGET_MS = 50.0
@@ -60,14 +62,6 @@ ACTIONS = [
     ("users.exported", 0.2, "admin", {"count": 10000}),
 ]
 DAYS = 365
-
-
-def make_app(url: str):
-    return create_app({
-        "DATABASE_URL": url, "SECRET_KEY": "bench", "BASE_URL": "http://portal.example",
-        "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 64, "RATELIMIT_ENABLED": False,
-        "WTF_CSRF_ENABLED": False, "TESTING": True,
-    })
 
 
 def build(events: int, people: int, rng: random.Random) -> dict:
@@ -139,20 +133,9 @@ def build(events: int, people: int, rng: random.Random) -> dict:
         .offset(events // 2).limit(1)
     ).one()
     return {"account_id": admin.account_id, "deep_id": mid.id, "deep_day": mid.created_at.date(),
-            "person": users[123]["email"], "name_part": users[321]["name"].split()[1],
+            "person": users[123 % people]["email"],
+            "name_part": users[321 % people]["name"].split()[1],
             "other_label": "admin@elsewhere.example"}
-
-
-def timed(func, repeat: int) -> tuple[float, float]:
-    """Median wall and CPU milliseconds of ``repeat`` calls after one warm-up call."""
-    func()
-    wall, cpu = [], []
-    for _ in range(repeat):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        func()
-        wall.append((time.perf_counter() - start) * 1000)
-        cpu.append((time.process_time() - start_cpu) * 1000)
-    return statistics.median(wall), statistics.median(cpu)
 
 
 def measure(app, data: dict, repeat: int) -> tuple[dict, dict]:
