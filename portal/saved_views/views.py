@@ -24,6 +24,11 @@ bp = Blueprint("saved_views", __name__, url_prefix="/admin/participants/views")
 LIST_ENDPOINTS = {"users": "users.index", "groups": "groups.index"}
 
 
+def list_address(list_name: str, query: str) -> str:
+    """The list's address with this query (what opening a saved view is)."""
+    return url_for(LIST_ENDPOINTS[list_name]) + (f"?{query}" if query else "")
+
+
 def panel_context(list_name: str, query: str, **extra) -> dict:
     """What templates/_saved_views.html needs: the views and where the list lives.
 
@@ -37,8 +42,7 @@ def _answer(list_name: str, current: str, form: ViewForm | None = None, *,
             message: str | None = None, category: str = "success", status: int = 200,
             editing: int | None = None):
     context = panel_context(list_name, current, view_form=form, editing=editing)
-    now = context["saved_views"].current
-    back = context["list_url"] + (f"?{now}" if now else "")
+    back = list_address(list_name, context["saved_views"].current)
     return answer("saved_views/panel.html", "saved_views", message=message, category=category,
                   status=status, redirect_to=None if status >= 400 else back, **context)
 
@@ -90,7 +94,7 @@ def delete(view_id: int):
     if not form.validate_on_submit():
         return _answer(list_name, current, message=UNREADABLE, category="error", status=422)
     if not form.confirmed.data:
-        back = url_for(LIST_ENDPOINTS[list_name]) + (f"?{current}" if current else "")
+        back = list_address(list_name, saved_views.normalise(list_name, current))
         return confirm(f"Delete the view “{view.name}”?",
                        "Only the saved search goes; the list and everyone in it stay as they are.",
                        url_for(".delete", view_id=view_id), "Delete view", back=back,

@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.models import OutboxMessage
 from portal.services import auth as auth_service
 from portal.services import outbox
+from portal.services import saved_views
 from tests.browser import axe
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.conftest import shot
@@ -156,6 +157,15 @@ DIALOGS = [
         page.get_by_role("button", name="Preview").click(),
         page.wait_for_url("**/admin/participants/users/import/*"),
         page.get_by_role("button", name=re.compile("^Import all")).wait_for())),
+    Dialog("Save view", "/admin/participants/users/?group={group}", lambda page: (
+        page.locator("summary", has_text="Save view").click(),
+        page.get_by_label("Name of this view").wait_for())),
+    Dialog("Rename a saved view", "/admin/participants/users/", lambda page: (
+        page.get_by_label("Rename or delete the view Drivers").click(),
+        page.get_by_role("button", name="Rename").wait_for())),
+    Dialog("Delete a saved view", "/admin/participants/users/", lambda page: (
+        page.get_by_label("Rename or delete the view Drivers").click(),
+        click("button", "Delete view")(page))),
     Dialog("Keyboard shortcuts", "/admin/participants/users/",
            lambda page: (page.keyboard.press("j"), page.keyboard.press("?"), open_panel(page))),
     # Last: it leaves the page at a phone's size (the top bar's Menu exists only there).
@@ -177,6 +187,7 @@ def build(account, smtp) -> dict:
                                                          ("Hand over keys", None)])
     make_device(active.user, name="Laptop")
     delete_users(account, gone)
+    saved_views.save_view(account.admin, "users", "Drivers", f"group={group.id}")
     auth_service.mail_reset_link(active.user, account)
     db.session.commit()
     outbox.deliver_due(limit=50)
