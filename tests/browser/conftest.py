@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
@@ -147,3 +148,27 @@ def sign_in(page, email: str, password: str) -> None:
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+# The two screens of issue 14: every admin flow is tried at both.
+VIEWPORTS = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def fits(page):
+    """Nothing on the page scrolls sideways."""
+    wide = page.evaluate("() => document.documentElement.scrollWidth")
+    assert wide <= page.viewport_size["width"], f"{page.url} is {wide}px wide"
+
+
+def confirmation(page, opener, question):
+    """The question is a modal dialog with focus inside; Escape closes it, focus goes back."""
+    opener.click()
+    dialog = page.locator("dialog[open]")
+    expect(dialog.get_by_text(question).first).to_be_visible()
+    assert dialog.evaluate("d => d.matches(':modal') && d.contains(document.activeElement)")
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(opener).to_be_focused()
+    opener.click()
+    expect(dialog.get_by_text(question).first).to_be_visible()
+    return dialog

@@ -13,6 +13,9 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.services import outbox
+from tests.browser.conftest import VIEWPORTS
+from tests.browser.conftest import confirmation
+from tests.browser.conftest import fits
 from tests.browser.conftest import shot
 from tests.browser.conftest import sign_in
 from tests.builders import PASSWORD
@@ -22,28 +25,6 @@ from tests.builders import make_group
 from tests.builders import make_user
 
 pytestmark = pytest.mark.browser
-
-VIEWPORTS = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
-
-
-def fits(page):
-    """Nothing on the page scrolls sideways."""
-    wide = page.evaluate("() => document.documentElement.scrollWidth")
-    assert wide <= page.viewport_size["width"], f"{page.url} is {wide}px wide"
-
-
-def confirmation(page, opener, question):
-    """The question is a modal dialog with focus inside; Escape closes it, focus goes back."""
-    opener.click()
-    dialog = page.locator("dialog[open]")
-    expect(dialog.get_by_text(question).first).to_be_visible()
-    assert dialog.evaluate("d => d.matches(':modal') && d.contains(document.activeElement)")
-    page.keyboard.press("Escape")
-    expect(dialog).to_have_count(0)
-    expect(opener).to_be_focused()
-    opener.click()
-    expect(dialog.get_by_text(question).first).to_be_visible()
-    return dialog
 
 
 @pytest.mark.parametrize("size", VIEWPORTS)

@@ -3,6 +3,10 @@
 `/` searches, `j`/`k` move, `x` selects, Enter opens, Shift+A reaches the bulk actions, Escape
 clears, `?` lists the keys; nothing fires while typing; the focused row is an ARIA grid row
 (roving tabindex), so a screen reader announces it; htmx swaps keep it working.
+
+Run at both screens of issue 14: a phone or tablet at 390 px may well have a keyboard attached
+(and a screen reader's grid navigation is the same), so the same keys must work there, on a
+list that does not scroll sideways.
 """
 import re
 
@@ -10,6 +14,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import axe
+from tests.browser.conftest import VIEWPORTS
+from tests.browser.conftest import fits
 from tests.browser.conftest import shot
 from tests.browser.conftest import sign_in
 from tests.builders import PASSWORD
@@ -25,7 +31,8 @@ def row(page, name):
     return page.get_by_role("row", name=re.compile(name))
 
 
-def test_the_lists_are_driven_by_keyboard(page, live_server, account):
+@pytest.mark.parametrize("size", VIEWPORTS)
+def test_the_lists_are_driven_by_keyboard(size, page, live_server, account):
     ada = make_user(account, name="Ada Lovelace", email="ada@example.com")
     make_user(account, name="Bob Babbage", email="bob@example.com")
     make_user(account, name="Cy Clarke", email="cy@example.com", password=None)
@@ -35,11 +42,12 @@ def test_the_lists_are_driven_by_keyboard(page, live_server, account):
     make_group(account, "Office")
     delete_users(account, dee, eve)
     live_server.settle()
-    page.set_viewport_size({"width": 1440, "height": 900})
+    page.set_viewport_size(VIEWPORTS[size])
     sign_in(page, account.admin.user.email, PASSWORD)
     page.wait_for_url("**/admin/participants/users/")
     grid = page.get_by_role("grid", name="Users")
     expect(grid).to_have_attribute("aria-multiselectable", "true")
+    fits(page)
 
     # j and k move a single tab stop through the rows; the focused row is announced by name.
     page.keyboard.press("j")
@@ -58,7 +66,8 @@ def test_the_lists_are_driven_by_keyboard(page, live_server, account):
     page.keyboard.press("x")
     expect(bob).to_have_attribute("aria-selected", "true")
     expect(page.get_by_text("1 selected")).to_be_visible()
-    shot(page, "keys-row-selected")
+    fits(page)
+    shot(page, f"keys-{size}-row-selected")
     page.keyboard.press("Shift+A")
     expect(page.get_by_role("button", name="Resend Invite")).to_be_focused()
     page.keyboard.press("Escape")
@@ -74,7 +83,8 @@ def test_the_lists_are_driven_by_keyboard(page, live_server, account):
     assert keys.evaluate("d => d.matches(':modal')")
     expect(keys.get_by_text("Select or unselect the row")).to_be_visible()
     axe.assert_accessible(page, "the list of keys")
-    shot(page, "keys-help")
+    fits(page)
+    shot(page, f"keys-{size}-help")
     page.keyboard.press("j")  # a dialog is open: the list behind does not move
     page.keyboard.press("Escape")
     expect(keys).to_be_hidden()
@@ -126,6 +136,7 @@ def test_the_lists_are_driven_by_keyboard(page, live_server, account):
 
     # Groups: the same keys.
     page.goto("/admin/participants/groups/")
+    fits(page)
     page.keyboard.press("j")
     expect(row(page, "Drivers")).to_be_focused()
     page.keyboard.press("j")
@@ -138,6 +149,7 @@ def test_the_lists_are_driven_by_keyboard(page, live_server, account):
 
     # Deleted users: move, select, Shift+A reaches Restore; no Enter to open (no page to open).
     page.goto("/admin/participants/users/deleted")
+    fits(page)
     page.keyboard.press("j")  # the latest deleted first
     expect(row(page, "Eve Erased")).to_be_focused()
     page.keyboard.press("x")
