@@ -24,6 +24,18 @@ def label(user: User | None) -> str | None:
     return f"{user.name} <{user.email}>" if user is not None else None
 
 
+def _seen_label(user: User | None, account_id: int | None) -> str | None:
+    """Return the person as the event's account knows them: the name it typed while its
+    invitation of someone known elsewhere waits (DESIGN §1), else their own."""
+    if user is None:
+        return None
+    typed = db.session.scalar(
+        sa.select(Membership.invited_name).where(
+            Membership.account_id == account_id, Membership.user_id == user.id)
+    ) if account_id is not None else None
+    return f"{typed} <{user.email}>" if typed else label(user)
+
+
 def acting_label(actor) -> str:
     """Return how the trail names an actor with no person behind it (CLI, a SCIM token)."""
     return getattr(actor, "audit_label", None) or "operator (CLI)"
@@ -49,7 +61,7 @@ def record(
             acting_label(actor) if actor is not None else None
         ),
         subject_user_id=subject.id if subject is not None else None,
-        subject_label=label(subject),
+        subject_label=_seen_label(subject, account_id),
         action=action,
         details=details,
         ip=client_address.get(),

@@ -194,3 +194,13 @@ def test_the_activity_email_names_the_group_device_and_taskstream(account, smtp)
         OutboxMessage.to_addr == "ana@example.com",
         OutboxMessage.kind == "activity_report")).one()
     assert "group “Sales”" in html
+
+
+def test_the_trail_names_someone_invited_from_elsewhere_as_the_account_typed(account):
+    other = make_account()
+    make_user(other, name="Ana Real", email="ana@example.com")
+    make_user(account, name="Typed Name", email="ana@example.com", password=None)
+    rows = audit_trail.trail_page(account.admin, Filter(whom="ana@example.com")).rows
+    assert [r.whom for r in rows] == ["Typed Name <ana@example.com>"]
+    assert "Ana Real" not in b"".join(
+        audit_trail.export_trail(account.admin, Filter()).chunks).decode()
