@@ -239,17 +239,21 @@ def _erase_people(erased: sa.ColumnElement[bool], report: PurgeReport) -> None:
     _scrub_details()
     as_actor = _of_erased(events.actor_user_id)
     as_subject = _of_erased(events.subject_user_id)
-    # Counted once each: an event they both caused and were the subject of is one event.
-    both = _count(sa.select(events.id).where(as_actor, as_subject))
     # Two narrow updates rather than one wide one: each touches only its own column's index.
     # Their own addresses go too: events they caused, and anonymous attempts at their account.
-    caused = db.session.execute(
+    caused_about = db.session.scalars(
         sa.update(AuditEvent.__table__).where(as_actor).values(
             actor_label=TOMBSTONE + sa.cast(events.actor_user_id, sa.String),
             actor_user_id=None,
             ip=None,
-        )
-    ).rowcount
+        ).returning(events.subject_user_id)
+    ).all()
+    caused = len(caused_about)
+    # Counted once each: an event they both caused and were the subject of is one event. Told
+    # from the events they caused (few), not by a query: PostgreSQL filtered the trail's rows
+    # through the batch as an array, one search of 5,000 ids per row (31 s of 140).
+    erased_ids = set(db.session.scalars(sa.select(ERASED.c.id)))
+    both = sum(1 for subject in caused_about if subject in erased_ids)
     about = db.session.execute(
         sa.update(AuditEvent.__table__).where(as_subject).values(
             subject_label=TOMBSTONE + sa.cast(events.subject_user_id, sa.String),

@@ -19,7 +19,9 @@ from portal.models import Membership
 from portal.models import User
 from portal.models import utcnow
 from portal.services import purge
+from tests.builders import delete_users
 from tests.builders import make_account
+from tests.builders import make_user
 
 PEOPLE = 3_000
 BATCH = 300
@@ -86,3 +88,28 @@ def test_each_purge_batch_reads_only_its_own_peoples_audit_events(app):
     # A batch's people have 2 events each (read once through each link, actor and subject):
     # a few times that, never the whole trail (66,000 events).
     assert max(reads) <= 8 * BATCH, reads
+
+
+def test_an_event_two_erased_people_share_counts_once(app):
+    """Both sides of an event erased (one erased person acted on another, or on themselves):
+    one anonymised event in the report, both names gone (both databases)."""
+    account = make_account()
+    alice, bob = make_user(account), make_user(account)
+    for actor, subject, action in ((alice, bob, "user.edited"), (alice, alice, "profile.saved"),
+                                   (None, bob, "auth.failed"), (alice, None, "auth.login")):
+        db.session.add(AuditEvent(
+            account_id=account.id, actor_user_id=actor and actor.user_id,
+            actor_label="x", subject_user_id=subject and subject.user_id, subject_label="y",
+            action=action, details={}, created_at=utcnow()))
+    db.session.commit()
+    delete_users(account, alice, bob)
+    people = [alice.user_id, bob.user_id]
+    before = db.session.scalar(sa.select(sa.func.count(AuditEvent.id)).where(sa.or_(
+        AuditEvent.actor_user_id.in_(people), AuditEvent.subject_user_id.in_(people))))
+
+    report = purge.purge_expired(now=utcnow() + timedelta(days=31))
+
+    assert report.people == 2
+    assert report.audit_events == before
+    assert db.session.scalar(sa.select(sa.func.count(AuditEvent.id)).where(sa.or_(
+        AuditEvent.actor_user_id.in_(people), AuditEvent.subject_user_id.in_(people)))) == 0
