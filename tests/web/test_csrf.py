@@ -1,6 +1,7 @@
 """Every state-changing route refuses a request without a valid CSRF token (T09)."""
 import pytest
 import sqlalchemy as sa
+from werkzeug.routing import AnyConverter
 
 from portal import create_app
 from portal.extensions import db
@@ -10,6 +11,14 @@ from tests.conftest import TEST_CONFIG
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+def _sample(rule, arg: str) -> str:
+    """A value the rule's converter accepts: "1" for ids, the first choice of an ``any``."""
+    converter = rule._converters[arg]
+    if isinstance(converter, AnyConverter):
+        return sorted(converter.items)[0]
+    return "1"
+
+
 def unsafe_routes():
     app = create_app(dict(TEST_CONFIG, DATABASE_URL="sqlite://"))
     for rule in app.url_map.iter_rules():
@@ -17,7 +26,8 @@ def unsafe_routes():
         if rule.endpoint.startswith(("api.", "scim.")):
             continue
         for method in sorted(rule.methods & UNSAFE):
-            path = rule.build({arg: "1" for arg in rule.arguments}, append_unknown=False)[1]
+            path = rule.build({arg: _sample(rule, arg) for arg in rule.arguments},
+                              append_unknown=False)[1]
             yield pytest.param(method, path, id=f"{method} {rule.rule}")
 
 
