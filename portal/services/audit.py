@@ -48,9 +48,14 @@ def record(
     subject: User | None = None,
     account_id: int | None = None,
     actor_user: User | None = None,
+    subject_label: str | None = None,
     **details: Any,
 ) -> AuditEvent:
-    """Add an audit event to the session (committed with the change it describes)."""
+    """Add an audit event to the session (committed with the change it describes).
+
+    ``subject_label`` names the subject when the caller already knows how the account sees
+    them; otherwise it is read (the name the account typed while its invitation waits).
+    """
     if actor is not None:
         actor_user = actor.user
         account_id = account_id if account_id is not None else actor.account_id
@@ -61,7 +66,7 @@ def record(
             acting_label(actor) if actor is not None else None
         ),
         subject_user_id=subject.id if subject is not None else None,
-        subject_label=_seen_label(subject, account_id),
+        subject_label=subject_label or _seen_label(subject, account_id),
         action=action,
         details=details,
         ip=client_address.get(),
@@ -84,8 +89,10 @@ def record_in_accounts(action: str, *, subject: User | None, actor_user: User | 
         ).order_by(Membership.account_id)
     ).all()
     for account_id in joined or [None]:
+        # Only accounts whose invitation was accepted: they know the person by their own name,
+        # so no read of a typed one (a known address must run the statements an unknown runs).
         record(None, action, subject=subject, account_id=account_id, actor_user=actor_user,
-               **details)
+               subject_label=label(subject), **details)
 
 
 def record_many(actor, action: str, user_ids: sa.Select, **details: Any) -> int:

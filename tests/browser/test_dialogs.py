@@ -54,7 +54,8 @@ def test_panels_are_modal_dialogs_that_keep_focus_and_show_every_error(page, liv
     expect(page.get_by_role("link", name="New User")).to_be_focused()
 
     # The Import/Export menu opens by keyboard and closes with Escape, focus on its button.
-    menu = page.locator("details.menu.dropdown")
+    menu = page.locator("details.menu.dropdown",
+                        has=page.locator("summary", has_text="Import/Export"))
     menu.locator("summary").focus()
     page.keyboard.press("Enter")
     expect(menu).to_have_attribute("open", "")
