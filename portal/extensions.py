@@ -1,6 +1,9 @@
 """Flask extensions, created unbound and bound by the factory."""
 import re
+import sqlite3
 from contextvars import ContextVar
+from datetime import date
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask_limiter import Limiter
@@ -20,6 +23,13 @@ mail = Mail()
 csrf = CSRFProtect()
 # Keyed on the socket's peer address: X-Forwarded-For is only trusted behind a configured proxy.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+# Statements run on the driver's own cursor (services/bulk.py) hand it datetimes: say how they are
+# stored, as sqlite3's default adapters did (deprecated since Python 3.12; SQLAlchemy's own
+# statements store the same text), so no Python version warns or writes them otherwise.
+sqlite3.register_adapter(datetime, lambda value: value.isoformat(" "))
+sqlite3.register_adapter(date, lambda value: value.isoformat())
 
 
 def configure_sqlite(dbapi_connection, _record) -> None:
