@@ -57,10 +57,17 @@ _pg_as_user() {
     fi
 }
 
+# A port nothing listens on. Any Python will do (a fresh clone's PATH may only have python3.13);
+# without one, a random high port (pg_start tries three).
 _pg_free_port() {
     local python
-    python=$(command -v python3 || command -v python)
-    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python=$(command -v python3 || command -v python || compgen -c python3. | sort -V | tail -n 1 ||
+        true)
+    if [ -n "$python" ]; then
+        "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    else
+        echo $((20000 + RANDOM % 40000))
+    fi
 }
 
 pg_start() {

@@ -1,5 +1,7 @@
 """Operator commands: thin wrappers that call services and report with click.echo."""
+import os
 import secrets
+import select
 import signal
 import threading
 from functools import wraps
@@ -294,9 +296,40 @@ def worker_command(interval, once):
             return
 
 
-def stop_on_signals() -> threading.Event:
-    """An event that TERM or INT sets: the loop ends between rounds, never in the middle of one."""
-    stop = threading.Event()
+class SignalStop:
+    """A stop flag that TERM or INT sets, safe to set from a signal handler.
+
+    ``threading.Event.set()`` takes a lock that ``wait()`` holds for a moment in the same (main)
+    thread: a signal landing in that moment deadlocks the process (Python's signal docs warn
+    against locks in handlers; CPython issue 126434 is the same trap). Ctrl-C in ``make run``
+    delivers two (INT from the terminal, TERM from scripts/serve.sh), so it happened. Here the
+    handler sets a plain attribute and writes a byte to a pipe; ``wait`` sleeps in ``select``.
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+
+    def set(self) -> None:
+        self._set = True
+        try:
+            os.write(self._write, b"x")
+        except BlockingIOError:  # the pipe is full: it is readable already
+            pass
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        if not self._set:
+            select.select([self._read], [], [], timeout)
+        return self._set
+
+
+def stop_on_signals() -> SignalStop:
+    """A flag that TERM or INT sets: the loop ends between rounds, never in the middle of one."""
+    stop = SignalStop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     return stop

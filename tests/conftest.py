@@ -1,6 +1,7 @@
 """Fixtures: the app on a fresh database per test, a real SMTP server, clients and builders."""
 import contextvars
 import re
+import threading
 
 import pytest
 from flask import has_app_context
@@ -71,8 +72,18 @@ def app(request, test_databases, smtp_session, tmp_path):
     with app.app_context():
         yield app
         db.session.remove()
+        finish_job_threads()
         db.engine.dispose()
     sqlite_immediate_begin.reset(token)
+
+
+def finish_job_threads(seconds: float = 60) -> None:
+    """Wait for the jobs this test started in threads (``jobs.run_here``): on PostgreSQL the
+    next test truncates and reuses the same database, and a job still running would write
+    into it (its ids restart at 1)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("job-") and thread.is_alive():
+            thread.join(seconds)
 
 
 class PortalClient(FlaskClient):

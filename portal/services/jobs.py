@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import timedelta
 from typing import Any
+from typing import Protocol
 
 import sqlalchemy as sa
 from flask import Flask
@@ -46,6 +47,12 @@ INTERRUPTED = "Interrupted: the process running it stopped, and nothing was writ
 MAX_ATTEMPTS = 3
 # Finished jobs are kept this long (their result and error), then removed by the worker.
 KEEP = timedelta(days=7)
+
+
+class StopFlag(Protocol):
+    """What tells a round to end: a ``threading.Event`` or the worker's ``cli.SignalStop``."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -256,7 +263,7 @@ def reap() -> int:
     return len(expired)
 
 
-def run_due(worker: str, stop: threading.Event | None = None) -> int:
+def run_due(worker: str, stop: StopFlag | None = None) -> int:
     """The worker's round: end interrupted jobs, then claim and run due jobs one at a time
     until none is due (or ``stop`` is set); return how many ran."""
     reap()

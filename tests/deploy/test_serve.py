@@ -52,9 +52,12 @@ class Served:
     def healthz(self):
         return healthz(self.port)
 
-    def finish(self, seconds: float = 40) -> int:
+    def finish(self, seconds: float = 40) -> int | None:
+        """serve.sh's exit code, or None when it has not ended within ``seconds``."""
         try:
             return self.process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            return None
         finally:
             stop_group(self.process)
 
