@@ -45,7 +45,7 @@ def configure_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this app."""
     db.init_app(app)
     with app.app_context():
-        bind_sqlite_events(db.engine)
+        bind_sqlite_events(db.engine, float(app.config["SQLITE_BUSY_SECONDS"]))
 
     # Before every other hook (the blueprints' gates read the session's device): on SQLite a
     # GET reads beside the writers and queues for the write lock only if it comes to write.

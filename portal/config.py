@@ -14,6 +14,8 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,
     # SQLAlchemy URL; unset means the embedded SQLite file instance/portal.db.
     "DATABASE_URL": None,
+    # SQLite only: seconds a request waits for the one write lock before it answers 503.
+    "SQLITE_BUSY_SECONDS": 30,
     # Origin used for every link in e-mails (never the request's Host header).
     "BASE_URL": "http://127.0.0.1:5000",
     # SMTP host; unset keeps mail in the outbox, readable by admins at /admin/outbox.

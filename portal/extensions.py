@@ -1,4 +1,5 @@
 """Flask extensions, created unbound and bound by the factory."""
+import functools
 import re
 import sqlite3
 from contextvars import ContextVar
@@ -32,13 +33,13 @@ sqlite3.register_adapter(datetime, lambda value: value.isoformat(" "))
 sqlite3.register_adapter(date, lambda value: value.isoformat())
 
 
-def configure_sqlite(dbapi_connection, _record) -> None:
+def configure_sqlite(dbapi_connection, _record, busy_seconds: float = 30) -> None:
     """Turn on what SQLite leaves off: foreign keys, WAL, a busy timeout."""
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
     # Read through a shared memory map rather than read() calls into a small per-connection
     # cache: the Users list probes rows at random across a 100,000-user account.
     cur.execute("PRAGMA mmap_size=268435456")
@@ -66,11 +67,12 @@ _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|SAVEPO
 sqlite_foreign_keys: ContextVar[bool] = ContextVar("sqlite_foreign_keys", default=True)
 
 
-def bind_sqlite_events(engine: sa.Engine) -> None:
+def bind_sqlite_events(engine: sa.Engine, busy_seconds: float = 30) -> None:
     """Give pysqlite real transactions (BEGIN IMMEDIATE) so writers queue instead of failing."""
     if engine.dialect.name != "sqlite":
         return
-    sa.event.listen(engine, "connect", configure_sqlite)
+    sa.event.listen(engine, "connect",
+                    functools.partial(configure_sqlite, busy_seconds=busy_seconds))
 
     @sa.event.listens_for(engine, "connect")
     def _no_implicit_begin(dbapi_connection, _record):

@@ -251,10 +251,21 @@ def admin_at_work(browser: Browser, n: int, shared: Shared, until: float,
         failures.append(f"admin {n}: {error!r}")
 
 
-def test_two_servers_and_two_workers_share_one_database(database, tmp_path, smtp_session,
-                                                        smtp):
+@pytest.fixture
+def test_app(database):
+    """The test's own app on the shared database; its connections closed however the test ends
+    (an unclosed sqlite3 connection is a ResourceWarning, an error under Python 3.13)."""
+    app = create_app(dict(TEST_CONFIG, DATABASE_URL=database[0]))
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_two_servers_and_two_workers_share_one_database(database, test_app, tmp_path,
+                                                        smtp_session, smtp):
     url, web_workers = database
-    app = create_app(dict(TEST_CONFIG, DATABASE_URL=url))
+    app = test_app
     # The test's own reads must not take SQLite's write lock from the servers (conftest's app).
     reads = sqlite_immediate_begin.set(False)
     with app.app_context():
@@ -322,5 +333,4 @@ def test_two_servers_and_two_workers_share_one_database(database, tmp_path, smtp
                                            Membership.deleted_at.is_not(None)))
         assert made == deleted > 0
         db.session.remove()
-        db.engine.dispose()
     assert "database is locked" not in output and "Traceback" not in output, output[-3000:]
