@@ -64,6 +64,25 @@ ACTIONS = [
 DAYS = 365
 
 
+EVENT_FIELDS = ("account_id", "actor_user_id", "actor_label", "subject_user_id", "subject_label",
+                "action", "details", "ip", "created_at")
+
+
+def write_events(rows: list[dict]) -> None:
+    """Insert a chunk of events and commit: through COPY on PostgreSQL (an executemany of a
+    million rows took over 20 minutes under load there), an executemany on SQLite."""
+    if rows and db.engine.dialect.name == "postgresql":
+        cursor = db.session.connection().connection.driver_connection.cursor()
+        with cursor, cursor.copy(f"COPY audit_events ({', '.join(EVENT_FIELDS)}) FROM STDIN") \
+                as copy:
+            for row in rows:
+                copy.write_row([json.dumps(row[f]) if f == "details" else row[f]
+                                for f in EVENT_FIELDS])
+    elif rows:
+        db.session.execute(sa.insert(AuditEvent), rows)
+    db.session.commit()
+
+
 def build(events: int, people: int, rng: random.Random) -> dict:
     """Create two accounts, their people and ``events`` events in the first (a tenth in the
     second), set-wise, spread over a year, in time order."""
@@ -116,12 +135,9 @@ def build(events: int, people: int, rng: random.Random) -> dict:
                      "action": action, "details": details, "ip": "192.0.2.10",
                      "created_at": start + step * n})
         if len(rows) == chunk:
-            db.session.execute(sa.insert(AuditEvent), rows)
-            db.session.commit()
+            write_events(rows)
             rows = []
-    if rows:
-        db.session.execute(sa.insert(AuditEvent), rows)
-    db.session.commit()
+    write_events(rows)
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
