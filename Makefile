@@ -129,7 +129,8 @@ test: test-deps
 # One table (and bench.json) of every tests/bench/bench_*.py figure on SQLite and PostgreSQL
 # (tests/bench/aggregate.py). PostgreSQL: PORTAL_BENCH_DATABASE_URL names a server whose role may
 # create databases, else a throw-away cluster is started (.ci/pg.sh) and stopped afterwards;
-# BENCH_DATABASES=sqlite skips it. BENCH_ARGS='--size tiny --only users_list' narrows it.
+# BENCH_DATABASES=sqlite skips it. BENCH_ARGS='--size tiny --only users_list' narrows it;
+# BENCH_ARGS='--jobs 1' runs the SQLite and PostgreSQL runs one after the other, not side by side.
 BENCH_ARGS ?=
 BENCH_DATABASES ?= sqlite postgresql
 bench: test-deps

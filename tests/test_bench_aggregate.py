@@ -88,3 +88,50 @@ def test_a_tiny_make_bench_run_prints_one_table_and_bench_json(tmp_path, capsys)
             assert conn.scalar(sa.text(
                 "SELECT count(*) FROM pg_database WHERE datname LIKE 'bench_deletion_%'")) == 0
         engine.dispose()
+
+
+def test_a_data_set_one_script_built_is_copied_for_the_next(tmp_path, monkeypatch):
+    """tests/bench/data.py: save() keeps the database a script filled, restore() gives the next
+    script a copy (SQLite: the file; PostgreSQL: CREATE DATABASE ... TEMPLATE); without
+    PORTAL_BENCH_CACHE (outside make bench) neither does anything."""
+    from flask import Flask
+
+    from portal.extensions import db
+    from tests.bench import data
+
+    cache = tmp_path / "bench_cache_test"
+    cache.mkdir()
+    server = os.environ.get("PORTAL_TEST_DATABASE_URL")
+    names = ["first", "second"]
+    if server:
+        urls = [aggregate.fresh_database(server, f"bench_copy_{name}_{os.getpid()}")
+                for name in names]
+    else:
+        urls = [f"sqlite:///{tmp_path / name}.db" for name in names]
+    monkeypatch.delenv(data.CACHE_ENV, raising=False)
+    assert data.restore("demo", urls[1]) is False
+    monkeypatch.setenv(data.CACHE_ENV, str(cache))
+    assert data.restore("demo", urls[1]) is False  # nothing saved yet
+    app = Flask(__name__)
+    app.config["SQLALCHEMY_DATABASE_URI"] = urls[0]
+    db.init_app(app)
+    with app.app_context():
+        db.session.execute(sa.text("CREATE TABLE kept (n INTEGER)"))
+        db.session.execute(sa.text("INSERT INTO kept VALUES (42)"))
+        db.session.commit()
+        data.save("demo", urls[0], db.engine)
+    assert data.restore("demo", urls[1]) is True
+    engine = sa.create_engine(urls[1])
+    with engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT n FROM kept")) == 42
+    engine.dispose()
+    if server:
+        for name in names:
+            aggregate.drop_database(server, f"bench_copy_{name}_{os.getpid()}")
+        aggregate.drop_cached(server, cache)
+        engine = sa.create_engine(server)
+        with engine.connect() as conn:
+            assert conn.scalar(sa.text(
+                "SELECT count(*) FROM pg_database WHERE datname LIKE 'bench_cache_bench_cache_test%'"
+            )) == 0
+        engine.dispose()

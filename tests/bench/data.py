@@ -1,4 +1,9 @@
-"""Loading a bench's data set set-wise, fast on both databases."""
+"""Loading a bench's data set set-wise, fast on both databases, and reusing it across scripts."""
+import os
+import re
+import shutil
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from portal.extensions import db
@@ -37,3 +42,86 @@ def insert(model, rows: list[dict], chunk: int = 20_000) -> None:
                 values = {**row, **defaults}
                 copy.write_row([Jsonb(values[name]) if name in json_columns else values[name]
                                 for name in names])
+
+
+# A data set built once per `make bench` run and copied for the next script that needs the
+# same one (tests/bench/aggregate.py sets PORTAL_BENCH_CACHE to a directory of its own and
+# drops the copies afterwards): the Users list and the HTTP load test both load 100,000 users.
+CACHE_ENV = "PORTAL_BENCH_CACHE"
+
+
+def _cache_names(key: str, url: str) -> tuple[Path, str] | None:
+    directory = os.environ.get(CACHE_ENV)
+    if not directory:
+        return None
+    tag = re.sub(r"[^a-z0-9]+", "_", f"{Path(directory).name}_{key}".lower())
+    return Path(directory) / f"{tag}.db", f"bench_cache_{tag}"[:63]
+
+
+def _server(url: str) -> sa.engine.Engine:
+    return sa.create_engine(sa.engine.make_url(url).set(database="postgres"),
+                            isolation_level="AUTOCOMMIT")
+
+
+def restore(key: str, url: str) -> bool:
+    """Make the database of ``url`` a copy of the data set saved under ``key``; say whether.
+
+    Call it before anything connects to ``url``. SQLite: the saved file is copied over it;
+    PostgreSQL: the database is created again from the saved one (CREATE DATABASE ...
+    TEMPLATE, a file copy: seconds where building took a minute).
+    """
+    names = _cache_names(key, url)
+    if names is None:
+        return False
+    path, template = names
+    if not url.startswith("postgresql"):
+        if not path.exists():
+            return False
+        shutil.copyfile(path, sa.engine.make_url(url).database)
+        return True
+    target = sa.engine.make_url(url).database
+    engine = _server(url)
+    try:
+        with engine.connect() as conn:
+            if not conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                               {"name": template}):
+                return False
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{target}" TEMPLATE "{template}"')
+    finally:
+        engine.dispose()
+    return True
+
+
+def save(key: str, url: str, engine: sa.engine.Engine) -> None:
+    """Keep the data set now in ``url`` under ``key`` for restore() (no-op outside make bench).
+
+    The session ends and ``engine`` (the app's) is disposed of first: PostgreSQL copies only a
+    database nobody is connected to; SQLite's file is copied through its backup API, WAL
+    included. Objects loaded before are detached: load them again.
+    """
+    names = _cache_names(key, url)
+    if names is None:
+        return
+    path, template = names
+    db.session.remove()
+    engine.dispose()
+    if not url.startswith("postgresql"):
+        import sqlite3
+
+        source = sqlite3.connect(sa.engine.make_url(url).database)
+        copy = sqlite3.connect(path)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+        return
+    server = _server(url)
+    try:
+        with server.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{template}"')
+            conn.exec_driver_sql(
+                f'CREATE DATABASE "{template}" TEMPLATE "{sa.engine.make_url(url).database}"')
+    finally:
+        server.dispose()
