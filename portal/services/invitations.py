@@ -327,12 +327,12 @@ def add_person(
     name, email, phone = people.clean_person(name, email, phone)
     if role not in tuple(Role):
         raise ServiceError("Choose member or admin.", "role")
-    account = actor.account
+    account_id = actor.account_id
     user = people.find_person(email)
     if user is not None:
         existing = db.session.scalar(
             sa.select(Membership).where(
-                Membership.account_id == account.id, Membership.user_id == user.id
+                Membership.account_id == account_id, Membership.user_id == user.id
             )
         )
         if existing is not None:
@@ -353,7 +353,7 @@ def add_person(
             user = User(email=email, name=name, phone=phone)
             db.session.add(user)
         membership = Membership(
-            account=account,
+            account_id=account_id,
             user=user,
             role=role,
             invite_state=InviteState.INVITED,
@@ -374,11 +374,13 @@ def add_person(
     if group_ids:
         groups.insert_members(actor, group_ids, [membership.id])
     if invite:
-        queue_invitations(actor, account, sa.select(sa.literal(membership.id)))
+        queue_invitations(actor, actor.account, sa.select(sa.literal(membership.id)))
     if before_commit is not None:
         before_commit(membership)
-    audit.record(actor, "user.added", subject=user, role=role,
-                 **({} if invite else {"invited": False}))
+    # The account sees them as typed here, new or known elsewhere (their own name and e-mail
+    # for a new person; the typed name while a known one's invitation waits): no read back.
+    audit.record(actor, "user.added", subject=user, subject_label=f"{name} <{email}>",
+                 role=role, **({} if invite else {"invited": False}))
     db.session.commit()
     return membership
 

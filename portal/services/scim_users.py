@@ -361,47 +361,59 @@ def _apply(actor, membership_id: int, wanted: Wanted, **link_extra) -> None:
         raise service_error(error) from None
 
 
-def create_user(actor, payload: Any, base: str, query: Query = Query()) -> dict[str, Any]:
-    """Create a user from a SCIM resource: a new person, or the known person linked (409 when
-    already a user of this account; a user removed with DELETE comes back)."""
-    model = validate(Model, payload, Context.RESOURCE_CREATION_REQUEST)
-    wanted = _wanted(model)
+def _existing(actor, raw_email: str):
+    """Return (id, visible) of the account's membership with this e-mail, or None."""
     try:
-        email = people.normalise_email(wanted.email)
-    except ServiceError as error:
-        raise service_error(error) from None
-    existing = db.session.execute(
+        email = people.normalise_email(raw_email)
+    except ServiceError:
+        return None
+    return db.session.execute(
         scope.in_account(sa.select(Membership.id, VISIBLE.label("visible")), Membership, actor)
         .join(User, User.id == Membership.user_id)
         .where(User.email == email)
     ).first()
-    if existing is not None and existing.visible:
-        raise ScimError(f"A user with userName {email} already exists in this account.", 409,
-                        "uniqueness")
-    if existing is not None:
-        # Removed with a SCIM DELETE and still within retention: restore it as this request says.
+
+
+def create_user(actor, payload: Any, base: str, query: Query = Query()) -> dict[str, Any]:
+    """Create a user from a SCIM resource: a new person, or the known person linked (409 when
+    already a user of this account; a user removed with DELETE comes back).
+
+    A provider creates far more users than it re-creates: the person service is asked first
+    (it checks the e-mail and looks the person up, once), and only its refusal looks for the
+    account's own user with that e-mail — one SCIM DELETE removed is restored instead."""
+    model = validate(Model, payload, Context.RESOURCE_CREATION_REQUEST)
+    wanted = _wanted(model)
+    created: list[Row] = []
+
+    def before_commit(membership: Membership) -> None:
+        # In add_person's transaction: the externalId, a user created inactive, and the user
+        # read as SCIM shows it (no second transaction to read it back after the commit).
+        _set_external_id(membership.id, wanted.external_id, new=True)
+        if wanted.active is False:
+            _deactivate(actor, membership.id)
+        created.extend(_rows([membership.id]).values())
+
+    try:
+        invitations.add_person(actor, name=wanted.name, email=wanted.email, phone=wanted.phone,
+                               invite=actor.send_invitations, before_commit=before_commit)
+    except ServiceError as error:
+        db.session.rollback()
+        if isinstance(error, ScimError) or error.field != "email":
+            raise service_error(error) from None
+        existing = _existing(actor, wanted.email)
+        if existing is None:
+            raise service_error(error) from None
+        if existing.visible:
+            raise ScimError(f"A user with userName {people.normalise_email(wanted.email)} "
+                            "already exists in this account.", 409, "uniqueness") from None
+        # Removed with a SCIM DELETE and still within retention: restore it as this request
+        # says.
         _apply(actor, existing.id, Wanted(**{**wanted.__dict__, "active": True}),
                removed_at=None)
         return select_attributes(_load(actor, existing.id, base, query, checked=True), query,
                                  USER_SCHEMA)
-    created: list[int] = []
-
-    def before_commit(membership: Membership) -> None:
-        # In add_person's transaction: the externalId, and a user created inactive.
-        created.append(membership.id)
-        _set_external_id(membership.id, wanted.external_id, new=True)
-        if wanted.active is False:
-            _deactivate(actor, membership.id)
-
-    try:
-        invitations.add_person(actor, name=wanted.name, email=email, phone=wanted.phone,
-                               invite=actor.send_invitations, before_commit=before_commit)
-    except ServiceError as error:
-        db.session.rollback()
-        raise service_error(error) from None
-    # A new user is in no group yet: one query less than reading one back.
-    return select_attributes(_load(actor, created[0], base, checked=True, groups=False), query,
-                             USER_SCHEMA)
+    # A new user is in no group yet.
+    return select_attributes(_resource(created[0], None, base), query, USER_SCHEMA)
 
 
 def replace_user(actor, ident, payload: Any, base: str, if_match: str | None = None,

@@ -294,3 +294,34 @@ def test_a_lookup_by_user_name_or_external_id_counts_nothing(scim):
 
     assert found["totalResults"] == 1 and missing["totalResults"] == 0
     assert not [s for s in statements if "count(" in s], statements
+
+
+def test_creating_a_user_reads_the_person_once_in_one_transaction(scim):
+    """A provider creates 10,000 users one POST at a time: each reads its token (not the
+    account), the person once (the person service's own check), and the user as SCIM shows it
+    inside the same transaction, instead of a second transaction to read it back."""
+    scim.create_user("first@example.com")
+    statements: list[str] = []
+    transactions: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.lower().split()))
+
+    def began(_conn):
+        transactions.append("begin")
+
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    sa.event.listen(db.engine, "begin", began)
+    try:
+        created = scim.create_user("once@example.com", externalId="O-1",
+                                   name={"formatted": "Once Only"})
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+        sa.event.remove(db.engine, "begin", began)
+
+    selects = [s for s in statements if s.startswith("select")]
+    assert created["externalId"] == "O-1" and created["displayName"] == "Once Only"
+    assert len(transactions) == 1, statements
+    assert len([s for s in selects if "from users" in s]) == 1, selects
+    assert not [s for s in selects if "accounts" in s or "invited_name from" in s], selects
+    assert len(selects) == 3, selects  # the token, the person, the user as SCIM shows it
