@@ -36,6 +36,42 @@ def test_databases(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """PORTAL_TEST_DATABASE_URL's server, or (in the SQLite run) a cluster from .ci/pg.sh."""
+    server = databases.PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(request, test_databases):
+    if isinstance(test_databases, databases.PostgresDatabases):
+        yield test_databases
+        return
+    dbs = databases.PostgresDatabases(request.getfixturevalue("postgres_server").url)
+    yield dbs
+    dbs.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_databases(test_databases, tmp_path_factory):
+    if isinstance(test_databases, databases.SQLiteDatabases):
+        return test_databases
+    return databases.SQLiteDatabases(tmp_path_factory.mktemp("sqlite"))
+
+
+def databases_for(request):
+    """The run's databases, or those ``@pytest.mark.database("sqlite" | "postgresql")`` names:
+    a test of one database's own behaviour runs on it in both runs (never a skip)."""
+    marker = request.node.get_closest_marker("database")
+    if marker is None:
+        return request.getfixturevalue("test_databases")
+    [name] = marker.args
+    return request.getfixturevalue({"sqlite": "sqlite_databases",
+                                    "postgresql": "postgres_databases"}[name])
+
+
+@pytest.fixture(scope="session")
 def smtp_session():
     controller, handler = smtp_server.start()
     yield controller, handler
@@ -61,9 +97,10 @@ def make_config(request, database_url: str, smtp_port: int, instance: str) -> di
 
 
 @pytest.fixture
-def app(request, test_databases, smtp_session, tmp_path):
-    """The app from the factory on a fresh database; ``@pytest.mark.config(...)`` overrides."""
-    url = test_databases.fresh(tmp_path)
+def app(request, smtp_session, tmp_path):
+    """The app from the factory on a fresh database; ``@pytest.mark.config(...)`` overrides,
+    ``@pytest.mark.database(...)`` picks the database whatever the run's is."""
+    url = databases_for(request).fresh(tmp_path)
     config = make_config(request, url, smtp_session[0].port, str(tmp_path))
     app = create_app({k: v for k, v in config.items() if not k.startswith("_")})
     app.test_client_class = PortalClient

@@ -1,6 +1,9 @@
-"""Test databases: a fresh SQLite file per test, or a per-run PostgreSQL database."""
+"""Test databases: a fresh SQLite file per test, or a per-run PostgreSQL database; and the
+PostgreSQL server a test of PostgreSQL's own behaviour uses in the SQLite run (a throw-away
+cluster from .ci/pg.sh), so that it runs in both CI runs instead of skipping in one."""
 import os
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -54,6 +57,37 @@ class PostgresDatabases:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         admin.dispose()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pg_sh(script: str, env: dict | None = None) -> str:
+    """Run ``script`` after sourcing .ci/pg.sh; its output (stderr too, when it fails)."""
+    done = subprocess.run(["bash", "-c", f"source .ci/pg.sh && {script}"], cwd=ROOT,
+                          env=dict(os.environ, **(env or {})), capture_output=True, text=True,
+                          timeout=180)
+    if done.returncode:
+        raise RuntimeError(f".ci/pg.sh: {script!r} exited {done.returncode}:\n"
+                           f"{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+class PostgresServer:
+    """The server PORTAL_TEST_DATABASE_URL names, or a throw-away cluster started here."""
+
+    def __init__(self):
+        self.cluster = None
+        self.url = os.environ.get("PORTAL_TEST_DATABASE_URL")
+        if not self.url:
+            out = pg_sh('pg_start >/dev/null && echo "$PG_URL|$PG_DIR|$PG_USER|$PG_BIN"')
+            self.url, *rest = out.strip().splitlines()[-1].split("|")
+            self.cluster = dict(zip(("PG_DIR", "PG_USER", "PG_BIN"), rest, strict=True))
+
+    def close(self) -> None:
+        if self.cluster:
+            pg_sh("pg_stop >/dev/null", self.cluster)
+            self.cluster = None
 
 
 def from_environment(root: Path):

@@ -58,31 +58,18 @@ CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 # --- the database: a throw-away PostgreSQL cluster, or the suite's server; a SQLite file ----
 
 
-def _pg_sh(script: str, env: dict | None = None) -> str:
-    return subprocess.run(["bash", "-c", f"source .ci/pg.sh && {script}"], cwd=ROOT,
-                          env=dict(os.environ, **(env or {})), check=True,
-                          capture_output=True, text=True, timeout=120).stdout
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request, tmp_path):
     """(URL, web workers per server) of a fresh database with the schema."""
     if request.param == "sqlite":
         yield SQLiteDatabases(tmp_path).fresh(tmp_path), 2
         return
-    cluster = None
-    server = os.environ.get("PORTAL_TEST_DATABASE_URL")
-    if not server:
-        out = _pg_sh('pg_start >/dev/null && echo "$PG_URL|$PG_DIR|$PG_USER|$PG_BIN"')
-        server, *rest = out.strip().splitlines()[-1].split("|")
-        cluster = dict(zip(("PG_DIR", "PG_USER", "PG_BIN"), rest, strict=True))
-    databases = PostgresDatabases(server)
+    # The suite's server, or the SQLite run's throw-away cluster (conftest's postgres_server).
+    databases = PostgresDatabases(request.getfixturevalue("postgres_server").url)
     try:
         yield databases.url, 1
     finally:
         databases.close()
-        if cluster:
-            _pg_sh("pg_stop >/dev/null", cluster)
 
 
 # --- the processes ------------------------------------------------------------------------

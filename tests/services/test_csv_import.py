@@ -397,9 +397,9 @@ def test_a_failure_half_way_leaves_the_database_as_it_was(account, monkeypatch):
     assert csv_import.import_csv(account.admin, data).skipped == 50
 
 
+@pytest.mark.database("sqlite")  # SQLite's transaction handling, in both runs
 def test_an_import_runs_in_a_real_transaction_on_sqlite(account, app):
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's transaction handling is what is checked here")
+    assert db.engine.dialect.name == "sqlite"
     seen = []
     sa.event.listen(db.engine, "before_cursor_execute",
                     lambda *args: seen.append(args[2].split()[0].upper()))

@@ -22,10 +22,13 @@ from portal.models import utcnow
 USERS = "/admin/participants/users/"
 
 
+# SQLite's write lock is what is checked here (PostgreSQL locks rows): SQLite in both runs.
+pytestmark = pytest.mark.database("sqlite")
+
+
 @pytest.fixture
 def sqlite_file(app):
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's write lock is what is checked here; PostgreSQL locks rows")
+    assert db.engine.dialect.name == "sqlite"
     return db.engine.url.database
 
 
