@@ -206,6 +206,47 @@ def add_members(group_id: int):
                   **_detail_context(group))
 
 
+GONE = "That group no longer exists."
+
+
+def _gone(error: NotFound) -> str:
+    """Say a group is not there (another account's id is recorded as a refused request)."""
+    if isinstance(error, OutOfScope):
+        record_refusal(error)
+    return GONE
+
+
+def _group_or_gone(actor, group_id: int):
+    """(the group, None), or (None, GONE) when it is not there."""
+    try:
+        return groups.get_group(actor, group_id), None
+    except NotFound as error:
+        return None, _gone(error)
+
+
+def _confirm_removal(who: str, group, back: str, fields: list, **kwargs):
+    """The one confirmation before users leave a group (its page's Remove, User Details')."""
+    return confirm(f"Remove {who} from “{group.name}”?",
+                   "They stay in the account and in their other groups.",
+                   request.path, "Remove", danger=True, back=back, fields=fields, **kwargs)
+
+
+def _removal(remove, done, *, in_use: str | None, gone: bool = False):
+    """Run one confirmed removal from a group: (blocked, message, category). A step that would
+    have no one left blocks it (``in_use`` beside the step's reason); a group gone meanwhile
+    says GONE when ``gone`` (else the service's words); any other refusal says why; else
+    ``done(removed)``."""
+    try:
+        removed = remove()
+    except groups.GroupInUse as error:
+        return error, in_use, "error"
+    except NotFound as error:
+        return None, _gone(error) if gone else error.message, "error"
+    except ServiceError as error:
+        return None, error.message, "error"
+    return None, done(removed), "success"
+
+
 @bp.post("/<int:group_id>/members/remove")
 @admin_required
 def remove_members(group_id: int):
@@ -213,27 +254,19 @@ def remove_members(group_id: int):
     actor = current_actor()
     group = groups.get_group(actor, group_id)
     form = MembersForm()
-    blocked = None
-    message, category = UNREADABLE, "error"
+    blocked, message, category = None, UNREADABLE, "error"
     if form.validate_on_submit() and request.form.get("confirmed") != "y":
         chosen = groups.chosen_members(actor, form.member_ids.data or [])
         if chosen:
             who = chosen[0].user.name if len(chosen) == 1 else _plural(len(chosen), "user")
-            return confirm(f"Remove {who} from “{group.name}”?",
-                           "They stay in the account and in their other groups.",
-                           request.path, "Remove", danger=True, target="#members",
-                           back=url_for(".detail", group_id=group.id),
-                           fields=[("member_ids", member.id) for member in chosen])
+            return _confirm_removal(who, group, url_for(".detail", group_id=group.id),
+                                    [("member_ids", member.id) for member in chosen],
+                                    target="#members")
     if form.validate_on_submit():
-        try:
-            removed = groups.remove_from_group(actor, group.id, form.member_ids.data or [])
-        except groups.GroupInUse as error:
-            blocked, message = error, "Nobody was removed."
-        except ServiceError as error:
-            message = error.message
-        else:
-            message = f"Removed {_plural(removed, 'user')} from “{group.name}”."
-            category = "success"
+        blocked, message, category = _removal(
+            lambda: groups.remove_from_group(actor, group.id, form.member_ids.data or []),
+            lambda removed: f"Removed {_plural(removed, 'user')} from “{group.name}”.",
+            in_use="Nobody was removed.")
     return answer("groups/detail.html", "members", message=message, category=category,
                   redirect_to=url_for(".detail", group_id=group.id),
                   page_errors=[blocked.message] if blocked else (),
@@ -395,28 +428,18 @@ def remove_from_user(membership_id: int):
     actor = current_actor()
     membership = users.get_user(actor, membership_id)
     form = RemoveFromGroupForm()
-    blocked = None
-    message, category = UNREADABLE, "error"
+    blocked, message, category = None, UNREADABLE, "error"
+    group = None
     if form.validate_on_submit():
-        try:
-            group = groups.get_group(actor, form.group_id.data)
-            if request.form.get("confirmed") != "y":
-                return confirm(f"Remove {membership.user.name} from “{group.name}”?",
-                               "They stay in the account and in their other groups.",
-                               request.path, "Remove", danger=True,
-                               back=url_for("users.detail", membership_id=membership.id),
-                               fields=[("group_id", group.id)])
-            groups.remove_from_group(actor, group.id, [membership.id])
-        except groups.GroupInUse as error:
-            blocked, message = error, None
-        except NotFound as error:
-            if isinstance(error, OutOfScope):
-                record_refusal(error)
-            message = "That group no longer exists."
-        except ServiceError as error:
-            message = error.message
-        else:
-            message = f"Removed {membership.user.name} from “{group.name}”."
-            category = "success"
+        group, message = _group_or_gone(actor, form.group_id.data)
+    if group is not None:
+        if request.form.get("confirmed") != "y":
+            return _confirm_removal(membership.user.name, group,
+                                    url_for("users.detail", membership_id=membership.id),
+                                    [("group_id", group.id)])
+        blocked, message, category = _removal(
+            lambda: groups.remove_from_group(actor, group.id, [membership.id]),
+            lambda _removed: f"Removed {membership.user.name} from “{group.name}”.",
+            in_use=None, gone=True)
     return _participation_response(membership.id, message=message, category=category,
                                    blocked=blocked)

@@ -47,6 +47,18 @@ def _answer(list_name: str, current: str, form: ViewForm | None = None, *,
                   status=status, redirect_to=None if status >= 400 else back, **context)
 
 
+def _opened(view_id: int, submitted, **context):
+    """The view a Rename or Delete names (another account's: 404, recorded as a refused
+    request), the list's query its form carries, and the answer when the form is unreadable
+    (422, the panel with ``context``), else None."""
+    view = saved_views.view_in_account(current_actor(), view_id)
+    current = submitted.current.data or ""
+    if submitted.validate_on_submit():
+        return view, current, None
+    return view, current, _answer(view.list_name, current, message=UNREADABLE,
+                                  category="error", status=422, **context)
+
+
 @bp.post("/<any(users, groups):list_name>/save")
 @admin_required
 def save(list_name: str):
@@ -68,12 +80,11 @@ def save(list_name: str):
 @admin_required
 def rename(view_id: int):
     """Rename a view (another account's id: 404, recorded as a refused request)."""
-    view = saved_views.view_in_account(current_actor(), view_id)
-    list_name, form = view.list_name, ViewForm()
-    current = form.current.data or ""
-    if not form.validate_on_submit():
-        return _answer(list_name, current, form, message=UNREADABLE, category="error",
-                       status=422, editing=view_id)
+    form = ViewForm()
+    view, current, unreadable = _opened(view_id, form, form=form, editing=view_id)
+    if unreadable is not None:
+        return unreadable
+    list_name = view.list_name
     try:
         old = view.name
         view = saved_views.rename_view(current_actor(), view_id, form.name.data)
@@ -88,11 +99,11 @@ def rename(view_id: int):
 @admin_required
 def delete(view_id: int):
     """Delete a view, after the one confirmation (web.confirm)."""
-    view = saved_views.view_in_account(current_actor(), view_id)
-    list_name, form = view.list_name, DeleteViewForm()
-    current = form.current.data or ""
-    if not form.validate_on_submit():
-        return _answer(list_name, current, message=UNREADABLE, category="error", status=422)
+    form = DeleteViewForm()
+    view, current, unreadable = _opened(view_id, form)
+    if unreadable is not None:
+        return unreadable
+    list_name = view.list_name
     if not form.confirmed.data:
         back = list_address(list_name, saved_views.normalise(list_name, current))
         return confirm(f"Delete the view “{view.name}”?",

@@ -44,29 +44,27 @@ ROOT = HERE.parents[1]
 # Which scripts take --database-url (PostgreSQL); the others build their own SQLite file.
 POSTGRESQL = {"users_list", "deletion", "groups", "scim", "login_timing", "http", "csv", "audit"}
 
+# Each script's options at each size, one row a script: option -> (full, tiny); None leaves the
+# option out at that size (the script's own default).
+SIZE_NAMES = ("full", "tiny")
+OPTIONS: dict[str, dict[str, tuple[int | None, int | None]]] = {
+    "users_list": {"--users": (100000, 300), "--runs": (15, 2)},
+    "deletion": {"--users": (100000, 300), "--delete": (10000, 50), "--purge": (100000, 100)},
+    "groups": {"--users": (100000, 300), "--repeat": (10, 2)},
+    "scim": {"--users": (100000, 300), "--creates": (2000, 10), "--lookups": (100, 5)},
+    "login_timing": {"--tries": (60, 3)},
+    "auth": {"--users": (100000, 300), "--sign-ins": (30, 2), "--checks": (2000, 20)},
+    "csv": {"--rows": (100000, 300)},
+    "http": {"--users": (100000, 300), "--seconds": (15, 2), "--clients": (None, 4),
+             "--workers": (None, 2)},
+    "audit": {"--events": (1000000, 2000), "--people": (None, 100), "--repeat": (10, 2)},
+}
+# size -> script -> its command-line arguments.
 SIZES: dict[str, dict[str, list[str]]] = {
-    "full": {
-        "users_list": ["--users", "100000", "--runs", "15"],
-        "deletion": ["--users", "100000", "--delete", "10000", "--purge", "100000"],
-        "groups": ["--users", "100000", "--repeat", "10"],
-        "scim": ["--users", "100000", "--creates", "2000", "--lookups", "100"],
-        "login_timing": ["--tries", "60"],
-        "auth": ["--users", "100000", "--sign-ins", "30", "--checks", "2000"],
-        "csv": ["--rows", "100000"],
-        "http": ["--users", "100000", "--seconds", "15"],
-        "audit": ["--events", "1000000", "--repeat", "10"],
-    },
-    "tiny": {
-        "users_list": ["--users", "300", "--runs", "2"],
-        "deletion": ["--users", "300", "--delete", "50", "--purge", "100"],
-        "groups": ["--users", "300", "--repeat", "2"],
-        "scim": ["--users", "300", "--creates", "10", "--lookups", "5"],
-        "login_timing": ["--tries", "3"],
-        "auth": ["--users", "300", "--sign-ins", "2", "--checks", "20"],
-        "csv": ["--rows", "300"],
-        "http": ["--users", "300", "--seconds", "2", "--clients", "4", "--workers", "2"],
-        "audit": ["--events", "2000", "--people", "100", "--repeat", "2"],
-    },
+    size: {name: [arg for option, values in options.items() if values[column] is not None
+                  for arg in (option, str(values[column]))]
+           for name, options in OPTIONS.items()}
+    for column, size in enumerate(SIZE_NAMES)
 }
 
 

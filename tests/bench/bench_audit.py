@@ -33,13 +33,13 @@ from portal.models import Base  # noqa: E402
 from portal.models import Membership  # noqa: E402
 from portal.models import User  # noqa: E402
 from portal.models import utcnow  # noqa: E402
-from portal.services import accounts  # noqa: E402
+from tests.bench import data  # noqa: E402
 from tests.bench import figures as report  # noqa: E402
+from tests.bench.data import PASSWORD  # noqa: E402
+from tests.bench.figures import timed  # noqa: E402
 # The groups bench's app (test settings, no CSRF) and its timer (median wall and CPU ms).
 from tests.bench.bench_groups import make_app  # noqa: E402
-from tests.bench.bench_groups import timed  # noqa: E402
 
-PASSWORD = "correct horse battery staple"
 BUDGET_MS = 50.0
 FIRST = ["Ana", "Bo", "Chloé", "Dmitri", "Emeka", "Fatima", "Hana", "Jun", "Kofi", "Léa",
          "Mateus", "Nadia", "Oskar", "Priya", "Rūta", "Søren", "Tomás", "Zoë"]
@@ -87,22 +87,10 @@ def build(events: int, people: int, rng: random.Random) -> dict:
     """Create two accounts, their people and ``events`` events in the first (a tenth in the
     second), set-wise, spread over a year, in time order."""
     Base.metadata.create_all(db.engine)
-    admin = accounts.create_account("Bench", admin_email="admin@bench.example",
-                                    admin_name="Bench Admin", password=PASSWORD)
-    other = accounts.create_account("Elsewhere", admin_email="admin@elsewhere.example",
-                                    admin_name="Other Admin", password=PASSWORD)
+    admin, other, users, members = data.two_accounts_with_people(people, lambda n: {
+        "email": f"person{n:06d}@example.org",
+        "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}", "password_hash": None})
     now = utcnow()
-    base = db.session.scalar(sa.select(sa.func.max(User.id)))
-    users, members = [], []
-    total = people + people // 10
-    for n in range(total):
-        uid = base + 1 + n
-        account_id = admin.account_id if n < people else other.account_id
-        users.append({"id": uid, "email": f"person{n:06d}@example.org",
-                      "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}", "created_at": now,
-                      "password_hash": None})
-        members.append({"account_id": account_id, "user_id": uid, "role": "member",
-                        "invite_state": "active", "created_at": now})
     db.session.execute(sa.insert(User), users)
     db.session.execute(sa.insert(Membership), members)
     db.session.commit()

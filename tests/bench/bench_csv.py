@@ -139,20 +139,9 @@ def in_child(func, *args):
 
 
 def profiled(name: str, wanted: str | None, func):
-    if wanted != name:
-        return func()
-    from pyinstrument import Profiler
-
-    profiler = Profiler(interval=0.0005)
-    profiler.start()
-    try:
-        return func()
-    finally:
-        profiler.stop()
-        out = Path("bench-results") / f"csv-{name}.html"
-        out.parent.mkdir(exist_ok=True)
-        out.write_text(profiler.output_html())
-        print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
+    """figures.profiled, its HTML report in bench-results/csv-NAME.html as well."""
+    return report.profiled(name, wanted, func, interval=0.0005,
+                           html=Path("bench-results") / f"csv-{name}.html")
 
 
 def server_figures(what: str, before: float | None, client_cpu: float, rows: int) -> dict:

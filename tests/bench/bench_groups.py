@@ -29,15 +29,16 @@ from portal.models import GroupMember  # noqa: E402
 from portal.models import Membership  # noqa: E402
 from portal.models import User  # noqa: E402
 from portal.models import utcnow  # noqa: E402
-from portal.services import accounts  # noqa: E402
 from portal.services import groups  # noqa: E402
 from portal.services import taskstreams  # noqa: E402
 from portal.services.users import Selection  # noqa: E402
 from portal.services.users import UserFilter  # noqa: E402
 from tests.bench import data  # noqa: E402
 from tests.bench import figures as report  # noqa: E402
+from tests.bench.data import PASSWORD  # noqa: E402
+from tests.bench.figures import profiled  # noqa: E402
+from tests.bench.figures import timed  # noqa: E402
 
-PASSWORD = "correct horse battery staple"
 FIRST = ["Ana", "Björn", "Chloé", "Dmitri", "Emeka", "Fatima", "Grégoire", "Hana", "Iñaki",
          "Jun", "Kofi", "Léa", "Mateus", "Nadia", "Oskar", "Priya", "Quentin", "Rūta", "Søren",
          "Tomás", "Zoë", "Ævar", "Łucja", "Đorđe", "Şule"]
@@ -60,24 +61,13 @@ def make_app(url: str):
 def build(users: int, rng: random.Random):
     """Create the data set set-wise: users, memberships, 50 groups of ~4,000, 5 taskstreams."""
     Base.metadata.create_all(db.engine)
-    admin = accounts.create_account("Bench", admin_email="admin@bench.example",
-                                    admin_name="Bench Admin", password=PASSWORD)
-    other = accounts.create_account("Elsewhere", admin_email="admin@elsewhere.example",
-                                    admin_name="Other Admin", password=PASSWORD)
     now = utcnow()
-    base_user = db.session.scalar(sa.select(sa.func.max(User.id)))
-    people, members = [], []
     # One user in ten belongs to the other account: the searches must skip them.
-    total = users + users // 10
-    for n in range(total):
-        uid = base_user + 1 + n
-        account = admin.account_id if n < users else other.account_id
-        people.append({"id": uid, "email": f"user{n:06d}@example{n % 7}.org",
-                       "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}", "created_at": now,
-                       "failed_logins": 0, "must_change_password": False, "version": 1})
-        members.append({"account_id": account, "user_id": uid, "role": "member",
-                        "invite_state": "active", "created_at": now,
-                        "deleted_at": now if n % 200 == 0 else None})
+    admin, _other, people, members = data.two_accounts_with_people(users, lambda n: {
+        "email": f"user{n:06d}@example{n % 7}.org",
+        "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+        "failed_logins": 0, "must_change_password": False, "version": 1,
+    }, lambda n: {"deleted_at": now if n % 200 == 0 else None})
     data.insert(User, people)
     data.insert(Membership, members)
     made = [Group(account_id=admin.account_id, name=f"Team {n:02d}", name_key=f"team {n:02d}",
@@ -94,36 +84,6 @@ def build(users: int, rng: random.Random):
         taskstreams.create_taskstream(admin, f"Stream {n}", [
             (f"Step {k}", made[(n * 3 + k) % 50].id) for k in range(3)])
     return admin.id
-
-
-def timed(func, repeat: int) -> tuple[float, float]:
-    """Return the median wall and CPU milliseconds of ``repeat`` calls (after one warm-up).
-
-    CPU time is this process's: on a busy machine (see the load average) it shows what the
-    work costs when the wall clock also counts waiting for a core.
-    """
-    func()
-    wall, cpu = [], []
-    for _ in range(repeat):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        func()
-        wall.append((time.perf_counter() - start) * 1000)
-        cpu.append((time.process_time() - start_cpu) * 1000)
-    return statistics.median(wall), statistics.median(cpu)
-
-
-def profiled(name: str, wanted: str | None, func):
-    if wanted != name:
-        return func()
-    from pyinstrument import Profiler
-
-    profiler = Profiler(interval=0.0002)
-    profiler.start()
-    try:
-        return func()
-    finally:
-        profiler.stop()
-        print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
 
 
 def measure(app, admin_id: int, users: int, repeat: int, profile: str | None) -> dict:

@@ -2,11 +2,41 @@
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from portal.extensions import db
+from portal.models import User
+from portal.models import utcnow
+from portal.services import accounts
+
+PASSWORD = "correct horse battery staple"
+
+
+def two_accounts_with_people(people: int, user: Callable[[int], dict],
+                             member: Callable[[int], dict] = lambda n: {}):
+    """Create the bench's account (admin@bench.example) and another (admin@elsewhere.example),
+    and the rows of ``people`` people in the first and a tenth as many in the second (the
+    searches must skip them); ``user(n)`` and ``member(n)`` give person n's own columns.
+
+    Return (admin, other, users, members): the two admins' memberships and the user and
+    membership rows, ids given, for the caller to insert."""
+    admin = accounts.create_account("Bench", admin_email="admin@bench.example",
+                                    admin_name="Bench Admin", password=PASSWORD)
+    other = accounts.create_account("Elsewhere", admin_email="admin@elsewhere.example",
+                                    admin_name="Other Admin", password=PASSWORD)
+    now = utcnow()
+    base = db.session.scalar(sa.select(sa.func.max(User.id)))
+    users, members = [], []
+    for n in range(people + people // 10):
+        uid = base + 1 + n
+        users.append({"id": uid, "created_at": now, **user(n)})
+        members.append({"account_id": admin.account_id if n < people else other.account_id,
+                         "user_id": uid, "role": "member", "invite_state": "active",
+                         "created_at": now, **member(n)})
+    return admin, other, users, members
 
 
 def insert(model, rows: list[dict], chunk: int = 20_000) -> None:

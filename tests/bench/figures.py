@@ -18,6 +18,9 @@ adds the file.
 import argparse
 import json
 import os
+import statistics
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +65,39 @@ def write(path: Path | None, bench: str, database: str, figures: list[dict], *,
     if path is not None:
         path.write_text(json.dumps(document, indent=1, default=str) + "\n")
     return document
+
+
+def timed(func, repeat: int) -> tuple[float, float]:
+    """Return the median wall and CPU milliseconds of ``repeat`` calls (after one warm-up).
+
+    CPU time is this process's: on a busy machine (see the load average) it shows what the
+    work costs when the wall clock also counts waiting for a core.
+    """
+    func()
+    wall, cpu = [], []
+    for _ in range(repeat):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        func()
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def profiled(name: str, wanted: str | None, func, *, interval: float = 0.0002,
+             html: Path | None = None):
+    """Return ``func()``; when ``name`` is the one ``--profile`` asked for, under pyinstrument,
+    its text report on stderr (and an HTML one in ``html`` when given)."""
+    if wanted != name:
+        return func()
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=interval)
+    profiler.start()
+    try:
+        return func()
+    finally:
+        profiler.stop()
+        if html is not None:
+            html.parent.mkdir(exist_ok=True)
+            html.write_text(profiler.output_html())
+        print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
