@@ -26,7 +26,6 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import AuditEvent  # noqa: E402
 from portal.models import Base  # noqa: E402
