@@ -7,6 +7,7 @@ import pytest
 
 from portal.services import auth
 from portal.services.errors import ServiceError
+from tests.browser.conftest import fits
 from tests.browser.conftest import shot
 from tests.browser.conftest import sign_in
 from tests.builders import PASSWORD
@@ -14,6 +15,29 @@ from tests.builders import make_group
 from tests.builders import make_user
 
 pytestmark = pytest.mark.browser
+
+
+# Every word of the table's cells whose letters sit on more than one line.
+BROKEN_WORDS = """selector => {
+    const broken = [];
+    for (const cell of document.querySelectorAll(selector)) {
+        const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            for (const match of node.data.matchAll(/\\S+/g)) {
+                const range = document.createRange();
+                range.setStart(node, match.index);
+                range.setEnd(node, match.index + match[0].length);
+                const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+                if (tops.size > 1) { broken.push(match[0]); }
+            }
+        }
+    }
+    return broken;
+}"""
+
+
+def broken_words(page, selector: str) -> list[str]:
+    return page.evaluate(BROKEN_WORDS, selector)
 
 
 def test_an_admin_filters_the_audit_trail_pages_it_and_exports_it(page, live_server, account):
@@ -33,6 +57,8 @@ def test_an_admin_filters_the_audit_trail_pages_it_and_exports_it(page, live_ser
     assert page.get_by_role("heading", name="Audit trail").is_visible()
     assert page.get_by_role("cell", name="group “Sales”").first.is_visible()
     shot(page, "audit-trail")
+    assert not broken_words(page, "table.audit td"), "words broken across lines at 1280 px"
+    fits(page)
 
     page.get_by_label("What").select_option("failures")
     page.get_by_label("Whom").fill("ana@example.com")
