@@ -59,6 +59,10 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(app):
+    # The browser keeps the static files for the test instead of asking again on every page
+    # (five conditional requests a page to the one-thread-per-request server: each test's
+    # context starts with an empty cache, so a changed file is never missed).
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
     server = LiveServer(app).start()
     yield server
     server.stop()
