@@ -103,8 +103,9 @@
   // The one confirmation (templates/_confirm.html): htmx swaps a <dialog data-modal> into
   // #confirm; open it modally (top layer, inert page, Escape closes it), focus its confirm
   // button, and drop it once closed, giving focus back to what asked.
-  document.body.addEventListener("htmx:afterSwap", function (event) {
-    var dialog = event.detail.target.querySelector("dialog[data-modal]:not([open])");
+  function openConfirmation(event) {
+    var target = event.detail.target;
+    var dialog = target && target.querySelector("dialog[data-modal]:not([open])");
     if (!dialog) { return; }
     var opener = document.activeElement;
     dialog.addEventListener("close", function () {
@@ -112,9 +113,13 @@
       if (opener && opener.isConnected) { opener.focus(); }
     });
     dialog.showModal();
-    var first = dialog.querySelector("button[type=submit]");
+    var first = dialog.querySelector("button[type=submit]") || dialog.querySelector("button");
     if (first) { first.focus(); }
-  });
+  }
+  document.body.addEventListener("htmx:afterSwap", openConfirmation);
+  // An answer elsewhere that brings a question out of band (a delete that left someone
+  // blocked says why in the dialog) opens it the same way.
+  document.body.addEventListener("htmx:oobAfterSwap", openConfirmation);
   // A confirm button that answers elsewhere (hx-target="#devices") closes its dialog.
   document.body.addEventListener("htmx:afterRequest", function (event) {
     var dialog = event.detail.elt.closest && event.detail.elt.closest("dialog[data-modal]");

@@ -57,9 +57,10 @@ def describe_filter(form: DeleteForm, groups: list[tuple[int, str]]) -> str:
 
 
 def _confirmation(form: DeleteForm, **panel):
-    """Render the Delete side panel (confirmation or problem) over the users list."""
+    """Ask before deleting (or say why not): the one confirmation dialog for htmx, the users
+    list with the question in its side panel without JavaScript."""
     context = list_context(form)
-    return render("users/delete.html", "sidebar", filter_text=describe_filter(form, context["groups"]),
+    return render("users/delete.html", "confirm", filter_text=describe_filter(form, context["groups"]),
                   fix_links=fix_links, retention_days=deletion.retention_days(), **context, **panel)
 
 
@@ -102,10 +103,10 @@ def bulk_delete():
             return redirect(url_for("users.detail", membership_id=report.blocked[0].membership_id))
         return redirect(url_for("users.index", **list_context(form)["query"]))
     if report.blocked:
-        message += f" {_plural(len(report.blocked))} could not be deleted; the side panel says why."
+        message += f" {_plural(len(report.blocked))} could not be deleted; the dialog says why."
     return rows_response(
         form, message, category,
-        oob=(("users/delete.html", "sidebar_oob"),) if report.blocked else (),
+        oob=(("users/delete.html", "confirm_oob"),) if report.blocked else (),
         trigger=None if report.blocked else "closeSidebar",
         report=report, fix_links=fix_links,
     )

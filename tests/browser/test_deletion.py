@@ -1,7 +1,9 @@
 """Delete users in the browser: blocked → fixed → deleted → restored."""
 import pytest
+from playwright.sync_api import expect
 
 from portal.services import groups
+from tests.browser.conftest import confirmation
 from tests.browser.conftest import sign_in
 from tests.builders import PASSWORD
 from tests.builders import make_group
@@ -28,14 +30,18 @@ def test_delete_is_blocked_then_fixed_then_done_then_restored(page, live_server,
     # Delete two: the panel names them and says who cannot go, and why.
     row(page, "Dana Driver").get_by_role("checkbox").check()
     row(page, "Pat Person").get_by_role("checkbox").check()
-    page.get_by_role("button", name="Delete", exact=True).click()
-    panel = page.locator("#sidebar")
-    panel.get_by_text("Delete 2 users: Dana Driver, Pat Person?").wait_for()
+    # The one confirmation (issue 14): a modal dialog, Escape closes it and gives focus back.
+    panel = confirmation(page, page.get_by_role("button", name="Delete", exact=True),
+                         "Delete 2 users: Dana Driver, Pat Person?")
+    assert panel.evaluate("d => d.matches('#confirm dialog.confirm')")
     assert panel.get_by_text("The only member of group “Drivers”").is_visible()
     panel.get_by_role("button", name="Delete 1 user").click()
     page.get_by_text("Deleted 1 user.").wait_for()
     assert row(page, "Pat Person").count() == 0 and row(page, "Dana Driver").count() == 1
+    # Who was not deleted, and why: the same dialog, with a Close button.
     assert panel.get_by_text("was not deleted").is_visible()
+    panel.get_by_role("button", name="Close").click()
+    expect(page.locator("#confirm dialog")).to_have_count(0)
 
     # Another admin fixes it (the Groups tab's own page will do this): Sam joins Drivers.
     live_server.settle()
@@ -44,11 +50,12 @@ def test_delete_is_blocked_then_fixed_then_done_then_restored(page, live_server,
     page.reload()
     row(page, "Dana Driver").get_by_role("checkbox").check()
     page.get_by_role("button", name="Delete", exact=True).click()
+    panel = page.locator("dialog[open]")
     panel.get_by_text("Delete Dana Driver?").wait_for()
     panel.get_by_role("button", name="Delete 1 user").click()
     page.get_by_text("Deleted 1 user.").wait_for()
     assert row(page, "Dana Driver").count() == 0
-    page.locator("#sidebar:empty").wait_for(state="attached")
+    expect(page.locator("dialog[open]")).to_have_count(0)
 
     # Restore Dana from Deleted users: back in the list, in her group.
     page.get_by_role("link", name="Deleted users").click()

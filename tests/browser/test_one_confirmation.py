@@ -72,7 +72,7 @@ def test_groups_taskstreams_and_users_are_deleted_through_one_question(page, liv
     page.goto(f"/admin/participants/users/{bo.id}")
     page.get_by_role("button", name="Delete").scroll_into_view_if_needed()
     page.get_by_role("button", name="Delete").click()
-    panel = page.locator("#sidebar")
+    panel = page.locator("dialog[open]")  # the one confirmation, as for groups and taskstreams
     asked = panel.get_by_text("Delete Bo Example?")
     expect(asked).to_be_visible()
     assert panel.evaluate("d => d.matches(':modal')") and asked.evaluate(IN_VIEW)

@@ -52,7 +52,7 @@ DIALOGS = {
         page.get_by_role("button", name="Add to Group").click()), "#sidebar"),
     "Delete": ("/admin/participants/users/", lambda page: (
         tick(page, "Waiting Person 0"), page.get_by_role("button", name="Delete").click()),
-        "#sidebar"),
+        "dialog.confirm"),
     "Resend Invite to three": ("/admin/participants/users/", lambda page: (
         tick(page, "Waiting Person 0", "Waiting Person 1", "Waiting Person 2"),
         page.get_by_role("button", name="Resend Invite").click()), "dialog.confirm"),

@@ -1,4 +1,6 @@
 """Delete (confirmation, result, blocked panel) and the Deleted users page with Restore."""
+import re
+
 import sqlalchemy as sa
 
 from portal.extensions import db
@@ -20,6 +22,24 @@ def is_deleted(membership_id: int) -> bool:
     return db.session.scalar(
         sa.select(Membership.deleted_at).where(Membership.id == membership_id)
     ) is not None
+
+
+def test_delete_asks_through_the_one_confirmation_dialog(admin, account):
+    """Issue 14: every destructive action asks one way (web.confirm's dialog in #confirm);
+    Delete users had its own side panel."""
+    ada = make_user(account, name="Ada Lovelace")
+    driver = make_user(account, name="Dana Driver")
+    make_taskstream(account, "Delivery", [("Deliver", make_group(account, "Drivers",
+                                                                  [driver]).id)])
+    for ids in ([ada.id], [driver.id]):  # a question, and a "cannot be deleted" with no question
+        html = admin.post(DELETE, data={"ids": ids}, headers=HX).get_data(as_text=True)
+        assert html.lstrip().startswith('<dialog class="confirm') and "data-modal" in html
+        assert 'aria-labelledby="confirm-title"' in html and 'id="confirm-title"' in html
+        assert "data-close-dialog" in html and "data-close-sidebar" not in html
+    for page in (admin.get(f"/admin/participants/users/{ada.id}").get_data(as_text=True),
+                 admin.get("/admin/participants/users/").get_data(as_text=True)):
+        delete_button = re.search(r'hx-post="[^"]*/bulk/delete" hx-target="([^"]+)"', page)
+        assert delete_button and delete_button.group(1) == "#confirm"
 
 
 def test_delete_first_asks_naming_who_in_the_side_panel(admin, account):
@@ -81,7 +101,7 @@ def test_blocked_users_are_listed_with_the_reason_and_a_link_to_fix_it(admin, ac
 
     assert "HX-Trigger" not in response.headers
     html = response.get_data(as_text=True)
-    assert 'id="sidebar"' in html and 'hx-swap-oob="true"' in html
+    assert 'id="confirm" hx-swap-oob="innerHTML"' in html and "<dialog" in html
     assert "Dana Driver" in html and "The only member of group \u201cDrivers\u201d" in html
     assert "Deleted 1 user." in html and "2 users could not be deleted" in html
     assert is_deleted(other.id) and not is_deleted(driver.id)
