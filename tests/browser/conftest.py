@@ -20,6 +20,9 @@ from werkzeug.serving import make_server
 from portal.extensions import db
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Playwright's expect() waits 5 s by default; on a loaded 2-core machine one htmx round trip
+# has taken longer (a Restore at load 11). The same bound as the pages' own default timeout.
+expect.set_options(timeout=10_000)
 # PORTAL_SCREENSHOTS=dir keeps a picture of each screen for a person to look at.
 SHOTS = os.environ.get("PORTAL_SCREENSHOTS")
 CHROMIUM_ARGS = [
