@@ -150,23 +150,32 @@ _ROWS = (
 )
 
 
-def _rows(ids: list[int]) -> dict[int, Row]:
+# The same with each user's groups, one row per group (none: one row with NULLs), in the
+# order a resource lists them: one statement a page instead of a second for the groups.
+_ROWS_WITH_GROUPS = (
+    _ROWS.add_columns(Group.id, Group.name)
+    .outerjoin(GroupMember, GroupMember.membership_id == Membership.id)
+    .outerjoin(Group, Group.id == GroupMember.group_id)
+    .order_by(Group.name_key, Group.id)
+)
+
+Groups = dict[int, list[tuple[int, str]]]
+
+
+def _rows(ids: list[int], groups: bool = False) -> tuple[dict[int, Row], Groups]:
+    """Read users as SCIM shows them (and, when asked, the groups each is in)."""
+    rows: dict[int, Row] = {}
+    found: Groups = defaultdict(list)
     if not ids:
-        return {}
-    return {row.id: Row(*row) for row in db.session.execute(_ROWS, {"ids": ids})}
-
-
-def _groups(ids: list[int]) -> dict[int, list[tuple[int, str]]]:
-    found: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    if ids:
-        for membership_id, group_id, name in db.session.execute(
-            sa.select(GroupMember.membership_id, Group.id, Group.name)
-            .join(Group, Group.id == GroupMember.group_id)
-            .where(GroupMember.membership_id.in_(ids))
-            .order_by(Group.name_key, Group.id)
-        ):
-            found[membership_id].append((group_id, name))
-    return found
+        return rows, found
+    if not groups:
+        return {row.id: Row(*row) for row in db.session.execute(_ROWS, {"ids": ids})}, found
+    for row in db.session.execute(_ROWS_WITH_GROUPS, {"ids": ids}):
+        if row[0] not in rows:
+            rows[row[0]] = Row(*row[:8])
+        if row[8] is not None:
+            found[row[0]].append((row[8], row[9]))
+    return rows, found
 
 
 def _resource(row: Row, groups: list[tuple[int, str]] | None, base: str) -> dict[str, Any]:
@@ -211,8 +220,8 @@ def _load(actor, ident, base: str, query: Query = Query(), *, checked: bool = Fa
     actor's account this request just wrote (no second lookup); ``groups=False``: it is in
     none (just created)."""
     membership_id = int(ident) if checked else _visible_id(actor, ident)
-    groups = _groups([membership_id]) if groups and wants(query, "groups", USER_SCHEMA) else {}
-    return _resource(_rows([membership_id])[membership_id], groups.get(membership_id), base)
+    rows, found = _rows([membership_id], groups and wants(query, "groups", USER_SCHEMA))
+    return _resource(rows[membership_id], found.get(membership_id), base)
 
 
 def get_user(actor, ident, base: str, query: Query = Query()) -> dict[str, Any]:
@@ -232,8 +241,7 @@ def list_users(actor, query: Query, base: str) -> dict[str, Any]:
         page = page.outerjoin(_sort_link, _sort_link.membership_id == Membership.id)
     ids, total = page_ids(actor.account_id, query, page, Membership.id,
                           lambda: count_visible(stmt), key)
-    rows = _rows(ids)
-    groups = _groups(ids) if wants(query, "groups", USER_SCHEMA) else {}
+    rows, groups = _rows(ids, wants(query, "groups", USER_SCHEMA))
     resources = [
         select_attributes(_resource(rows[i], groups.get(i), base), query, USER_SCHEMA)
         for i in ids if i in rows
@@ -400,7 +408,7 @@ def create_user(actor, payload: Any, base: str, query: Query = Query()) -> dict[
         _set_external_id(membership.id, wanted.external_id, new=True)
         if wanted.active is False:
             _deactivate(actor, membership.id)
-        created.extend(_rows([membership.id]).values())
+        created.extend(_rows([membership.id])[0].values())
 
     try:
         invitations.add_person(actor, name=wanted.name, email=wanted.email, phone=wanted.phone,
