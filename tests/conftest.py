@@ -3,9 +3,11 @@ import contextvars
 import re
 import threading
 
+import jinja2
 import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
+from werkzeug.routing.rules import Rule
 
 from portal import create_app
 from portal.extensions import db
@@ -26,6 +28,53 @@ TEST_CONFIG = {
     "MAIL_DEFAULT_SENDER": "portal@portal.test",
     "SMTP_TIMEOUT": 2,
 }
+
+
+# Each test builds its own app (create_app), and with it two costs that are the same for every
+# app of the run: compiling each URL rule's builder (werkzeug compiles Python code for each of
+# ~100 rules: about 60 ms an app) and each template (Jinja: about 100 ms for the pages a test
+# of the Users list renders). Both are kept for the run: the templates' compiled code in a
+# Jinja bytecode cache (keyed by name and source checksum, Jinja's own API), the rules'
+# builders by what the code is made of (the rule's parsed parts, its defaults). The code is
+# the same either way (tests/test_suite_speed.py); only its compilation is saved.
+
+
+class RunTemplateBytecode(jinja2.BytecodeCache):
+    """Compiled templates kept in memory for the whole run (every test app shares them)."""
+
+    def __init__(self):
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self.code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_BYTECODE = RunTemplateBytecode()
+_compile_builder = Rule._compile_builder
+_builders: dict[tuple, object] = {}
+
+
+def builder_key(rule: Rule, append_unknown: bool) -> tuple:
+    """What a rule's builder code is made of: its parsed parts and defaults (the converters
+    are looked up on the rule when the builder runs)."""
+    defaults = tuple(sorted((k, repr(v)) for k, v in (rule.defaults or {}).items()))
+    return rule.rule, tuple(rule._trace), defaults, append_unknown
+
+
+def _cached_compile_builder(self: Rule, append_unknown: bool = True):
+    key = builder_key(self, append_unknown)
+    builder = _builders.get(key)
+    if builder is None:
+        builder = _builders[key] = _compile_builder(self, append_unknown)
+    return builder
+
+
+Rule._compile_builder = _cached_compile_builder
 
 
 @pytest.fixture(scope="session")
@@ -103,6 +152,7 @@ def app(request, smtp_session, tmp_path):
     url = databases_for(request).fresh(tmp_path)
     config = make_config(request, url, smtp_session[0].port, str(tmp_path))
     app = create_app({k: v for k, v in config.items() if not k.startswith("_")})
+    app.jinja_env.bytecode_cache = TEMPLATE_BYTECODE
     app.test_client_class = PortalClient
     # The test's own reads must not hold SQLite's write lock while the app serves requests.
     token = sqlite_immediate_begin.set(False)
