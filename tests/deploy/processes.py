@@ -25,14 +25,18 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_for(predicate, seconds: float, what: str):
+def wait_for(predicate, seconds: float, what: str, output=None):
+    """Return ``predicate()``'s first true value, polling for at most ``seconds``; else fail,
+    saying what did not happen and, given ``output`` (a callable), the processes' last output
+    (the waits are generous: a loaded CI machine is many times slower than a quiet one)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError(f"{what} within {seconds} s")
+    told = f"\n--- their output (the end) ---\n{output()[-4000:]}" if output else ""
+    raise AssertionError(f"{what} within {seconds} s{told}")
 
 
 def healthz(port: int):

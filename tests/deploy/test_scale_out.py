@@ -98,8 +98,13 @@ class Farm:
                 self.processes.append(subprocess.Popen(
                     command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL, start_new_session=True))
-        for port in self.ports:
-            wait_for(lambda p=port: healthz(p), 60, f"gunicorn on {port} answers")
+        try:
+            for port in self.ports:
+                wait_for(lambda p=port: healthz(p), 90, f"gunicorn on {port} answers",
+                         self.output)
+        except AssertionError:
+            self.stop()
+            raise
 
     def output(self) -> str:
         return "\n".join(log.read_text(errors="replace") for log in self.logs)
@@ -293,7 +298,7 @@ def test_two_servers_and_two_workers_share_one_database(database, test_app, tmp_
                     OutboxMessage).where(OutboxMessage.state.in_(("pending", "sending"))))
                 db.session.remove()
             return waiting == 0
-        wait_for(delivered, 60, "the workers empty the outbox")
+        wait_for(delivered, 120, "the workers empty the outbox", farm.output)
     finally:
         farm.stop()
         sqlite_immediate_begin.reset(reads)

@@ -40,7 +40,8 @@ class Served:
             )
         try:
             first = wait_for(lambda: re.search(r"gunicorn \(pid (\d+)\).*worker \(pid (\d+)\)",
-                                               self.output()), 20, "serve.sh names its processes")
+                                               self.output()), 60, "serve.sh names its processes",
+                             self.output)
         except AssertionError:
             stop_group(self.process)
             raise
@@ -78,9 +79,10 @@ def served(tmp_path, test_databases, smtp_session):
 
 def test_ctrl_c_stops_gunicorn_and_the_worker_cleanly(served):
     s = served(mail=True)
-    assert wait_for(s.healthz, 30, "/healthz answers") == {"database": "ok", "status": "ok"}
-    wait_for(lambda: "Worker: running jobs and delivering mail every" in s.output(), 30,
-             "the worker is in its loop")
+    assert wait_for(s.healthz, 60, "/healthz answers", s.output) == \
+        {"database": "ok", "status": "ok"}
+    wait_for(lambda: "Worker: running jobs and delivering mail every" in s.output(), 60,
+             "the worker is in its loop", s.output)
     assert alive(s.worker), s.output()
 
     os.killpg(s.process.pid, signal.SIGINT)  # what the terminal sends the whole group on Ctrl-C
@@ -97,8 +99,9 @@ def test_ctrl_c_stops_gunicorn_and_the_worker_cleanly(served):
 
 def test_term_stops_both_and_without_a_mail_server_the_worker_still_runs_jobs(served):
     s = served(mail=False)
-    wait_for(lambda: "No SMTP server configured" in s.output(), 30, "the worker says so")
-    assert wait_for(s.healthz, 30, "/healthz answers")["status"] == "ok"
+    wait_for(lambda: "No SMTP server configured" in s.output(), 60, "the worker says so",
+             s.output)
+    assert wait_for(s.healthz, 60, "/healthz answers", s.output)["status"] == "ok"
     assert alive(s.worker), s.output()  # it runs the jobs: it does not end for lack of mail
 
     s.process.send_signal(signal.SIGTERM)  # systemd or `kill`: the script alone

@@ -45,7 +45,7 @@ def redis_url():
             return False
 
     try:
-        wait_for(ready, 20, "redis-server answers")
+        wait_for(ready, 60, "redis-server answers")
         yield f"redis://127.0.0.1:{port}"
     finally:
         client.close()
@@ -60,17 +60,20 @@ def two_servers(tmp_path, test_databases):
     def start(storage: str) -> list[int]:
         url = test_databases.fresh(tmp_path)
         ports = [free_port(), free_port()]
-        for port in ports:
+        logs = [tmp_path / f"gunicorn-{port}.log" for port in ports]
+        for port, log in zip(ports, logs, strict=True):
             env = dict(os.environ, PORTAL_DATABASE_URL=url, PORTAL_SECRET_KEY="one key for both",
                        PORTAL_RATELIMIT_STORAGE_URI=storage, WEB_CONCURRENCY="1",
                        GUNICORN_THREADS="2")
-            started.append(subprocess.Popen(
-                [f"{sys.prefix}/bin/gunicorn", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            ))
+            with log.open("wb") as out:
+                started.append(subprocess.Popen(
+                    [f"{sys.prefix}/bin/gunicorn", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True,
+                ))
         for port in ports:
-            wait_for(lambda p=port: healthz(p), 30, f"gunicorn on {port} answers")
+            wait_for(lambda p=port: healthz(p), 90, f"gunicorn on {port} answers",
+                     lambda: "\n".join(log.read_text(errors="replace") for log in logs))
         return ports
 
     yield start

@@ -59,7 +59,8 @@ def test_an_import_killed_midway_is_interrupted_within_a_lease_and_runs_again_at
         assert time.monotonic() - killed_at < 60, "still importing a minute after the kill"
         time.sleep(0.1)
     seen_after = time.monotonic() - killed_at
-    assert seen_after < LEASE + 5
+    # Told once the lease runs out (plus the page's polls on a loaded machine), not much later.
+    assert seen_after < LEASE + 15, f"interrupted shown {seen_after:.1f} s after the kill"
     assert "interrupted" in html and "nothing was written" in html, html
     assert "Import all" in html  # it can be started again
     assert (count(User), count(Membership)) == (users, memberships)  # nothing was written

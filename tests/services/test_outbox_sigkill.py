@@ -34,6 +34,18 @@ def accepted(smtp) -> Counter:
     return Counter(int(m.message["X-Portal-Message-Id"]) for m in smtp.messages)
 
 
+def settled(smtp, quiet: float = 0.2, seconds: float = 10) -> None:
+    """Wait until the server has accepted nothing new for ``quiet`` seconds (at most
+    ``seconds``): it finishes what it was answering, however loaded the machine is."""
+    deadline = time.monotonic() + seconds
+    count = len(smtp.messages)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        if len(smtp.messages) == count:
+            return
+        count = len(smtp.messages)
+
+
 def recorded() -> set[int]:
     db.session.rollback()
     return set(db.session.scalars(sa.select(OutboxMessage.id)
@@ -58,7 +70,7 @@ def test_a_deliverer_killed_20_times_loses_nothing_and_repeats_only_inside_the_w
         pipe.recv()
         time.sleep(rng.uniform(0, 0.25))
         killed.kill(process)
-        time.sleep(smtp.delay + 0.05)  # the server finishes what it was answering
+        settled(smtp)  # the server finishes what it was answering
         # Accepted by the server during this run but not recorded: this kill's window.
         sent_now = {i for i, n in accepted(smtp).items() if n > before[i]}
         window = sent_now - recorded()
