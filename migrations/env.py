@@ -19,6 +19,7 @@ def run_migrations_offline():
         literal_binds=True,
         render_as_batch=True,
         include_name=search.include_name,
+        include_object=search.include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -41,6 +42,7 @@ def run_migrations_online():
             connection=connection,
             target_metadata=Base.metadata,
             include_name=search.include_name,
+            include_object=search.include_object,
             **conf_args,
         )
         with context.begin_transaction():

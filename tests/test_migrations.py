@@ -38,7 +38,8 @@ def test_upgrade_builds_a_schema_that_matches_the_models(empty_database_url):
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"include_name": search.include_name})
+            context = MigrationContext.configure(conn, opts={"include_name": search.include_name,
+                                                           "include_object": search.include_object})
             diff = compare_metadata(context, Base.metadata)
         assert diff == [], f"models and migrations differ: {diff}"
         downgrade(revision="base")

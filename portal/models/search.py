@@ -70,6 +70,17 @@ SQLITE_DROP = [
 PG_SEEN_INDEX = """CREATE INDEX IF NOT EXISTS ix_memberships_pg_live_seen
     ON memberships (account_id, sort_last_seen NULLS FIRST, id) WHERE deleted_at IS NULL"""
 
+# Resend Invite rewrites the expiry and sent time of every invitation it sends, set-wise (tens
+# of thousands of rows). PostgreSQL writes an UPDATE that changes no indexed column as a HOT
+# update (a new row version on the same page and no new entry in any of the table's indexes)
+# when the page has room: so its state index leaves those times out (SQLite's covers them, and
+# SQLite rewrites only the indexes of the columns that change), and memberships keep a quarter
+# of each page free. Measured on 30,000 of 100,000 rows: 0.35-0.57 s instead of 4.8-7.4 s,
+# 62,000 buffers instead of 1.28 million.
+PG_STATE_INDEX = """CREATE INDEX IF NOT EXISTS ix_memberships_pg_live_state
+    ON memberships (account_id, invite_state, sort_name, id) WHERE deleted_at IS NULL"""
+PG_FILLFACTOR = "ALTER TABLE memberships SET (fillfactor = 75)"
+
 PG_SORT_KEYS_INSERT = """CREATE TRIGGER memberships_sort_keys BEFORE INSERT ON memberships
         FOR EACH ROW WHEN (NEW.sort_name IS NULL) EXECUTE FUNCTION memberships_sort_keys()"""
 PG_SORT_KEYS_UPDATE = """CREATE TRIGGER memberships_sort_keys_user BEFORE UPDATE OF user_id
@@ -117,6 +128,8 @@ POSTGRESQL = [
     PG_SORT_KEYS_INSERT,
     PG_SORT_KEYS_UPDATE,
     PG_SEEN_INDEX,
+    PG_STATE_INDEX,
+    PG_FILLFACTOR,
     # Rows that existed before the triggers (migrating a filled database).
     """INSERT INTO user_search (user_id, body)
         SELECT id, lower(name) || ' ' || email FROM users ON CONFLICT (user_id) DO NOTHING""",
@@ -126,6 +139,8 @@ POSTGRESQL = [
 
 POSTGRESQL_DROP = [
     "DROP INDEX IF EXISTS ix_memberships_pg_live_seen",
+    "DROP INDEX IF EXISTS ix_memberships_pg_live_state",
+    "ALTER TABLE IF EXISTS memberships RESET (fillfactor)",
     "DROP TRIGGER IF EXISTS memberships_sort_keys_user ON memberships",
     "DROP TRIGGER IF EXISTS memberships_sort_keys ON memberships",
     "DROP FUNCTION IF EXISTS memberships_sort_keys()",
@@ -187,11 +202,18 @@ def drop(bind: sa.Connection) -> None:
 
 
 def include_name(name, type_, _parent_names) -> bool:
-    """Alembic hook: leave the search objects (FTS5's shadow tables, PostgreSQL's own index)
+    """Alembic hook: leave the search objects (FTS5's shadow tables, PostgreSQL's own indexes)
     out of comparisons."""
-    if type_ == "index" and name == "ix_memberships_pg_live_seen":
+    if type_ == "index" and name in ("ix_memberships_pg_live_seen", "ix_memberships_pg_live_state"):
         return False
     return not (type_ == "table" and name and name.startswith(HIDDEN_TABLES))
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic hook: an index the models create on one database only (``ddl_if``: the covering
+    state index is SQLite's, PostgreSQL has PG_STATE_INDEX) is compared where it exists."""
+    return not (type_ == "index" and not reflected and compare_to is None
+                and getattr(obj, "_ddl_if", None) is not None)
 
 
 @sa.event.listens_for(Base.metadata, "after_create")

@@ -6,7 +6,8 @@ e-mail was delivered or the link copied (``invite_sent_at``). Everything else is
 those: the list's ``?invitation=`` filter, the counts at the top of Users, and Resend Invite to
 every expired or refused invitation. Each condition starts with an equality on the state, so
 the Users list walks ``ix_memberships_live_state`` in name order and reads the times from the
-index alone.
+index alone (on SQLite; PostgreSQL's ``ix_memberships_pg_live_state`` leaves the times out, so
+Resend Invite's mass update of them is a HOT update, and reads them from the rows).
 """
 from dataclasses import dataclass
 from datetime import datetime
