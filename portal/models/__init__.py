@@ -29,6 +29,7 @@ from portal.models.token import TokenPurpose
 from portal.models.user import User
 from portal.models.user_import import UserImport
 from portal.models import search  # noqa: F401  (triggers and search table with create_all)
+from portal.models import pg_keys  # noqa: F401,I001  (after search: its keys include user_search's)
 
 __all__ = [
     "Account",
