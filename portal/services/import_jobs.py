@@ -75,7 +75,13 @@ def state(job: ImportJob) -> str:
     if job.state == "uploaded" and job.expires_at <= utcnow():
         return "expired"
     if job.state == "running" and not jobs.alive(jobs.get(job.run_id)):
-        return "interrupted"
+        # The import and its run end in one commit, but they are read in two statements: on
+        # PostgreSQL (READ COMMITTED) that commit can land between them, and a run found
+        # finished beside an import read as running is one that has just ended. Read the
+        # import again after its run: still running now means its holder died.
+        db.session.refresh(job)
+        if job.state == "running":
+            return "interrupted"
     return job.state
 
 
