@@ -4,7 +4,6 @@ An identity provider authenticates with one of its account's tokens and then act
 ``ScimActor``: an admin of that account alone, with no person behind it, named in the audit
 trail by the token's name.
 """
-import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,10 +12,9 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import Account
-from portal.models import Role
 from portal.models import ScimToken
 from portal.models import utcnow
+from portal.services import accounts
 from portal.services import audit
 from portal.services import scope
 from portal.services.errors import NotFound
@@ -29,31 +27,15 @@ LAST_USED_EVERY = timedelta(minutes=1)
 
 
 @dataclass
-class ScimActor:
+class ScimActor(accounts.Operator):
     """The acting party of a SCIM request: its account's token, with no person behind it —
-    what an ``Operator`` is to the CLI: an admin of the account alone.
+    what an ``Operator`` is to the CLI, named in the trail by the token's name, and allowed to
+    change identity-level data only of people wholly inside its one account."""
 
-    Made from the token's row alone: the account itself is read only by what needs more of
-    it than its id (an invitation e-mail), not by each of a sync pass's thousand requests."""
-
-    account_id: int
     token_id: int = 0
     token_name: str = ""
     send_invitations: bool = False
-    # Changes identity-level data only of people wholly inside this one account.
     scoped: bool = True
-    user: None = None
-    user_id: None = None
-    id: None = None
-    role: str = Role.ADMIN
-
-    @functools.cached_property
-    def account(self) -> Account:
-        return db.session.get(Account, self.account_id)
-
-    @property
-    def is_admin(self) -> bool:
-        return True
 
     @property
     def audit_label(self) -> str:

@@ -62,7 +62,7 @@ def user_body(email, **attrs):
 
 
 def token_for(account, name="Entra ID", send_invitations=False) -> str:
-    return scim_tokens.create_token(accounts.Operator(account), name,
+    return scim_tokens.create_token(accounts.Operator(account.id), name,
                                     send_invitations=send_invitations)[1]
 
 

@@ -34,7 +34,7 @@ def test_a_revoked_token_gets_401_and_the_others_keep_working(app, account, scim
     other = token_for(account, "Okta")
     token = db.session.scalar(sa.select(ScimToken).where(ScimToken.name == "Entra ID"))
 
-    scim_tokens.revoke_token(accounts.Operator(account), token.id)
+    scim_tokens.revoke_token(accounts.Operator(account.id), token.id)
 
     assert_scim_error(scim.get("Users"), 401)
     assert scim.get("Users", token=other).status_code == 200
