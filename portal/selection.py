@@ -84,23 +84,31 @@ class SelectionForm(ListForm):
         )
 
 
-def list_context(form: ListForm) -> dict:
-    """Return what templates/users/index.html needs to render the list for this query."""
+def list_context(form: ListForm, *, whole_page: bool = True) -> dict:
+    """Return what templates/users/index.html needs to render the list for this query.
+
+    ``whole_page=False`` (htmx asked for the rows and the saved views: a search keystroke, a
+    filter, a page link) leaves out what only the whole page shows, the group filter's choices
+    and the invitations summary; the summary scans the account's invitations on PostgreSQL
+    (their times are in no index there, so Resend Invite stays a HOT update).
+    """
     actor = current_actor()
     page = users.list_users(actor, form.user_filter(), form.sort_key(), form.page_number())
     query = _query(page)
-    return {
+    context = {
         "form": form,
         "page": page,
         "query": query,
         # The saved views beside the tabs, the one of this query marked.
         "saved_views": saved_views.panel(actor, "users", urlencode(query)),
         "list_url": url_for("users.index"),
-        "groups": users.group_choices(actor),
         "state_labels": STATE_LABELS,
         "invitation_labels": invitation_states.LABELS,
-        "invitations": invitation_states.summary(actor),
     }
+    if whole_page:
+        context["groups"] = users.group_choices(actor)
+        context["invitations"] = invitation_states.summary(actor)
+    return context
 
 
 def _query(page: users.UserPage) -> dict:

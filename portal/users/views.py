@@ -38,6 +38,7 @@ from portal.web import UNREADABLE
 from portal.web import answer
 from portal.web import apply_error
 from portal.web import confirm
+from portal.web import is_fragment_request
 from portal.web import push_url
 from portal.web import render
 
@@ -51,7 +52,7 @@ bp.register_blueprint(second_factor_views.bp)
 @admin_required
 def index():
     """List the account's users: search, filter, sort, page; htmx gets only the rows."""
-    context = list_context(ListForm(request.args))
+    context = list_context(ListForm(request.args), whole_page=not is_fragment_request())
     # The address bar gets the tidy form of the query (no empty or default parameters).
     # The saved views out of band too: the one of this query is marked as the active one.
     return push_url(render("users/index.html", "rows", "saved_views_oob", **context),
