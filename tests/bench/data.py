@@ -1,4 +1,6 @@
 """Loading a bench's data set set-wise, fast on both databases, and reusing it across scripts."""
+import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -39,39 +41,144 @@ def two_accounts_with_people(people: int, user: Callable[[int], dict],
     return admin, other, users, members
 
 
-def insert(model, rows: list[dict], chunk: int = 20_000) -> None:
-    """Insert ``rows`` (dicts with the same keys) into ``model``'s table.
+def insert(model, rows, chunk: int = 20_000, columns: list[str] | None = None) -> None:
+    """Insert ``rows`` into ``model``'s table, set-wise, on the session's connection.
 
-    On PostgreSQL through COPY (psycopg's ``cursor.copy``): an executemany runs one INSERT per
-    row, and the statement-level triggers of ``users`` (the search table) with it, which made
-    building 100,000 users take many minutes; COPY fires them once. SQLite's executemany is its
-    fastest path.
+    ``rows``: dicts with the same keys, or (with ``columns``) tuples of those columns' values,
+    any iterable (a generator keeps a million rows out of memory). Python values as the models
+    take them (datetimes, dicts for JSON): each column's own bind processing turns them into
+    what SQLAlchemy would store, so the rows equal those the product writes.
+
+    PostgreSQL: COPY (psycopg's ``cursor.copy``): an executemany runs one INSERT per row, and
+    the statement-level triggers of ``users`` (the search table) with it; COPY fires them once.
+    SQLite: the driver's own executemany of tuples (SQLAlchemy's executemany of dicts, let alone
+    the ORM's bulk insert, spent 5-10x the CPU of the insert itself on building parameters).
     """
-    if not rows:
-        return
     table = getattr(model, "__table__", model)
-    if db.session.get_bind().dialect.name != "postgresql":
-        for start in range(0, len(rows), chunk):
-            db.session.execute(sa.insert(table), rows[start:start + chunk])
-        return
-    from psycopg.types.json import Jsonb
-
-    given = list(rows[0])
-    # COPY knows the database's defaults only: the models' Python-side ones are added here.
-    defaults = {}
+    rows = iter(rows)
+    if columns is None:
+        first = next(rows, None)
+        if first is None:
+            return
+        given = list(first)
+        rows = itertools.chain([first], rows)
+        rows = (tuple(row[name] for name in given) for row in rows)
+    else:
+        given = list(columns)
+    # The models' Python-side defaults (the database knows none of them), one value for all.
+    defaults = []
     for column in table.columns:
         if column.name not in given and column.default is not None:
             default = column.default
-            defaults[column.name] = default.arg if default.is_scalar else default.arg(None)
-    names = given + list(defaults)
-    json_columns = {name for name in names if isinstance(table.c[name].type, sa.JSON)}
-    connection = db.session.connection().connection.driver_connection
-    with connection.cursor() as cursor:
+            if default.is_scalar or default.is_callable:
+                defaults.append((column.name,
+                                 default.arg if default.is_scalar else default.arg(None)))
+    names = given + [name for name, _value in defaults]
+    extra = tuple(value for _name, value in defaults)
+    if extra:
+        rows = (row + extra for row in rows)
+    connection = db.session.connection()
+    driver = connection.connection.driver_connection
+    if connection.dialect.name != "postgresql":
+        dialect = connection.dialect
+        processors = [(i, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+                      for i, name in enumerate(names)]
+        processors = [(i, process) for i, process in processors if process is not None]
+        if processors:
+            rows = _processed(rows, processors)
+        statement = (f"INSERT INTO {table.name} ({', '.join(names)}) "
+                     f"VALUES ({', '.join('?' * len(names))})")
+        while batch := list(itertools.islice(rows, chunk)):
+            driver.executemany(statement, batch)
+        return
+    from psycopg.types.json import Jsonb
+
+    json_at = [i for i, name in enumerate(names) if isinstance(table.c[name].type, sa.JSON)]
+    with driver.cursor() as cursor:
         with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
-            for row in rows:
-                values = {**row, **defaults}
-                copy.write_row([Jsonb(values[name]) if name in json_columns else values[name]
-                                for name in names])
+            if json_at:
+                for row in rows:
+                    row = list(row)
+                    for i in json_at:
+                        row[i] = Jsonb(row[i])
+                    copy.write_row(row)
+            else:
+                for row in rows:
+                    copy.write_row(row)
+    if "id" in names and "id" in table.c and table.c.id.autoincrement in (True, "auto"):
+        # Rows inserted with their ids: move the sequence past them, as the database would.
+        connection.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+            f"(SELECT max(id) FROM {table.name}))")
+
+
+def _processed(rows, processors):
+    for row in rows:
+        row = list(row)
+        for i, process in processors:
+            row[i] = process(row[i])
+        yield row
+
+
+def _index_definitions(connection: sa.Connection, tables: list[str]) -> list[tuple[str, str]]:
+    """Return (name, CREATE statement) of the tables' secondary, non-unique indexes."""
+    if connection.dialect.name == "postgresql":
+        return [tuple(row) for row in connection.execute(sa.text(
+            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+            "WHERE t.relname = ANY(:tables) AND NOT x.indisunique AND NOT x.indisprimary "
+            "AND t.relnamespace = 'public'::regnamespace ORDER BY i.relname"),
+            {"tables": tables})]
+    marks = ", ".join("?" * len(tables))
+    return [tuple(row) for row in connection.exec_driver_sql(
+        f"SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL "
+        f"AND tbl_name IN ({marks}) AND sql NOT LIKE 'CREATE UNIQUE%' ORDER BY name",
+        tuple(tables))]
+
+
+@contextlib.contextmanager
+def indexes_after(*models):
+    """Drop the tables' secondary (non-unique) indexes for a bulk load, create them after.
+
+    Entering each row into half a dozen indexes at random places costs a bulk load most of
+    its time (1,000,000 audit events: 6 B-trees); one sort per index at the end builds the
+    same indexes (their very definitions, read from the database) at a fraction of it.
+    SQLite's planner statistics of those indexes (sqlite_stat1: the product pins them, see
+    portal/models/search.py) go with a dropped index; they are put back as they were.
+    """
+    connection = db.session.connection()
+    tables = [getattr(model, "__table__", model).name for model in models]
+    indexes = _index_definitions(connection, tables)
+    sqlite = connection.dialect.name != "postgresql"
+    stats = []
+    if sqlite and connection.exec_driver_sql(
+            "SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'").first():
+        stats = connection.exec_driver_sql(
+            "SELECT tbl, idx, stat FROM sqlite_stat1 WHERE idx IN ({})".format(
+                ", ".join("?" * len(indexes)) or "NULL"),
+            tuple(name for name, _sql in indexes)).all()
+    for name, _sql in indexes:
+        connection.exec_driver_sql(f'DROP INDEX "{name}"')
+    yield
+    connection = db.session.connection()
+    if not sqlite:
+        connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+    for _name, sql in indexes:
+        connection.exec_driver_sql(sql)
+    if stats:
+        connection.exec_driver_sql("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)",
+                                   [tuple(row) for row in stats])
+        connection.exec_driver_sql("ANALYZE sqlite_schema")  # reload the statistics
+
+
+def analyze(engine: sa.engine.Engine) -> None:
+    """PostgreSQL: VACUUM ANALYZE, what autovacuum does shortly after a bulk load (planner
+    statistics, the visibility map). SQLite keeps the product's pinned statistics."""
+    if engine.dialect.name != "postgresql":
+        return
+    db.session.commit()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")
 
 
 # A data set built once per `make bench` run and copied for the next script that needs the
