@@ -21,8 +21,9 @@ class OutboxMessage(Base):
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    # Found by ix_outbox_messages_account_state, which starts with it.
     account_id: so.Mapped[int | None] = so.mapped_column(
-        sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+        sa.ForeignKey("accounts.id", ondelete="CASCADE")
     )
     # The person the mail is about (for the purge); the recipient address is kept separately.
     user_id: so.Mapped[int | None] = so.mapped_column(

@@ -10,8 +10,9 @@ from portal.models.base import Timestamped
 
 class User(Timestamped, Base):
     __tablename__ = "users"
-    # Name order with the e-mail alongside: the member picker's search walks it, never the table.
-    __table_args__ = (sa.Index("ix_users_name_email", "name", "email"),)
+    # No index on (name, email) nor on last_seen_at: nothing reads users in those orders (the
+    # lists and the member picker read the sort keys of memberships, search reads user_search)
+    # and every import, sign-in and purge paid for them (migration 0024).
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     # Normalised by email-validator and lower-cased, so the unique index is case-insensitive.
@@ -26,7 +27,7 @@ class User(Timestamped, Base):
     failed_logins: so.Mapped[int] = so.mapped_column(default=0)
     failed_login_at: so.Mapped[datetime | None]
     throttled_until: so.Mapped[datetime | None]
-    last_seen_at: so.Mapped[datetime | None] = so.mapped_column(index=True)
+    last_seen_at: so.Mapped[datetime | None]
     # Optimistic lock: an edit based on a stale copy is refused, not silently applied.
     version: so.Mapped[int] = so.mapped_column(default=1)
 
