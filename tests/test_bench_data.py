@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.models import AuditEvent
 from portal.models import Membership
 from portal.models import User
+from portal.services import accounts
 from tests.bench import data
 
 ROWS = [
@@ -64,33 +65,66 @@ def test_the_fast_insert_stores_what_sqlalchemy_stores(app):
 
 
 def schema(tables: list[str]) -> tuple[list, list]:
-    """Every index of ``tables`` (name, definition) and SQLite's planner statistics of them."""
+    """Every index and trigger of ``tables`` (name, definition) and SQLite's planner
+    statistics of them."""
     if db.engine.dialect.name == "postgresql":
         return [tuple(row) for row in db.session.execute(sa.text(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(:tables) "
-            "ORDER BY indexname"), {"tables": tables})], []
+            "UNION ALL SELECT tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
+            "JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relname = ANY(:tables) "
+            "AND NOT t.tgisinternal ORDER BY 1"), {"tables": tables})], []
     marks = ", ".join("?" * len(tables))
     indexes = db.session.connection().exec_driver_sql(
-        f"SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ({marks}) "
-        "ORDER BY name", tuple(tables)).all()
+        f"SELECT type, name, sql FROM sqlite_schema WHERE type IN ('index', 'trigger') "
+        f"AND tbl_name IN ({marks}) ORDER BY name", tuple(tables)).all()
     stats = db.session.connection().exec_driver_sql(
         f"SELECT tbl, idx, stat FROM sqlite_stat1 WHERE tbl IN ({marks}) ORDER BY idx",
         tuple(tables)).all()
     return [tuple(row) for row in indexes], [tuple(row) for row in stats]
 
 
+def found(part: str) -> list[int]:
+    """The people whose name or e-mail holds ``part``, through the trigram search table."""
+    if db.engine.dialect.name == "postgresql":
+        return list(db.session.scalars(sa.text(
+            "SELECT user_id FROM user_search WHERE body LIKE :q ORDER BY user_id"),
+            {"q": f"%{part}%"}))
+    return list(db.session.scalars(sa.text(
+        "SELECT rowid FROM user_search WHERE user_search MATCH :q ORDER BY rowid"),
+        {"q": f'"{part}"'}))
+
+
 def test_indexes_after_a_bulk_load_are_the_schemas_own(app):
-    tables = ["audit_events", "memberships"]
+    tables = ["audit_events", "memberships", "users", "user_search"]
     before = schema(tables)
-    assert len(before[0]) >= 10  # audit_events has 7, memberships a dozen
+    assert len(before[0]) >= 12  # audit_events has 7, memberships a dozen, users' triggers
     if db.engine.dialect.name == "sqlite":
         assert before[1]  # the product's pinned statistics of memberships' indexes
-    with data.indexes_after(AuditEvent, Membership):
+    with data.indexes_after(AuditEvent, Membership, User):
         during = schema(tables)
         data.insert(AuditEvent, [dict(row, action="bulk") for row in ROWS * 50])
+        data.insert(User, [{"id": 100 + n, "email": f"p{n}@example.org", "name": f"Ünal Öz {n}",
+                            "created_at": datetime(2026, 3, 1)} for n in range(30)])
+        account = accounts.create_account("Bench", admin_email="admin@bench.example",
+                                          password="correct horse battery staple")
+        data.insert(Membership, [{"account_id": account.account_id, "user_id": 100 + n,
+                                  "role": "member", "invite_state": "active",
+                                  "created_at": datetime(2026, 3, 1)} for n in range(30)])
     db.session.commit()
     assert len(during[0]) < len(before[0])  # the secondary indexes were gone for the load
     assert schema(tables) == before
-    # The recreated indexes answer (and hold the rows loaded without them).
+    # The recreated indexes answer (and hold the rows loaded without them); the people loaded
+    # without the search trigger are found, and one added afterwards through the trigger too.
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
         AuditEvent.actor_user_id == 7, AuditEvent.action == "bulk")) == 50
+    assert found("öz 2") == [102] + list(range(120, 130))
+    # The sort keys the memberships' trigger writes, as it writes them (SQLite's lower() folds
+    # ASCII only), with the trigger back for the next membership.
+    keys = db.session.execute(sa.select(Membership.sort_name, Membership.sort_email).where(
+        Membership.user_id == 102)).one()
+    expected = db.session.execute(sa.select(sa.func.lower(User.name), User.email).where(
+        User.id == 102)).one()
+    assert tuple(keys) == tuple(expected) and keys.sort_email == "p2@example.org"
+    db.session.add(User(email="late@example.org", name="Late Öz 2"))
+    db.session.commit()
+    assert len(found("öz 2")) == 12

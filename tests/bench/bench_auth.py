@@ -36,6 +36,7 @@ from portal.services import accounts  # noqa: E402
 from portal.services import auth  # noqa: E402
 from portal.services import passwords  # noqa: E402
 from portal.services import tokens  # noqa: E402
+from tests.bench import data  # noqa: E402
 from tests.bench import figures as report  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
@@ -51,23 +52,27 @@ def build(app, people: int) -> tuple[str, list[str]]:
         account_id = admin.account_id
         now = utcnow()
         stored = passwords.hasher().hash(PASSWORD)
-        conn = db.session.connection()
-        conn.execute(sa.insert(User), [
-            {"email": f"user{n}@bench.example.com", "name": f"User {n}", "password_hash": stored,
-             "must_change_password": False, "failed_logins": 0, "version": 1, "created_at": now}
-            for n in range(people)])
-        conn.execute(sa.insert(Membership).from_select(
-            ["account_id", "user_id", "role", "invite_state", "created_at"],
-            sa.select(sa.literal(account_id), User.id, sa.literal("member"), sa.literal("active"),
-                      sa.literal(now)).where(User.email.like("user%@bench.example.com"))))
         raw = [f"bench-token-{n:06d}-" + "x" * 24 for n in range(people)]
-        ids = list(db.session.scalars(sa.select(User.id).where(User.email.like("user%@bench.example.com"))
-                                      .order_by(User.id)))
-        conn.execute(sa.insert(Device), [
-            {"user_id": uid, "account_id": account_id, "token_hash": tokens.digest(token),
-             "kind": "web", "name": "Bench browser", "created_at": now, "last_seen_at": now,
-             "expires_at": now + timedelta(hours=12)}
-            for uid, token in zip(ids, raw)])
+        # Driver-level inserts, indexes and search table after the load (tests/bench/data.py).
+        with data.indexes_after(User, Membership, Device):
+            data.insert(User, [
+                {"email": f"user{n}@bench.example.com", "name": f"User {n}",
+                 "password_hash": stored, "must_change_password": False, "failed_logins": 0,
+                 "version": 1, "created_at": now}
+                for n in range(people)])
+            conn = db.session.connection()
+            conn.execute(sa.insert(Membership).from_select(
+                ["account_id", "user_id", "role", "invite_state", "created_at"],
+                sa.select(sa.literal(account_id), User.id, sa.literal("member"),
+                          sa.literal("active"), sa.literal(now))
+                .where(User.email.like("user%@bench.example.com"))))
+            ids = list(db.session.scalars(sa.select(User.id).where(
+                User.email.like("user%@bench.example.com")).order_by(User.id)))
+            data.insert(Device, [
+                {"user_id": uid, "account_id": account_id, "token_hash": tokens.digest(token),
+                 "kind": "web", "name": "Bench browser", "created_at": now, "last_seen_at": now,
+                 "expires_at": now + timedelta(hours=12)}
+                for uid, token in zip(ids, raw)])
         db.session.commit()
     return "user1@bench.example.com", raw
 

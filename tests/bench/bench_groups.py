@@ -68,18 +68,22 @@ def build(users: int, rng: random.Random):
         "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
         "failed_logins": 0, "must_change_password": False, "version": 1,
     }, lambda n: {"deleted_at": now if n % 200 == 0 else None})
-    data.insert(User, people)
-    data.insert(Membership, members)
     made = [Group(account_id=admin.account_id, name=f"Team {n:02d}", name_key=f"team {n:02d}",
                   created_at=now) for n in range(1, 51)]
     db.session.add_all(made)
     db.session.flush()
-    ids = list(db.session.scalars(sa.select(Membership.id).where(
-        Membership.account_id == admin.account_id, Membership.id != admin.id)))
-    pairs = {(g.id, mid) for mid in ids for g in rng.sample(made, 2)}
-    data.insert(GroupMember, [
-        {"group_id": g, "membership_id": m, "created_at": now} for g, m in pairs])
+    made = [(g.id, g) for g in made]  # ids read now: nothing may query during a COPY
+    with data.indexes_after(User, Membership, GroupMember):
+        data.insert(User, people)
+        data.insert(Membership, members)
+        ids = list(db.session.scalars(sa.select(Membership.id).where(
+            Membership.account_id == admin.account_id, Membership.id != admin.id)))
+        pairs = {(g, mid) for mid in ids for g, _group in rng.sample(made, 2)}
+        data.insert(GroupMember, [
+            {"group_id": g, "membership_id": m, "created_at": now} for g, m in pairs])
     db.session.commit()
+    data.analyze(db.engine)
+    made = [group for _id, group in made]
     for n in range(5):
         taskstreams.create_taskstream(admin, f"Stream {n}", [
             (f"Step {k}", made[(n * 3 + k) % 50].id) for k in range(3)])

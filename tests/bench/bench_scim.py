@@ -62,23 +62,25 @@ def build(users: int) -> tuple[str, int]:
     now = utcnow()
     first_user = db.session.scalar(sa.select(sa.func.max(User.id))) + 1
     total = users + users // 10
-    for start in range(0, total, 20_000):
-        stop = min(total, start + 20_000)
-        data.insert(User, [
-            {"id": first_user + n, "email": f"user{n:06d}@example{n % 7}.org",
-             "name": f"Person {n:06d}", "created_at": now, "failed_logins": 0,
-             "must_change_password": False, "version": 1} for n in range(start, stop)])
-        data.insert(Membership, [
-            {"account_id": bench.account_id if n < users else other.account_id,
-             "user_id": first_user + n, "role": "member", "invite_state": "active",
-             "created_at": now, "deleted_at": now if n % 100 == 0 else None}
-            for n in range(start, stop)])
-    db.session.commit()
-    ids = db.session.execute(sa.select(Membership.id, Membership.user_id)
-                             .where(Membership.account_id == bench.account_id)).all()
-    data.insert(ScimUserLink, [
-        {"membership_id": mid, "external_id": f"ext-{uid}", "modified_at": now}
-        for mid, uid in ids])
+    bench_id, other_id = bench.account_id, other.account_id
+    with data.indexes_after(User, Membership, ScimUserLink):
+        for start in range(0, total, 20_000):
+            stop = min(total, start + 20_000)
+            data.insert(User, [
+                {"id": first_user + n, "email": f"user{n:06d}@example{n % 7}.org",
+                 "name": f"Person {n:06d}", "created_at": now, "failed_logins": 0,
+                 "must_change_password": False, "version": 1} for n in range(start, stop)])
+            data.insert(Membership, [
+                {"account_id": bench_id if n < users else other_id,
+                 "user_id": first_user + n, "role": "member", "invite_state": "active",
+                 "created_at": now, "deleted_at": now if n % 100 == 0 else None}
+                for n in range(start, stop)])
+        db.session.commit()
+        ids = db.session.execute(sa.select(Membership.id, Membership.user_id)
+                                 .where(Membership.account_id == bench_id)).all()
+        data.insert(ScimUserLink, [
+            {"membership_id": mid, "external_id": f"ext-{uid}", "modified_at": now}
+            for mid, uid in ids])
     db.session.commit()
     if db.engine.dialect.name == "postgresql":
         # The users were inserted with their ids: move the sequence past them.

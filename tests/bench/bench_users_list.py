@@ -69,62 +69,64 @@ def build(n_users: int, n_groups: int) -> tuple[Account, Membership]:
     chunk = 20_000
     first_user = db.session.scalar(sa.select(sa.func.max(User.id))) + 1
     seen_at = []  # by user, in id order: each one's last activity in this account
-    for start in range(0, n_users, chunk):
-        rows = []
-        for i in range(start, min(n_users, start + chunk)):
-            first, last = rng.choice(FIRST), rng.choice(LAST)
-            seen = now - timedelta(minutes=rng.randint(0, 200_000)) if rng.random() < 0.7 else None
-            seen_at.append(seen)
-            rows.append({
-                "email": f"{first}.{last}.{i}@bench.example".lower(),
-                "name": f"{first} {last}",
-                "last_seen_at": seen,
-                "created_at": now,
-                "version": 1,
-            })
-        data.insert(User, rows)
-    user_ids = range(first_user, first_user + n_users)
-    seen_ids = set(db.session.scalars(
-        sa.select(User.id).where(User.id >= first_user, User.last_seen_at.is_not(None))
-    ))
-    for start in range(0, n_users, chunk):
-        rows = []
-        for user_id in user_ids[start:start + chunk]:
-            if user_id in seen_ids:
-                state = "active"
-            else:
-                state = "invite_failed" if rng.random() < 0.1 else "invited"
-            rows.append({
-                "account_id": account_id,
-                "user_id": user_id,
-                "role": "member",
-                "invite_state": state,
-                "invite_error": "550 5.1.1 No such user" if state == "invite_failed" else None,
-                # Invitations still out: half have expired, half of the rest went out.
-                "invite_expires_at": (now + timedelta(hours=rng.choice((-48, 48))))
-                if state == "invited" else None,
-                "invite_sent_at": now if state == "invited" and rng.random() < 0.5 else None,
-                "invited_by_id": admin.user_id,
-                "created_at": now,
-                "sort_last_seen": seen_at[user_id - first_user],
-            })
-        data.insert(Membership, rows)
-    db.session.execute(sa.insert(Group), [
-        {"account_id": account_id, "name": f"Team {g:02}", "name_key": f"team {g:02}",
-         "created_at": now}
-        for g in range(1, n_groups + 1)
-    ])
-    group_ids = list(db.session.scalars(sa.select(Group.id).where(Group.account_id == account_id)))
-    membership_ids = list(db.session.scalars(
-        sa.select(Membership.id).where(Membership.account_id == account_id,
-                                       Membership.user_id != admin.user_id)
-    ))
-    pairs = []
-    for membership_id in membership_ids:
-        for group_id in rng.sample(group_ids, rng.choice((1, 1, 2))):
-            pairs.append({"group_id": group_id, "membership_id": membership_id, "created_at": now})
-    for start in range(0, len(pairs), chunk):
-        data.insert(GroupMember, pairs[start:start + chunk])
+    # Indexes, search table and sort keys after the load (data.indexes_after).
+    with data.indexes_after(User, Membership, GroupMember):
+        for start in range(0, n_users, chunk):
+            rows = []
+            for i in range(start, min(n_users, start + chunk)):
+                first, last = rng.choice(FIRST), rng.choice(LAST)
+                seen = now - timedelta(minutes=rng.randint(0, 200_000)) if rng.random() < 0.7 else None
+                seen_at.append(seen)
+                rows.append({
+                    "email": f"{first}.{last}.{i}@bench.example".lower(),
+                    "name": f"{first} {last}",
+                    "last_seen_at": seen,
+                    "created_at": now,
+                    "version": 1,
+                })
+            data.insert(User, rows)
+        user_ids = range(first_user, first_user + n_users)
+        seen_ids = set(db.session.scalars(
+            sa.select(User.id).where(User.id >= first_user, User.last_seen_at.is_not(None))
+        ))
+        for start in range(0, n_users, chunk):
+            rows = []
+            for user_id in user_ids[start:start + chunk]:
+                if user_id in seen_ids:
+                    state = "active"
+                else:
+                    state = "invite_failed" if rng.random() < 0.1 else "invited"
+                rows.append({
+                    "account_id": account_id,
+                    "user_id": user_id,
+                    "role": "member",
+                    "invite_state": state,
+                    "invite_error": "550 5.1.1 No such user" if state == "invite_failed" else None,
+                    # Invitations still out: half have expired, half of the rest went out.
+                    "invite_expires_at": (now + timedelta(hours=rng.choice((-48, 48))))
+                    if state == "invited" else None,
+                    "invite_sent_at": now if state == "invited" and rng.random() < 0.5 else None,
+                    "invited_by_id": admin.user_id,
+                    "created_at": now,
+                    "sort_last_seen": seen_at[user_id - first_user],
+                })
+            data.insert(Membership, rows)
+        db.session.execute(sa.insert(Group), [
+            {"account_id": account_id, "name": f"Team {g:02}", "name_key": f"team {g:02}",
+             "created_at": now}
+            for g in range(1, n_groups + 1)
+        ])
+        group_ids = list(db.session.scalars(sa.select(Group.id).where(Group.account_id == account_id)))
+        membership_ids = list(db.session.scalars(
+            sa.select(Membership.id).where(Membership.account_id == account_id,
+                                           Membership.user_id != admin.user_id)
+        ))
+        pairs = []
+        for membership_id in membership_ids:
+            for group_id in rng.sample(group_ids, rng.choice((1, 1, 2))):
+                pairs.append({"group_id": group_id, "membership_id": membership_id, "created_at": now})
+        for start in range(0, len(pairs), chunk):
+            data.insert(GroupMember, pairs[start:start + chunk])
     db.session.commit()
     return db.session.get(Account, account_id), admin
 
