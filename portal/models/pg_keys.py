@@ -88,13 +88,15 @@ def _check_new(child: str, keys: list[Key]) -> list[str]:
         SELECT count(*) INTO wanted FROM (
             SELECT DISTINCT n.{key.column} FROM new_rows n WHERE n.{key.column} IS NOT NULL) d;
         IF wanted > 0 THEN
-            SELECT count(*) INTO found FROM {key.parent} p
-            WHERE p.id IN (SELECT n.{key.column} FROM new_rows n) AND p.xmin = mine;
+            -- Parents of other transactions first: when they are all (Resend Invite's users
+            -- and memberships) no second join looks for this transaction's own.
+            SELECT count(*) INTO found FROM (
+                SELECT 1 FROM {key.parent} p
+                WHERE p.id IN (SELECT n.{key.column} FROM new_rows n) AND p.xmin <> mine
+                FOR KEY SHARE OF p) locked;
             IF found < wanted THEN
-                SELECT found + count(*) INTO found FROM (
-                    SELECT 1 FROM {key.parent} p
-                    WHERE p.id IN (SELECT n.{key.column} FROM new_rows n) AND p.xmin <> mine
-                    FOR KEY SHARE OF p) locked;
+                SELECT found + count(*) INTO found FROM {key.parent} p
+                WHERE p.id IN (SELECT n.{key.column} FROM new_rows n) AND p.xmin = mine;
             END IF;
             IF found < wanted THEN
                 SELECT n.{key.column} INTO missing FROM new_rows n
