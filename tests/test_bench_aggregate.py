@@ -8,6 +8,8 @@ every tests/bench/bench_*.py script has sizes in the aggregator and writes the -
 import json
 import os
 import re
+import threading
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -135,3 +137,39 @@ def test_a_data_set_one_script_built_is_copied_for_the_next(tmp_path, monkeypatc
                 "SELECT count(*) FROM pg_database WHERE datname LIKE 'bench_cache_bench_cache_test%'"
             )) == 0
         engine.dispose()
+
+
+def test_two_workers_take_the_runs_longest_first_across_both_databases(tmp_path, monkeypatch):
+    """--jobs 2: the runs of both databases in one queue, longest first (aggregate.COST), each
+    worker taking the next when it is free, so neither is left with the long tail (one leg a
+    database left the SQLite leg 1,594 s of a 1,597 s run, the PostgreSQL one 1,320 s); the
+    HTTP load test, which saves the 100,000 users, goes before the Users list, which copies
+    them; the table keeps the scripts' order."""
+    started, workers = [], set()
+    lock = threading.Lock()
+
+    def run_one(name, script, args, url, out, timeout, cache=None):
+        database = "postgresql" if url else "sqlite"
+        with lock:
+            started.append((name, database))
+            workers.add(threading.get_ident())
+        time.sleep(aggregate.COST.get((name, database), 60) / 20_000)
+        return {"bench": name, "database": database, "figures": [], "seconds": 0.0,
+                "cpu_seconds": 0.0, "log": "-"}
+
+    monkeypatch.setattr(aggregate, "run_one", run_one)
+    monkeypatch.setattr(aggregate, "fresh_database", lambda server, name: server + name)
+    monkeypatch.setattr(aggregate, "drop_database", lambda server, name: None)
+    monkeypatch.setattr(aggregate, "drop_cached", lambda server, cache: None)
+    documents = aggregate.run_all("tiny", "postgresql+psycopg://bench@127.0.0.1/", None,
+                                  tmp_path, 60, progress=lambda *a, **k: None, jobs=2)
+    expected = sorted(started, key=lambda run: -aggregate.COST.get(run, 60))
+    assert started == expected
+    assert started[:2] == [("deletion", "postgresql"), ("deletion", "sqlite")]
+    assert len(workers) == 2
+    for database in ("sqlite", "postgresql"):
+        assert started.index(("http", database)) < started.index(("users_list", database))
+    names = list(aggregate.scripts())
+    assert [d["bench"] for d in documents] == sorted(
+        (d["bench"] for d in documents), key=names.index)
+    assert len(documents) == len(names) + len(aggregate.POSTGRESQL & set(names))

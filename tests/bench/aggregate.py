@@ -1,7 +1,7 @@
 """`make bench`: run every tests/bench/bench_*.py script on SQLite and PostgreSQL, print one table.
 
     .venv/bin/python tests/bench/aggregate.py [--size full|tiny] [--database-url URL]
-        [--only users_list,deletion] [--json bench.json] [--out bench-results] [--jobs 1|2]
+        [--only users_list,deletion] [--json bench.json] [--out bench-results] [--jobs 1|2|3]
 
 Each script runs in its own process with ``--json`` (tests/bench/figures.py) and the sizes of
 ``--size``; its own human output goes to ``<out>/<bench>-<database>.txt``. With
@@ -12,12 +12,13 @@ SQLite and PostgreSQL figures with their verdicts, and the hand-written floor or
 in the same run where the script has one. ``bench.json`` holds every script's document; the
 last line gives the wall time against the 10 minutes `make bench` has.
 
-``--jobs 2`` (the default) runs the SQLite runs and the PostgreSQL runs as two legs side by
-side, one script at a time each: on two cores that halves the wall clock, and each figure is
-measured beside one other script (``--jobs 1`` measures them one after the other, twice as
-long). A data set one script built is copied by the next that needs the same one
-(tests/bench/data.py, ``PORTAL_BENCH_CACHE``): the HTTP load test and the Users list both load
-the same 100,000 users; the copies are dropped at the end.
+``--jobs 2`` (the default) runs two scripts side by side, one a core: two workers take the
+runs, SQLite's and PostgreSQL's alike, longest first (``COST``), each the next when it is free,
+so neither is left with the long tail; each figure is measured beside one other script
+(``--jobs 1`` measures them one after the other, twice as long). A data set one script built
+is copied by the next that needs the same one (tests/bench/data.py, ``PORTAL_BENCH_CACHE``):
+the HTTP load test and the Users list both load the same 100,000 users (the HTTP test, longer,
+goes first); the copies are dropped at the end.
 
 Sizes (``full``, what `make bench` runs): every figure at the size its budget names: the list
 pages, Resend Invite, the purge, SCIM look-ups and the HTTP load at 100,000 users; the CSV
@@ -43,6 +44,17 @@ ROOT = HERE.parents[1]
 
 # Which scripts take --database-url (PostgreSQL); the others build their own SQLite file.
 POSTGRESQL = {"users_list", "deletion", "groups", "scim", "login_timing", "http", "csv", "audit"}
+
+# Each run's wall seconds at full size (make bench on a quiet machine, after the builders were
+# made set-wise): the order the workers take them in, longest first. A run not listed: 60.
+COST = {
+    ("deletion", "sqlite"): 150, ("deletion", "postgresql"): 200, ("audit", "sqlite"): 110,
+    ("audit", "postgresql"): 90, ("scim", "postgresql"): 150, ("scim", "sqlite"): 60,
+    ("http", "postgresql"): 110, ("http", "sqlite"): 100, ("csv", "sqlite"): 130,
+    ("csv", "postgresql"): 110, ("groups", "postgresql"): 80, ("groups", "sqlite"): 60,
+    ("auth", "sqlite"): 70, ("login_timing", "postgresql"): 50, ("users_list", "postgresql"): 60,
+    ("users_list", "sqlite"): 25, ("login_timing", "sqlite"): 16,
+}
 
 # Each script's options at each size, one row a script: option -> (full, tiny); None leaves the
 # option out at that size (the script's own default).
@@ -178,8 +190,8 @@ def run_all(size: str, database_url: str | None, only: list[str] | None, out: Pa
             timeout: float, progress=print, done=None, jobs: int = 1) -> list[dict]:
     """Run the chosen scripts on SQLite (and PostgreSQL); return their documents in order.
 
-    ``jobs=2`` runs the SQLite runs and the PostgreSQL runs side by side (two legs, each one
-    script at a time): on a machine of two idle cores that halves the wall clock.
+    ``jobs=2`` runs two at a time, longest first (on two idle cores that halves the wall
+    clock); the table keeps the scripts' order.
     """
     out.mkdir(parents=True, exist_ok=True)
     found = scripts()
@@ -190,16 +202,23 @@ def run_all(size: str, database_url: str | None, only: list[str] | None, out: Pa
     chosen = [name for name in found if not only or name in only]
     runs = [(name, target) for name in chosen
             for target in [None] + ([database_url] if database_url and name in POSTGRESQL else [])]
-    legs = [runs] if jobs < 2 else [[r for r in runs if r[1] is None],
-                                   [r for r in runs if r[1] is not None]]
+    # Longest first, each worker taking the next run when it is free: the two databases' runs
+    # mixed, so neither worker is left with the long tail (a leg per database was not even).
+    queue = sorted(runs, key=lambda run: -COST.get(
+        (run[0], "postgresql" if run[1] else "sqlite"), 60))
     finished: dict[tuple[str, str | None], dict] = {}
     lock = threading.Lock()
 
     def in_order() -> list[dict]:
         return [finished[run] for run in runs if run in finished]
 
-    def leg(chosen_runs, cache: Path) -> None:
-        for name, target in chosen_runs:
+    def next_run():
+        with lock:
+            return queue.pop(0) if queue else None
+
+    def leg(cache: Path) -> None:
+        while (run := next_run()) is not None:
+            name, target = run
             database = "postgresql" if target else "sqlite"
             scratch = f"bench_{name}_{os.getpid()}"
             url = fresh_database(target, scratch) if target else None
@@ -221,8 +240,8 @@ def run_all(size: str, database_url: str | None, only: list[str] | None, out: Pa
     with tempfile.TemporaryDirectory(prefix="bench_cache_") as cache_dir:
         cache = Path(cache_dir)
         try:
-            threads = [threading.Thread(target=leg, args=(chosen_runs, cache))
-                       for chosen_runs in legs if chosen_runs]
+            threads = [threading.Thread(target=leg, args=(cache,))
+                       for _ in range(max(1, min(jobs, len(queue))))]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -306,8 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-results"),
                         help="where each script's own output goes")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per script run")
-    parser.add_argument("--jobs", type=int, choices=(1, 2), default=2,
-                        help="2: the SQLite and the PostgreSQL runs side by side")
+    parser.add_argument("--jobs", type=int, choices=(1, 2, 3), default=2,
+                        help="runs side by side (2: one a core), longest first")
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.only.split(",")] if args.only else None
     start = time.perf_counter()
