@@ -93,11 +93,7 @@ def list_context(form: ListForm, *, whole_page: bool = True) -> dict:
     (their times are in no index there, so Resend Invite stays a HOT update).
     """
     actor = current_actor()
-    user_filter, summary, live_count = form.user_filter(), None, None
-    if whole_page and user_filter.is_empty:
-        summary, live_count = invitation_states.summary_and_live_count(actor)
-    page = users.list_users(actor, user_filter, form.sort_key(), form.page_number(),
-                            live_count=live_count)
+    page = users.list_users(actor, form.user_filter(), form.sort_key(), form.page_number())
     query = _query(page)
     context = {
         "form": form,
@@ -111,7 +107,7 @@ def list_context(form: ListForm, *, whole_page: bool = True) -> dict:
     }
     if whole_page:
         context["groups"] = users.group_choices(actor)
-        context["invitations"] = summary or invitation_states.summary(actor)
+        context["invitations"] = invitation_states.summary(actor)
     return context
 
 

@@ -106,28 +106,3 @@ def summary(actor, *, exact: bool = False) -> Summary:
     return Summary(expired=count(condition(Invitation.EXPIRED, now)),
                    refused=count(condition(Invitation.REFUSED, now)),
                    cap=None if exact else SUMMARY_CAP)
-
-
-def summary_and_live_count(actor) -> tuple[Summary, int | None]:
-    """The summary and, on PostgreSQL, how many live users the account has, in one pass.
-
-    PostgreSQL finds expired invitations by reading the rows (their times are in no index
-    there, so Resend Invite stays a HOT update): the whole list's page counts its users in
-    that same scan instead of walking the account's index again (one statement, not three).
-    The counts are capped afterwards, so the summary reads as ``summary``'s. SQLite answers
-    (summary, None): its index walks are cheaper than a scan of the table.
-    """
-    if db.session.get_bind().dialect.name != "postgresql":
-        return summary(actor), None
-    now = utcnow()
-    live, expired, refused = db.session.execute(
-        scope.in_account(
-            sa.select(sa.func.count(),
-                      sa.func.count().filter(condition(Invitation.EXPIRED, now)),
-                      sa.func.count().filter(condition(Invitation.REFUSED, now)))
-            .select_from(Membership),
-            Membership, actor,
-        ).where(Membership.deleted_at.is_(None))
-    ).one()
-    return Summary(expired=min(expired, SUMMARY_CAP), refused=min(refused, SUMMARY_CAP),
-                   cap=SUMMARY_CAP), live

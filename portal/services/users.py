@@ -225,16 +225,14 @@ def _narrow_page(base: sa.Select, sort: str, page: int) -> tuple[list[int], int 
 
 
 def list_users(
-    actor, user_filter: UserFilter = UserFilter(), sort: str = "name", page: int = 1,
-    *, live_count: int | None = None,
+    actor, user_filter: UserFilter = UserFilter(), sort: str = "name", page: int = 1
 ) -> UserPage:
     """Return one page of the account's live users matching the filter, sorted.
 
     Broad views (everyone, a state) count along the account's index and read the page's ids
     from the nearer end of the sort index, so the last page costs what the first does.
     Narrow views (a search, a group) are read with their size in one statement. Only the
-    page's rows are then loaded. ``live_count``: the account's live users, counted already
-    (invitation_states.summary_and_live_count); used only when nothing narrows the list.
+    page's rows are then loaded.
     """
     sort = sort if sort in SORTS else "name"
     page = max(1, page)
@@ -243,10 +241,7 @@ def list_users(
     if user_filter.q.strip() or user_filter.group_id:
         ids, total = _narrow_page(base, sort, page)
     if total is None:
-        if live_count is not None and user_filter.is_empty:
-            total = live_count
-        else:
-            total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
+        total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
         page = min(page, max(1, math.ceil(total / PAGE_SIZE)))
         ids = _page_ids(base, sort, page, total)
     now = utcnow()
