@@ -4,7 +4,8 @@
 #                serve on http://127.0.0.1:5000 with gunicorn (gunicorn.conf.py) and run the
 #                background worker beside it (scripts/serve.sh; Ctrl-C or TERM stops both)
 #   make test    install the test extras, Debian's chromium, systemd and redis, run the whole
-#                pytest suite (pass extra arguments with PYTEST_ARGS='-k login -v')
+#                pytest suite (pass extra arguments with PYTEST_ARGS='-k login -v'; TEST_WORKERS=2
+#                runs it on two pytest-xdist workers)
 #   make dev     the same with Flask's development server and its reloader, no worker
 #   make bench   run every tests/bench/bench_*.py script on SQLite and PostgreSQL and print one
 #                table of their figures beside their budgets (and bench.json); under 10 minutes
@@ -121,9 +122,14 @@ dev: deps
 	$(FLASK) bootstrap
 	$(FLASK) run --debug --host $(HOST) --port $(PORT)
 
-# pytest's exit code 5 ("no tests collected") is not a failure.
+# pytest's exit code 5 ("no tests collected") is not a failure. TEST_WORKERS=2 runs the suite on
+# two pytest-xdist workers (each its own databases, SMTP server and Chromium; the timing-sensitive
+# tests on one worker: tests/conftest.py); 0, the default until whole runs have shown it stable
+# on both databases, runs it in this one process.
+TEST_WORKERS ?= 0
 test: test-deps
-	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	@$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) \
+	    $(PYTEST_ARGS); status=$$?; \
 	if [ $$status = 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status
 
 # One table (and bench.json) of every tests/bench/bench_*.py figure on SQLite and PostgreSQL

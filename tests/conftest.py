@@ -2,6 +2,7 @@
 import contextvars
 import re
 import threading
+from pathlib import Path
 
 import jinja2
 import pytest
@@ -75,6 +76,30 @@ def _cached_compile_builder(self: Rule, append_unknown: bool = True):
 
 
 Rule._compile_builder = _cached_compile_builder
+
+
+# `make test TEST_WORKERS=2` runs the suite on two pytest-xdist workers (--dist loadgroup). Each
+# has its own of everything a session fixture makes: SQLite template and files in its tmp dir,
+# its own PostgreSQL database on the run's server (PostgresDatabases: a uuid name), SMTP server
+# on a free port, Chromium, compiled-code caches (in memory). The tests that run processes of
+# their own against the clock are one group on one worker, so two of them never share the two
+# cores (the other worker still runs; their waits are generous for that: tests/deploy/processes).
+ROOT = Path(__file__).resolve().parents[1]
+TIMING_SENSITIVE = (
+    "tests/cli/test_worker_signals.py",
+    "tests/deploy/test_scale_out.py",
+    "tests/deploy/test_serve.py",
+    "tests/deploy/test_shared_rate_limits.py",
+    "tests/services/test_device_limit_races.py",
+    "tests/services/test_import_interrupted.py",
+    "tests/services/test_outbox_sigkill.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.nodeid.split("::", 1)[0] in TIMING_SENSITIVE:
+            item.add_marker(pytest.mark.xdist_group("timing-sensitive"))
 
 
 @pytest.fixture(scope="session")

@@ -27,3 +27,15 @@ def test_kept_template_code_follows_the_templates_source():
     assert render("Hello {{ name }}") == "Hello Ana"
     assert render("Hello {{ name }}") == "Hello Ana"  # from the kept code
     assert render("Goodbye {{ name }}") == "Goodbye Ana"  # a changed template is compiled anew
+
+
+def test_the_timing_sensitive_tests_are_one_xdist_group(request):
+    """`make test TEST_WORKERS=2` runs two xdist workers: the tests that race processes against
+    the clock run on one of them (--dist loadgroup), never two at once; a renamed file would
+    drop out."""
+    grouped = {item.nodeid.split("::", 1)[0] for item in request.session.items
+               if any(m.args == ("timing-sensitive",) for m in item.iter_markers("xdist_group"))}
+    for path in conftest.TIMING_SENSITIVE:
+        assert (conftest.ROOT / path).is_file(), path
+    collected = {item.nodeid.split("::", 1)[0] for item in request.session.items}
+    assert grouped == set(conftest.TIMING_SENSITIVE) & collected
