@@ -8,6 +8,7 @@ the very ones the schema had.
 """
 from datetime import datetime
 
+import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
@@ -128,3 +129,15 @@ def test_indexes_after_a_bulk_load_are_the_schemas_own(app):
     db.session.add(User(email="late@example.org", name="Late Öz 2"))
     db.session.commit()
     assert len(found("öz 2")) == 12
+
+
+@pytest.mark.database("postgresql")
+def test_a_bulk_load_on_postgresql_leaves_planner_statistics(app):
+    """The builders' next statements join what they just loaded: planned for an empty table
+    (no statistics, the indexes dropped by indexes_after) a membership-by-person look-up
+    ran for over 10 minutes at 100,000 rows in deletion's build."""
+    with data.indexes_after(AuditEvent):
+        data.insert(AuditEvent, [dict(row, action="bulk") for row in ROWS * 600])
+        assert db.session.scalar(sa.text(
+            "SELECT reltuples FROM pg_class WHERE relname = 'audit_events'")) == 1200
+    db.session.commit()
