@@ -152,6 +152,15 @@ def _index_definitions(connection: sa.Connection, tables: list[str]) -> list[tup
         tuple(tables))]
 
 
+def _drop_trigger(connection: sa.Connection, name: str) -> str | None:
+    """Drop SQLite's trigger ``name``; return its CREATE statement (None: there is none)."""
+    sql = connection.exec_driver_sql(
+        "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?", (name,)).scalar()
+    if sql:
+        connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
+    return sql
+
+
 @contextlib.contextmanager
 def indexes_after(*models):
     """Drop the tables' secondary (non-unique) indexes for a bulk load, create them after.
@@ -173,24 +182,15 @@ def indexes_after(*models):
     if not sqlite and "users" in tables:
         tables.append("user_search")  # its trigram index (the statement trigger fills it)
     indexes = _index_definitions(connection, tables)
-    search_trigger = None
+    search_trigger = sort_trigger = None
     if sqlite and "users" in tables:
         # The trigram search table (portal/models/search.py) takes each person in a trigger
         # of its own: one 'rebuild' after the load builds the same index at a third of it.
-        search_trigger = connection.exec_driver_sql(
-            "SELECT sql FROM sqlite_schema WHERE type = 'trigger' "
-            "AND name = 'users_search_insert'").scalar()
-        if search_trigger:
-            connection.exec_driver_sql("DROP TRIGGER users_search_insert")
-    sort_trigger = None
+        search_trigger = _drop_trigger(connection, "users_search_insert")
     if sqlite and "memberships" in tables:
         # The memberships' sort keys (the person's name and e-mail), an UPDATE per row in a
         # trigger: one set-wise UPDATE of the rows that came without them after the load.
-        sort_trigger = connection.exec_driver_sql(
-            "SELECT sql FROM sqlite_schema WHERE type = 'trigger' "
-            "AND name = 'memberships_sort_keys'").scalar()
-        if sort_trigger:
-            connection.exec_driver_sql("DROP TRIGGER memberships_sort_keys")
+        sort_trigger = _drop_trigger(connection, "memberships_sort_keys")
     stats = []
     if sqlite and connection.exec_driver_sql(
             "SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'").first():
