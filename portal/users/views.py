@@ -176,11 +176,15 @@ def _detail_context(membership_id: int, **forms) -> dict:
     return context
 
 
+# What an action on User Details answers with (htmx): the page's title and its sections.
+SECTIONS_OOB = ("title_oob", "user_head_oob", "profile_oob", "activity_oob")
+
+
 def _detail_response(membership_id: int, *, status: int = 200, message: str | None = None,
                      category: str = "success", **context):
     """Answer a user-details action: the page's sections out of band (htmx) or the page."""
     target = url_for("users.detail", membership_id=membership_id) if status < 400 else None
-    return answer("users/detail.html", "user_head_oob", "profile_oob", "activity_oob",
+    return answer("users/detail.html", *SECTIONS_OOB,
                   status=status, message=message, category=category, redirect_to=target,
                   **_detail_context(membership_id, **context))
 
@@ -279,7 +283,7 @@ def copy_invitation_link(membership_id: int):
     message = ("A new invitation link is ready to hand over; earlier links stop working"
                + ("; the queued e-mail will not be sent." if copied.replaced_queued else "."))
     # Shown in this answer only (no redirect: the link is never in a page anyone can reload).
-    return answer("users/detail.html", "user_head_oob", "profile_oob", "activity_oob",
+    return answer("users/detail.html", *SECTIONS_OOB,
                   message=message, **_detail_context(membership_id, copied_link=copied))
 
 

@@ -68,6 +68,8 @@ def test_an_admin_works_through_every_flow(size, page, live_server, account, smt
     profile.get_by_label("Full Name").fill("Ada King")
     profile.get_by_role("button", name="Save").click()
     expect(page.get_by_role("heading", level=1, name="Ada King")).to_be_visible()
+    # The tab and the history say the new name as well.
+    expect(page).to_have_title("Ada King · Users · Participants Portal")
     # No section of the page still says the old name (the second factor and Delete did).
     expect(page.locator("main").get_by_text("Ada Active")).to_have_count(0)
     shot(page, f"flows-{size}-user-details")

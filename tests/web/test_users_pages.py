@@ -197,6 +197,8 @@ def test_the_edit_form_loads_in_place_and_a_save_refreshes_the_sections(admin, a
     html = response.get_data(as_text=True)
     assert "After Name" in html and 'id="profile"' in html and "Saved the name." in html
     assert html.count('hx-swap-oob="true"') >= 4  # head, profile, activity, flashes
+    # A top-level <title> in the answer: htmx makes it the tab's title (it said "Before Name").
+    assert html.startswith("<title>After Name · Users · Participants Portal</title>")
 
 
 def test_a_stale_save_is_refused_with_409_and_shows_the_current_values(admin, account):
