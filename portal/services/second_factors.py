@@ -120,24 +120,23 @@ def setup_required(user_id: int) -> bool:
     return bool(requiring_accounts(user_id)) and not has_factor(user_id)
 
 
-def _live_account_ids(user_id: int) -> list[int]:
-    return list(
-        db.session.scalars(
-            sa.select(Membership.account_id).where(
-                Membership.user_id == user_id, Membership.deleted_at.is_(None)
-            )
-        )
-    )
-
-
 def record(user: User, action: str, *, actor=None, **details: Any) -> None:
-    """Add the event once per live account of the person (each trail and report shows it)."""
-    for account_id in _live_account_ids(user.id) or [None]:
-        if actor is not None:
-            audit.record(actor, action, subject=user, account_id=account_id, **details)
-        else:
-            audit.record(None, action, subject=user, actor_user=user, account_id=account_id,
-                         **details)
+    """Add the event to the trail of each account that shows it.
+
+    The person's own doing (a factor added, used, failed, removed) goes to each account they
+    have joined, as a failed sign-in does (audit.record_in_accounts): an account where they are
+    only invited is shown nothing of their own. An admin's reset goes to each of their live
+    accounts, all of which that admin administers (profiles.can_change_identity)."""
+    if actor is None:
+        audit.record_in_accounts(action, subject=user, actor_user=user, **details)
+        return
+    live = db.session.scalars(
+        sa.select(Membership.account_id).where(
+            Membership.user_id == user.id, Membership.deleted_at.is_(None)
+        )
+    ).all()
+    for account_id in live or [actor.account_id]:
+        audit.record(actor, action, subject=user, account_id=account_id, **details)
 
 
 def notify(user: User, change: str) -> None:

@@ -8,12 +8,14 @@ import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
+from portal.models import AuditEvent
 from portal.models import OutboxMessage
 from portal.models import RecoveryCode
 from portal.models import SecondFactor
 from portal.models import SignInChallenge
 from portal.models import utcnow
 from portal.services import auth
+from portal.services import invitations
 from portal.services import purge
 from portal.services import profiles
 from portal.services import second_factors
@@ -22,6 +24,7 @@ from portal.services import settings
 from portal.services.errors import ServiceError
 from tests.builders import PASSWORD
 from tests.builders import delete_users
+from tests.builders import make_account
 from tests.builders import make_user
 
 
@@ -135,3 +138,25 @@ def test_one_code_used_by_racing_sign_ins_opens_one_session(app, account, kind):
     with instance.app_context():
         db.engine.dispose()
     assert sorted(outcomes) == ["ServiceError"] * (racers - 1) + ["signed in"]
+
+
+def test_an_account_where_the_person_is_only_invited_is_shown_none_of_their_second_factor_events(
+        account):
+    """Like a failed sign-in (audit.record_in_accounts): the trail of an account whose
+    invitation the person has not accepted says nothing of their own doings."""
+    member = make_user(account)
+    user = member.user
+    inviting = make_account()
+    invitations.add_person(inviting.admin, name="Invited Elsewhere", email=user.email)
+    db.session.commit()
+    totp = add_app(user)
+    raw = challenge_for(user)
+    with pytest.raises(ServiceError):
+        second_step.complete(raw, code="000000" if totp.now() != "000000" else "111111")
+    db.session.commit()
+    events = db.session.execute(sa.select(AuditEvent.action, AuditEvent.account_id).where(
+        AuditEvent.subject_user_id == user.id,
+        AuditEvent.action.in_(["second_factor.added", "recovery_codes.created",
+                               "second_factor.failed"]))).all()
+    assert {action for action, _ in events} >= {"second_factor.added", "second_factor.failed"}
+    assert {account_id for _, account_id in events} == {account.id}
