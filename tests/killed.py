@@ -42,7 +42,11 @@ def kill(process) -> None:
 
 
 def deliverer(config: dict, pipe) -> None:
-    """Deliver the outbox in batches of 5 until nothing is due (or SIGKILL)."""
+    """Deliver the outbox in batches of 5 and, when nothing is due, poll as ``flask worker``
+    does, until SIGKILL: the kill always finds a live deliverer, even when it lands after the
+    last message (a deliverer that returned would exit 0 and the kill would not be a kill)."""
+    import time
+
     from portal.extensions import db
     from portal.services import outbox
 
@@ -51,9 +55,9 @@ def deliverer(config: dict, pipe) -> None:
         db.session.execute(db.select(1))  # connected before "ready": the kill lands in the work
         db.session.rollback()
         pipe.send("ready")
-        while outbox.deliver_due(limit=5).sent:
-            pass
-        pipe.send("done")
+        while True:
+            if not outbox.deliver_due(limit=5).sent:
+                time.sleep(0.05)
 
 
 def importer(config: dict, pipe, actor_id: int, job_id: int) -> None:

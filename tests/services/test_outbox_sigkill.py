@@ -96,3 +96,15 @@ def test_a_deliverer_killed_20_times_loses_nothing_and_repeats_only_inside_the_w
     assert recorded() == ids
     assert took < 120  # bounded even on a loaded machine (20-40 s here)
     print(f"{KILLS} kills, {len(twice)} repeated inside the window, {took:.1f} s")
+
+
+def test_a_deliverer_that_has_run_out_of_work_is_alive_when_the_kill_lands(app, smtp):
+    """The CI flake of the last stop: the 18th deliverer had sent the last messages and
+    returned before its kill (exit 0, not -SIGKILL). A deliverer polls as ``flask worker``
+    does, so a kill after the last message still kills it."""
+    process, pipe = killed.start(killed.deliverer, child_config(app))
+    assert pipe.poll(60), "the deliverer did not start"
+    pipe.recv()
+    time.sleep(0.3)  # the outbox is empty: it has nothing to do
+    assert process.is_alive()
+    killed.kill(process)
