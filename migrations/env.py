@@ -5,7 +5,7 @@ from alembic import context
 from flask import current_app
 
 from portal.models import Base
-from portal.models import search
+from portal.models import compare
 
 config = context.config
 logger = logging.getLogger("alembic.env")
@@ -18,8 +18,8 @@ def run_migrations_offline():
         target_metadata=Base.metadata,
         literal_binds=True,
         render_as_batch=True,
-        include_name=search.include_name,
-        include_object=search.include_object,
+        include_name=compare.include_name,
+        include_object=compare.include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -41,8 +41,8 @@ def run_migrations_online():
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,
-            include_name=search.include_name,
-            include_object=search.include_object,
+            include_name=compare.include_name,
+            include_object=compare.include_object,
             **conf_args,
         )
         with context.begin_transaction():

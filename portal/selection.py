@@ -4,6 +4,7 @@ A bulk endpoint validates a ``SelectionForm``, passes ``form.selection()`` to on
 answers with ``rows_response``: the list as the admin left it (same search, filters, sort and
 page) with the selection cleared, plus the flash. See ARCHITECTURE.md, "A new bulk action".
 """
+from collections.abc import Collection
 from urllib.parse import urlencode
 
 from flask import url_for
@@ -84,13 +85,14 @@ class SelectionForm(ListForm):
         )
 
 
-def list_context(form: ListForm, *, whole_page: bool = True) -> dict:
+def list_context(form: ListForm, *, blocks: Collection[str] | None = None) -> dict:
     """Return what templates/users/index.html needs to render the list for this query.
 
-    ``whole_page=False`` (htmx asked for the rows and the saved views: a search keystroke, a
-    filter, a page link) leaves out what only the whole page shows, the group filter's choices
-    and the invitations summary; the summary scans the account's invitations on PostgreSQL
-    (their times are in no index there, so Resend Invite stays a HOT update).
+    ``blocks`` are the blocks of that template the answer renders (None: the whole page); what
+    none of them shows is not read. The group filter's choices are the whole page's only; the
+    invitations summary is the whole page's and ``invitations_oob``'s (it scans the account's
+    invitations on PostgreSQL, whose times are in no index there so that Resend Invite stays a
+    HOT update). So a search keystroke, a filter or a page link reads only the rows it shows.
     """
     actor = current_actor()
     page = users.list_users(actor, form.user_filter(), form.sort_key(), form.page_number())
@@ -105,8 +107,9 @@ def list_context(form: ListForm, *, whole_page: bool = True) -> dict:
         "state_labels": STATE_LABELS,
         "invitation_labels": invitation_states.LABELS,
     }
-    if whole_page:
+    if blocks is None:
         context["groups"] = users.group_choices(actor)
+    if blocks is None or "invitations_oob" in blocks:
         context["invitations"] = invitation_states.summary(actor)
     return context
 
@@ -135,7 +138,9 @@ def rows_response(form: ListForm, message: str, category: str = "success", *, st
     answers into #sidebar (Add to Group) asks for ``block="rows_oob"``: the rows out of band,
     and ``trigger="closeSidebar"``.
     """
-    context = list_context(form)
+    # htmx gets these blocks; a plain request is redirected to the list, so renders none.
+    context = list_context(form, blocks=(block, *(name for template, name in oob
+                                                  if template == "users/index.html")))
     return answer(
         "users/index.html", block, message=message, category=category, status=status,
         redirect_to=url_for("users.index", **context["query"]),

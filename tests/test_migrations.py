@@ -12,7 +12,7 @@ from flask_migrate import upgrade
 from portal import create_app
 from portal.extensions import db
 from portal.models import Base
-from portal.models import search
+from portal.models import compare
 from tests.conftest import TEST_CONFIG
 
 
@@ -38,8 +38,8 @@ def test_upgrade_builds_a_schema_that_matches_the_models(empty_database_url):
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"include_name": search.include_name,
-                                                           "include_object": search.include_object})
+            context = MigrationContext.configure(conn, opts={"include_name": compare.include_name,
+                                                           "include_object": compare.include_object})
             diff = compare_metadata(context, Base.metadata)
         assert diff == [], f"models and migrations differ: {diff}"
         downgrade(revision="base")

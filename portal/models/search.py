@@ -211,13 +211,9 @@ def include_name(name, type_, _parent_names) -> bool:
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
     """Alembic hook: an index the models create on one database only (``ddl_if``: the covering
-    state index is SQLite's, PostgreSQL has PG_STATE_INDEX) is compared where it exists; so is
-    a foreign key that PostgreSQL enforces by triggers (pg_keys)."""
-    from portal.models import pg_keys
-
+    state index is SQLite's, PostgreSQL has PG_STATE_INDEX) is compared where it exists."""
     return not (type_ == "index" and not reflected and compare_to is None
-                and getattr(obj, "_ddl_if", None) is not None) and pg_keys.include_object(
-        obj, name, type_, reflected, compare_to)
+                and getattr(obj, "_ddl_if", None) is not None)
 
 
 @sa.event.listens_for(Base.metadata, "after_create")

@@ -126,7 +126,8 @@ def record(user: User, action: str, *, actor=None, **details: Any) -> None:
     The person's own doing (a factor added, used, failed, removed) goes to each account they
     have joined, as a failed sign-in does (audit.record_in_accounts): an account where they are
     only invited is shown nothing of their own. An admin's reset goes to each of their live
-    accounts, all of which that admin administers (profiles.can_change_identity)."""
+    accounts, all of which that admin administers (profiles.can_change_identity); the admin's
+    own account is one of them, since a reset starts from a live membership there."""
     if actor is None:
         audit.record_in_accounts(action, subject=user, actor_user=user, **details)
         return
@@ -135,7 +136,7 @@ def record(user: User, action: str, *, actor=None, **details: Any) -> None:
             Membership.user_id == user.id, Membership.deleted_at.is_(None)
         )
     ).all()
-    for account_id in live or [actor.account_id]:
+    for account_id in live:
         audit.record(actor, action, subject=user, account_id=account_id, **details)
 
 

@@ -52,10 +52,12 @@ bp.register_blueprint(second_factor_views.bp)
 @admin_required
 def index():
     """List the account's users: search, filter, sort, page; htmx gets only the rows."""
-    context = list_context(ListForm(request.args), whole_page=not is_fragment_request())
+    blocks = ("rows", "saved_views_oob")
+    context = list_context(ListForm(request.args),
+                           blocks=blocks if is_fragment_request() else None)
     # The address bar gets the tidy form of the query (no empty or default parameters).
     # The saved views out of band too: the one of this query is marked as the active one.
-    return push_url(render("users/index.html", "rows", "saved_views_oob", **context),
+    return push_url(render("users/index.html", *blocks, **context),
                     url_for("users.index", **context["query"]))
 
 

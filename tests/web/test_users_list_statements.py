@@ -18,8 +18,8 @@ HX = {"HX-Request": "true"}
 LIST = "/admin/participants/users/"
 
 
-def statements_of(client, url: str, **kwargs) -> list[str]:
-    """The SQL statements (BEGIN left out) the app runs to answer one GET of ``url``."""
+def statements_of(client, url: str, method: str = "get", **kwargs) -> list[str]:
+    """The SQL statements (BEGIN left out) the app runs to answer one request of ``url``."""
     seen: list[str] = []
 
     def record(_conn, _cursor, statement, _parameters, _context, _executemany):
@@ -27,7 +27,7 @@ def statements_of(client, url: str, **kwargs) -> list[str]:
 
     sa.event.listen(db.engine, "before_cursor_execute", record)
     try:
-        response = client.get(url, **kwargs)
+        response = getattr(client, method)(url, **kwargs)
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
@@ -67,3 +67,27 @@ def test_the_whole_page_still_shows_the_summary_and_the_group_choices(listed, ac
     assert f'<option value="{team.id}">Night shift</option>' in html
     fragment = admin.get(LIST + "?q=person", headers=HX).get_data(as_text=True)
     assert "Person 1" in fragment and 'id="filters"' not in fragment
+
+
+def is_choices(statement: str) -> bool:
+    return statement.startswith("SELECT groups.id, groups.name FROM groups")
+
+
+def is_summary(statement: str) -> bool:
+    return ("invite_state" in statement and " LIMIT " in statement
+            and statement.lower().startswith("select count("))
+
+
+def test_a_bulk_actions_htmx_answer_reads_only_what_its_blocks_show(listed, account):
+    """The answer of a bulk action is the rows (and, after Resend Invite to the lapsed, the
+    invitations summary) out of band: the group filter's choices are the whole page's only."""
+    admin, _team = listed
+    waiting = make_user(account, name="Waiting Person", password=None)
+    resent = statements_of(admin, LIST + "bulk/resend-invite", "post", headers=HX,
+                           data={"ids": [waiting.id], "confirmed": "y"})
+    assert not any(is_choices(s) for s in resent), "\n".join(resent)
+    assert not any(is_summary(s) for s in resent), "\n".join(resent)
+    lapsed = statements_of(admin, LIST + "resend-lapsed", "post", headers=HX,
+                           data={"confirmed": "y"})
+    assert not any(is_choices(s) for s in lapsed), "\n".join(lapsed)
+    assert any(is_summary(s) for s in lapsed), "\n".join(lapsed)  # invitations_oob shows it
