@@ -112,7 +112,8 @@ def page(request, browser, live_server, console_errors):
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
         ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True,
+                        caret="initial")
     context.close()
 
 
@@ -141,12 +142,17 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-def shot(page, name: str) -> None:
-    """With PORTAL_SCREENSHOTS set, keep a full-page picture of this screen there."""
+def shot(page, name: str, locator=None) -> None:
+    """With PORTAL_SCREENSHOTS set, keep a picture of this screen there: the full page, or only
+    ``locator``'s element."""
     if SHOTS:
-        # caret="initial": hiding the caret injects a <style>, which the CSP refuses and the
-        # page fixture counts as an error.
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True, caret="initial")
+        # caret="initial" always: Playwright hides the caret by setting an inline style on each
+        # input, which the CSP ('style-src 'self'') refuses and the page fixture counts as an error.
+        path = os.path.join(SHOTS, f"{name}.png")
+        if locator is None:
+            page.screenshot(path=path, full_page=True, caret="initial")
+        else:
+            locator.screenshot(path=path, caret="initial")
 
 
 def sign_in(page, email: str, password: str) -> None:

@@ -4,12 +4,11 @@ User Details, and Outgoing mail paged and searched. One flow, one browser page.
 
 PORTAL_SCREENSHOTS=dir keeps a picture of each screen for a person to look at.
 """
-import os
-
 import pytest
 
 from portal.services import invitations
 from portal.services import outbox
+from tests.browser.conftest import shot
 from tests.browser.conftest import sign_in
 from tests.builders import PASSWORD
 from tests.builders import make_user
@@ -17,13 +16,6 @@ from tests.services.test_invitation_states import REFUSAL
 from tests.services.test_invitation_states import expire
 
 pytestmark = pytest.mark.browser
-SHOTS = os.environ.get("PORTAL_SCREENSHOTS")
-
-
-def shot(page, name, locator=None):
-    if SHOTS:
-        (locator or page).screenshot(path=os.path.join(SHOTS, f"invites-{name}.png"),
-                                     **({} if locator else {"full_page": True}))
 
 
 def test_lapsed_invitations_resend_copy_a_link_and_find_mail(page, new_page, live_server,
@@ -45,7 +37,7 @@ def test_lapsed_invitations_resend_copy_a_link_and_find_mail(page, new_page, liv
     # 1. The counts at the top of Users, and their one Resend Invite, asked first.
     summary = page.locator("#invitations")
     assert summary.inner_text().startswith("2 invitations expired, 1 refused:")
-    shot(page, "users-header", page.locator("main"))
+    shot(page, "invites-users-header", page.locator("main"))
     summary.get_by_role("button", name="Resend Invite").click()
     dialog = page.locator("dialog[open]")
     dialog.get_by_role("heading", name="Resend 3 invitations?").wait_for()
@@ -70,7 +62,7 @@ def test_lapsed_invitations_resend_copy_a_link_and_find_mail(page, new_page, liv
     page.get_by_role("button", name="Copied").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == link
     assert "sent" in page.locator("#user-head .badge").inner_text()
-    shot(page, "user-details-copied-link")
+    shot(page, "invites-user-details-copied-link")
     person = new_page()
     person.goto(link.replace("http://portal.test", live_server.url))
     person.get_by_role("heading", name=f"Join {account.name}").wait_for()
@@ -91,7 +83,7 @@ def test_lapsed_invitations_resend_copy_a_link_and_find_mail(page, new_page, liv
     rows = page.locator("#messages tbody tr")
     rows.first.wait_for()
     assert rows.count() == 1 and "p07@example.com" in rows.first.inner_text()
-    shot(page, "outgoing-mail-search")
+    shot(page, "invites-outgoing-mail-search")
     page.goto("/admin/outbox/")
-    shot(page, "outgoing-mail")
+    shot(page, "invites-outgoing-mail")
     assert "/invite/" not in page.content()
