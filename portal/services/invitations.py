@@ -514,6 +514,8 @@ def invitation_sent(message: OutboxMessage) -> None:
 
 # People a refusal digest names one by one; beyond them it counts (the link lists them all).
 DIGEST_LISTED = 50
+# The first key of the advisory lock on an admin's refusal digests (the second: their user id).
+DIGEST_LOCK = 15_2
 
 
 def invitation_refused(message: OutboxMessage, reply: str) -> None:
@@ -539,8 +541,12 @@ def _add_to_digest(membership: Membership, admin: User) -> None:
     refusal: refusals meanwhile join it, so 2,000 bad addresses in an import make one notice
     listing them, with a link to Users filtered by refused invitations. Once it is claimed for
     sending it no longer takes more; the next refusal opens a new one. Locked while it grows
-    (PostgreSQL; SQLite serialises writers), so two deliverers never lose a name.
+    (PostgreSQL; SQLite serialises writers), so two deliverers never lose a name; and on
+    PostgreSQL the admin's digests are locked as a whole first (a transaction's advisory lock),
+    so two deliverers that find none open one, not one each.
     """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(DIGEST_LOCK, admin.id)))
     digest = db.session.scalar(
         sa.select(OutboxMessage).where(
             OutboxMessage.kind == "invite_refused",

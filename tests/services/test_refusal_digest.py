@@ -92,3 +92,69 @@ def test_a_deleted_person_is_no_longer_named_by_a_waiting_digest(account, smtp):
     text = mail.preview(digest)
     assert "kept@nowhere.example" in text and "gone@nowhere.example" not in text
     assert "gone@nowhere.example" not in str(digest.context)  # ids only, never addresses
+
+
+def test_two_deliverers_refused_at_once_gather_every_name_into_one_notice(
+    app, account, smtp, monkeypatch
+):
+    """Two deliverers (two apps, as two worker processes) meet refusals for the same admin at
+    the same time: each refusal joins the waiting digest under its lock, so no name is lost and
+    the admin gets one notice, not one per deliverer (on PostgreSQL both found no digest and
+    each opened one)."""
+    import threading
+    import time
+
+    from portal import create_app
+    from portal.extensions import sqlite_immediate_begin
+
+    bad = [f"bad{n:02}@nowhere.example" for n in range(30)]
+    for address in bad:
+        smtp.refuse[address] = REFUSAL
+    rows = [(f"Bad {n:02}", address, "") for n, address in enumerate(bad)]
+    assert csv_import.import_csv(account.admin, csv_bytes(rows)).imported == 30
+    smtp.delay = 0.005  # both deliverers are in their batches at once
+    real_enqueue = mail.enqueue
+
+    def slow_to_open_a_digest(kind, *args, **kwargs):
+        message = real_enqueue(kind, *args, **kwargs)
+        if kind == "invite_refused":
+            time.sleep(0.3)  # the other deliverer meets its first refusal meanwhile
+        return message
+
+    monkeypatch.setattr(mail, "enqueue", slow_to_open_a_digest)
+    config = {key: app.config[key] for key in (
+        "TESTING", "SECRET_KEY", "DATABASE_URL", "MAIL_SERVER", "MAIL_PORT",
+        "MAIL_DEFAULT_SENDER", "BASE_URL", "REFUSAL_DIGEST_MINUTES")}
+    apps = [create_app(dict(config)) for _ in range(2)]
+    start = threading.Barrier(2)
+    failed: list[int] = []
+    errors: list[BaseException] = []
+
+    def deliver(instance):
+        token = sqlite_immediate_begin.set(True)  # as `flask worker` runs on SQLite
+        try:
+            with instance.app_context():
+                start.wait()
+                while (report := outbox.deliver_due(limit=3)).sent or report.failed:
+                    failed.append(report.failed)
+                db.session.remove()
+                db.engine.dispose()
+        except BaseException as error:  # noqa: BLE001  (reported by the test thread)
+            errors.append(error)
+        finally:
+            sqlite_immediate_begin.reset(token)
+
+    threads = [threading.Thread(target=deliver, args=(instance,)) for instance in apps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == [] and sum(failed) == 30
+    db.session.rollback()
+    [digest] = notices()
+    assert digest.context["total"] == 30
+    assert len(set(digest.context["membership_ids"])) == 30
+    let_digests_fall_due()
+    outbox.deliver_all_due()
+    [notice] = smtp.to(account.admin.user.email)
+    assert all(address in notice.text for address in bad)
