@@ -60,6 +60,8 @@ def invitation_of(state: str, expires_at: datetime | None, sent_at: datetime | N
 # Partial indexes over live memberships only (both databases support them).
 _LIVE = sa.text("deleted_at IS NULL")
 LIVE = {"sqlite_where": _LIVE, "postgresql_where": _LIVE}
+_NAMED = sa.text("invited_name IS NOT NULL")
+NAMED = {"sqlite_where": _NAMED, "postgresql_where": _NAMED}
 
 
 class Membership(Timestamped, Base):
@@ -89,6 +91,10 @@ class Membership(Timestamped, Base):
                  postgresql_where=sa.text("deleted_at IS NOT NULL")),
         sa.Index("ix_memberships_deleted_by_id", "deleted_by_id",
                  postgresql_where=sa.text("deleted_by_id IS NOT NULL")),
+        # The few memberships with a name of their own (someone known elsewhere, invited
+        # here): a search tests them by their sort keys (services/users.py, _search_hits)
+        # without reading the whole account. Resend Invite changes no column of it (HOT).
+        sa.Index("ix_memberships_invited_name", "account_id", **NAMED),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

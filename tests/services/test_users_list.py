@@ -9,10 +9,12 @@ from portal.extensions import db
 from portal.models import Membership
 from portal.models import User
 from portal.models import utcnow
+from portal.services import invitations
 from portal.services import users
 from portal.services.errors import ServiceError
 from portal.services.users import Selection
 from portal.services.users import UserFilter
+from tests.builders import accepted
 from tests.builders import make_account
 from tests.builders import make_group
 from tests.builders import make_user
@@ -32,6 +34,41 @@ def test_search_matches_any_part_of_the_name_or_email_case_insensitively(account
     assert names(users.list_users(actor, UserFilter(q="  bab  "))) == ["Charles Babbage"]
     assert users.list_users(actor, UserFilter(q='"; drop table users; --')).total == 0
     assert users.list_users(actor, UserFilter(q="100%_")).total == 0
+
+
+def test_someone_known_elsewhere_is_found_by_the_name_typed_here_never_by_their_own(account):
+    other = make_account()
+    make_user(other, name="Grace Hopper", email="grace@navy.example.org")
+    make_user(account, name="Amazing Grace", email="amazing@hymns.example.org")
+    # Invited here under another name (DESIGN §1): listed and found by that name only.
+    invited = invitations.add_person(account.admin, name="Admiral Cobol",
+                                     email="grace@navy.example.org")
+    actor = account.admin
+    assert names(users.list_users(actor, UserFilter(q="admiral"))) == ["Admiral Cobol"]
+    assert names(users.list_users(actor, UserFilter(q="grace"))) == ["Admiral Cobol",
+                                                                     "Amazing Grace"]
+    assert names(users.list_users(actor, UserFilter(q="hopper"))) == []
+    # The e-mail is theirs: found by it, once.
+    assert names(users.list_users(actor, UserFilter(q="navy.example"))) == ["Admiral Cobol"]
+    make_user(other, name="Not Here", email="elsewhere@hymns.example.org")
+    everyone = users.list_users(actor, UserFilter(q=".example.org"))
+    assert sorted(names(everyone)) == ["Admiral Cobol", "Amazing Grace"]
+    assert everyone.total == 2
+    # Once they accept, their own name is the one found.
+    accepted(invited)
+    assert names(users.list_users(actor, UserFilter(q="hopper"))) == ["Grace Hopper"]
+    assert names(users.list_users(actor, UserFilter(q="admiral"))) == []
+    # A bulk action over "all matching" acts on exactly those.
+    selection = Selection(all_matching=True, filter=UserFilter(q="grace"))
+    assert users.count_selected(actor, selection) == 2
+
+
+def test_a_search_past_its_last_page_shows_the_last_one(account):
+    for n in range(3):
+        make_user(account, name=f"Pat Sample {n}")
+    page = users.list_users(account.admin, UserFilter(q="sample"), page=7)
+    assert (page.page, page.total, len(page.rows)) == (1, 3, 3)
+    assert users.list_users(account.admin, UserFilter(q="nobody-at-all"), page=3).total == 0
 
 
 def test_one_or_two_letters_match_the_start_of_the_name_or_email(account):

@@ -91,3 +91,15 @@ def test_a_bulk_actions_htmx_answer_reads_only_what_its_blocks_show(listed, acco
                            data={"confirmed": "y"})
     assert not any(is_choices(s) for s in lapsed), "\n".join(lapsed)
     assert any(is_summary(s) for s in lapsed), "\n".join(lapsed)  # invitations_oob shows it
+
+
+def test_a_search_without_matches_is_not_counted_twice(listed):
+    """The page's one statement reads the matches with their number (a window count); when
+    page 1 is empty there is nothing to count (f01adc0 counted the empty result again)."""
+    admin, _team = listed
+    statements = statements_of(admin, LIST + "?q=zzqx-nobody", headers=HX)
+    counts = [s for s in statements if s.lower().startswith("select count(")]
+    assert counts == [], "\n".join(statements)
+    assert len(statements) <= 6, "\n".join(statements)
+    fragment = admin.get(LIST + "?q=zzqx-nobody", headers=HX).get_data(as_text=True)
+    assert "No users match this search." in fragment and "Person 1" not in fragment
