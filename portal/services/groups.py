@@ -196,34 +196,8 @@ def already_in(actor, selection: users.Selection) -> dict[int, int]:
 
 
 def member_counts(actor, group_ids: Sequence[int]) -> dict[int, int]:
-    """Return {group id: live members} for these groups.
-
-    Counted as all members (an index-only count on the primary key) minus deleted ones (few, found
-    through the account's deleted-memberships index), so 100,000 members cost no join per row.
-    """
-    if not group_ids:
-        return {}
-    counts = dict(
-        db.session.execute(
-            sa.select(GroupMember.group_id, sa.func.count())
-            .where(GroupMember.group_id.in_(group_ids))
-            .group_by(GroupMember.group_id)
-        ).all()
-    )
-    deleted_ids = sa.select(Membership.id).where(
-        Membership.account_id == actor.account_id, Membership.deleted_at.is_not(None)
-    )
-    deleted = db.session.execute(
-        sa.select(GroupMember.group_id, sa.func.count())
-        # "+ 0" keeps the planner off the group_id index: starting from the few deleted
-        # memberships (their membership_id index) beats probing each group for each of them.
-        .where((GroupMember.group_id + 0).in_(group_ids),
-               GroupMember.membership_id.in_(deleted_ids))
-        .group_by(GroupMember.group_id)
-    )
-    for group_id, number in deleted:
-        counts[group_id] -= number
-    return counts
+    """Return {group id: live members} for these groups (users.group_sizes, one statement)."""
+    return users.group_sizes(actor, group_ids)
 
 
 def get_group(actor, group_id) -> Group:

@@ -244,28 +244,69 @@ def _narrow_page(base: sa.Select, sort: str, page: int) -> tuple[list[int], int 
     return [row[0] for row in rows], rows[0][1]
 
 
+def group_sizes(actor, group_ids: Sequence[int]) -> dict[int, int]:
+    """Return {group id: live members} for these groups of the actor's account, in one statement.
+
+    Counted as all members (an index-only count on the primary key) minus the deleted ones
+    (few, found through the account's deleted-memberships index), so 100,000 members cost no
+    join per row. A group of another account counts nobody (and is left out).
+    """
+    if not group_ids:
+        return {}
+    ours = scope.in_account(sa.select(Group.id), Group, actor).where(Group.id.in_(group_ids))
+    everyone = (
+        sa.select(GroupMember.group_id, sa.func.count().label("n"))
+        .where(GroupMember.group_id.in_(ours))
+        .group_by(GroupMember.group_id)
+    )
+    deleted_ids = sa.select(Membership.id).where(
+        Membership.account_id == actor.account_id, Membership.deleted_at.is_not(None)
+    )
+    deleted = (
+        sa.select(GroupMember.group_id, -sa.func.count())
+        # "+ 0" keeps the planner off the group_id index: starting from the few deleted
+        # memberships (their membership_id index) beats probing each group for each of them.
+        .where((GroupMember.group_id + 0).in_(group_ids),
+               GroupMember.membership_id.in_(deleted_ids))
+        .group_by(GroupMember.group_id)
+    )
+    both = sa.union_all(everyone, deleted).subquery()
+    rows = db.session.execute(
+        sa.select(both.c.group_id, sa.func.sum(both.c.n)).group_by(both.c.group_id)
+    )
+    return {group_id: int(number) for group_id, number in rows}  # PostgreSQL: sum is numeric
+
+
 def list_users(
     actor, user_filter: UserFilter = UserFilter(), sort: str = "name", page: int = 1
 ) -> UserPage:
     """Return one page of the account's live users matching the filter, sorted.
 
     Broad views (everyone, a state) count along the account's index and read the page's ids
-    from the nearer end of the sort index, so the last page costs what the first does.
-    Narrow views (a search, a group) are read with their size in one statement. Only the
-    page's rows are then loaded.
+    from the nearer end of the sort index, so the last page costs what the first does. A
+    group alone is counted from its own key (group_sizes) and paged the same way: PostgreSQL
+    then walks the sort index and probes the group's key for each person until the page is
+    full (2 ms for page 1 of a group of 2,600 in 100,000), where reading all its members with
+    their size (a hash join over a sequential scan of the account) took 30-60 ms. Other
+    narrow views (a search, a group with more) are read with their size in one statement.
+    Only the page's rows are then loaded.
     """
     sort = sort if sort in SORTS else "name"
     page = max(1, page)
     base = filtered(actor, user_filter)
-    ids, total = [], None
-    if user_filter.q.strip() or user_filter.group_id:
+    ids, total, read = [], None, False
+    if user_filter.group_id and UserFilter(group_id=user_filter.group_id) == user_filter:
+        total = group_sizes(actor, [user_filter.group_id]).get(user_filter.group_id, 0)
+    elif user_filter.q.strip() or user_filter.group_id:
         ids, total = _narrow_page(base, sort, page)
-    if total is None:
-        total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
+        read = total is not None  # the page and its size (None: past the end)
+    if not read:
+        if total is None:
+            total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
         page = min(page, max(1, math.ceil(total / PAGE_SIZE)))
         ids = _page_ids(base, sort, page, total)
     now = utcnow()
-    loaded = {
+    loaded = {} if not ids else {
         row.id: UserRow(*row[:7], invitation=invitation_of(row[4], row[7], row[8], now))
         for row in db.session.execute(
             sa.select(

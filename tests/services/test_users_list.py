@@ -9,6 +9,7 @@ from portal.extensions import db
 from portal.models import Membership
 from portal.models import User
 from portal.models import utcnow
+from portal.services import deletion
 from portal.services import invitations
 from portal.services import users
 from portal.services.errors import ServiceError
@@ -98,6 +99,36 @@ def test_group_and_state_filters_combine_with_search(account):
     assert both.groups[both.rows[0].id] == ["Night shift"]
     invited = users.list_users(actor, UserFilter(q="grace", group_id=team.id, state="invited"))
     assert names(invited) == ["Grace Invited"]
+
+
+def test_a_group_filter_counts_and_pages_its_live_members_of_this_account_only(account):
+    team = make_group(account, "Night shift")
+    members = [make_user(account, name=f"Member {n:02}", group_ids=[team.id]) for n in range(7)]
+    make_user(account, name="Not In It")
+    deletion.delete_users(account.admin, Selection(ids=(members[0].id, members[3].id)))
+    actor = account.admin
+    whole = users.list_users(actor, UserFilter(group_id=team.id))
+    assert whole.total == 5
+    assert names(whole) == ["Member 01", "Member 02", "Member 04", "Member 05", "Member 06"]
+    # Pages of 2 from either end, and a page past the end shows the last one.
+    users.PAGE_SIZE, size = 2, users.PAGE_SIZE
+    try:
+        pages = [names(users.list_users(actor, UserFilter(group_id=team.id), page=n))
+                 for n in (1, 2, 3, 9)]
+        backwards = names(users.list_users(actor, UserFilter(group_id=team.id), sort="-name",
+                                           page=3))
+    finally:
+        users.PAGE_SIZE = size
+    assert pages == [["Member 01", "Member 02"], ["Member 04", "Member 05"], ["Member 06"],
+                     ["Member 06"]]
+    assert backwards == ["Member 01"]
+    # Another account's group (an id typed into the address) shows and counts nobody here.
+    other = make_account()
+    theirs = make_group(other, "Theirs")
+    make_user(other, name="Their Member", group_ids=[theirs.id])
+    elsewhere = users.list_users(actor, UserFilter(group_id=theirs.id))
+    assert (elsewhere.total, elsewhere.rows) == (0, [])
+    assert users.group_sizes(actor, [team.id, theirs.id]) == {team.id: 5}
 
 
 def test_pages_from_either_end_follow_one_order(account):
