@@ -1,4 +1,9 @@
 """The factory, its config layers, the health check and the security baseline."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from portal import create_app
@@ -12,6 +17,38 @@ def test_config_layers_apply_in_order(monkeypatch, tmp_path):
     assert app.config["RETENTION_DAYS"] == 7  # env, parsed as JSON
     assert app.config["BASE_URL"] == "https://test.example"  # test config wins
     assert app.config["ARGON2_MEMORY_COST"] == 19456  # default
+
+
+# In a fresh interpreter: build the app, then answer SCIM requests (one without a token).
+FRESH_PROCESS = """
+import json, sys
+from portal import create_app
+app = create_app({"SECRET_KEY": "k", "DATABASE_URL": sys.argv[1]})
+heavy = ("scim2_models", "pydantic")
+at_start = [name for name in heavy if name in sys.modules]
+client = app.test_client()
+refused = client.get("/scim/v2/ServiceProviderConfig")
+unknown = client.get("/scim/v2/Nothing", headers={"Authorization": "Bearer nothing"})
+print(json.dumps([at_start, refused.status_code, refused.json, unknown.status_code,
+                  unknown.json, [name for name in heavy if name in sys.modules]]))
+"""
+
+
+def test_the_app_starts_without_the_scim_libraries_and_loads_them_for_scim(tmp_path):
+    """Every gunicorn worker, `flask` command and worker process builds the app: scim2-models
+    and pydantic (~0.6 s CPU of 1.7) wait for the first SCIM request, which is answered."""
+    done = subprocess.run([sys.executable, "-c", FRESH_PROCESS, f"sqlite:///{tmp_path}/a.db"],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    at_start, status, body, unknown, unknown_body, after = json.loads(
+        done.stdout.splitlines()[-1])
+    assert at_start == []
+    error = ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert status == 401 and body["detail"] == "A valid bearer token is required."
+    assert body["schemas"] == error
+    assert unknown == 404 and unknown_body["schemas"] == error  # the app's handler, lazily too
+    assert after == ["scim2_models", "pydantic"]
 
 
 def test_healthz_checks_the_database(client):

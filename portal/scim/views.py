@@ -4,6 +4,7 @@ Authenticated by the account's bearer tokens only (Settings › Provisioning); t
 cookie is never read, which is what makes the CSRF exemption safe. Every answer is
 ``application/scim+json``; every refusal is a SCIM error (RFC 7644 §3.12), never a page.
 """
+import importlib
 import json
 from flask import Blueprint
 from flask import Response
@@ -13,14 +14,15 @@ from werkzeug.exceptions import HTTPException
 
 from portal.extensions import csrf
 from portal.extensions import db
-from portal.services import scim
-from portal.services import scim_groups
 from portal.services import scim_tokens
-from portal.services import scim_users
 from portal.services import text
 from portal.services.errors import ServiceError
-from portal.services.scim import ScimError
 from portal.session import bearer_token
+
+# The SCIM services are imported at the first SCIM request, not with the app: they bring
+# scim2-models and pydantic, ~0.5 s of CPU that every gunicorn worker, `flask` command and
+# worker process would pay at start-up whether or not it ever answers SCIM (importing the
+# app: 1.6 s CPU with them, 1.1 s without; tests/test_app.py checks they stay out).
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
 csrf.exempt(bp)
@@ -39,7 +41,14 @@ def scim_response(body, status: int = 200, headers: dict | None = None) -> Respo
     return response
 
 
-def error_response(error: ScimError) -> Response:
+def scim():
+    """portal.services.scim (imported on first use: see above)."""
+    from portal.services import scim
+
+    return scim
+
+
+def error_response(error) -> Response:
     response = scim_response(error.as_json(), error.status)
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="scim"'
@@ -48,13 +57,13 @@ def error_response(error: ScimError) -> Response:
 
 def http_error_response(error: HTTPException) -> Response:
     """A routing or protocol error (404, 405, 413, …) under /scim/ as a SCIM error."""
-    return error_response(ScimError(error.description or error.name, error.code or 400))
+    return error_response(scim().ScimError(error.description or error.name, error.code or 400))
 
 
 @bp.errorhandler(ServiceError)
 def service_error(error: ServiceError):
     db.session.rollback()
-    return error_response(scim.service_error(error))
+    return error_response(scim().service_error(error))
 
 
 @bp.before_request
@@ -62,7 +71,7 @@ def authenticate():
     """Let through only requests with a live token of an account (401 otherwise)."""
     actor = scim_tokens.authenticate(bearer_token())
     if actor is None:
-        return error_response(ScimError("A valid bearer token is required.", 401))
+        return error_response(scim().ScimError("A valid bearer token is required.", 401))
     g.scim_actor = actor
     return None
 
@@ -77,25 +86,26 @@ def body():
     try:
         document = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise ScimError("The request body is not valid JSON.", 400, "invalidSyntax") from None
+        raise scim().ScimError("The request body is not valid JSON.", 400,
+                               "invalidSyntax") from None
     if text.has_control(document):
         # A NUL (PostgreSQL refuses it), a lone surrogate or a line break in a name or an id.
-        raise ScimError("A value contains control characters.", 400, "invalidValue")
+        raise scim().ScimError("A value contains control characters.", 400, "invalidValue")
     return document
 
 
-def query() -> scim.Query:
+def query():
     args = request.args
-    return scim.make_query(
+    return scim().make_query(
         args.get("filter"), args.get("startIndex"), args.get("count"),
         args.get("attributes"), args.get("excludedAttributes"),
         args.get("sortBy"), args.get("sortOrder"),
     )
 
 
-def resource_query() -> scim.Query:
+def resource_query():
     args = request.args
-    return scim.make_query(attributes=args.get("attributes"),
+    return scim().make_query(attributes=args.get("attributes"),
                            excluded=args.get("excludedAttributes"))
 
 
@@ -104,35 +114,35 @@ def resource_query() -> scim.Query:
 
 @bp.get("/ServiceProviderConfig")
 def service_provider_config():
-    return scim_response(scim.service_provider_config(base_url()))
+    return scim_response(scim().service_provider_config(base_url()))
 
 
 @bp.get("/ResourceTypes")
 def resource_types():
-    found = scim.resource_types(base_url())
-    return scim_response(scim.list_response(found, len(found), 1))
+    found = scim().resource_types(base_url())
+    return scim_response(scim().list_response(found, len(found), 1))
 
 
 @bp.get("/ResourceTypes/<ident>")
 def resource_type(ident):
-    for found in scim.resource_types(base_url()):
+    for found in scim().resource_types(base_url()):
         if found["id"] == ident:
             return scim_response(found)
-    raise scim.not_found("ResourceType", ident)
+    raise scim().not_found("ResourceType", ident)
 
 
 @bp.get("/Schemas")
 def schemas():
-    found = scim.schemas(base_url())
-    return scim_response(scim.list_response(found, len(found), 1))
+    found = scim().schemas(base_url())
+    return scim_response(scim().list_response(found, len(found), 1))
 
 
 @bp.get("/Schemas/<ident>")
 def schema(ident):
-    for found in scim.schemas(base_url()):
+    for found in scim().schemas(base_url()):
         if found["id"] == ident:
             return scim_response(found)
-    raise scim.not_found("Schema", ident)
+    raise scim().not_found("Schema", ident)
 
 
 # --- Users and Groups ----------------------------------------------------------------------
@@ -140,7 +150,7 @@ def schema(ident):
 
 @bp.post("/.search")
 def search_everything():
-    raise ScimError("Search one resource type at a time: POST /Users/.search or "
+    raise scim().ScimError("Search one resource type at a time: POST /Users/.search or "
                     "/Groups/.search.", 501)
 
 
@@ -148,19 +158,19 @@ def _created(resource) -> Response:
     return scim_response(resource, 201, {"Location": resource["meta"]["location"]})
 
 
-def _resource_views(kind: str, module, noun: str) -> None:
+def _resource_views(kind: str, module: str, noun: str) -> None:
     """Register list, .search, create, get, replace, patch and delete for one resource type;
-    ``module`` has ``list_<noun>s``, ``create_<noun>``, ``get_<noun>`` and so on."""
+    the services' ``module`` has ``list_<noun>s``, ``create_<noun>``, ``get_<noun>`` and so on."""
 
     def call(verb, *args):
         name = f"{verb}_{noun}s" if verb == "list" else f"{verb}_{noun}"
-        return getattr(module, name)(g.scim_actor, *args)
+        return getattr(importlib.import_module(module), name)(g.scim_actor, *args)
 
     def listing():
         return scim_response(call("list", query(), base_url()))
 
     def search():
-        return scim_response(call("list", scim.search_query(body()), base_url()))
+        return scim_response(call("list", scim().search_query(body()), base_url()))
 
     # A partial answer for writes too (RFC 7644 §3.9): a provider patching a group of 1,000
     # members can leave them out of the answer with excludedAttributes=members.
@@ -191,5 +201,5 @@ def _resource_views(kind: str, module, noun: str) -> None:
         bp.add_url_rule(f"/{kind}{rule}", endpoint, view, methods=[method])
 
 
-_resource_views("Users", scim_users, "user")
-_resource_views("Groups", scim_groups, "group")
+_resource_views("Users", "portal.services.scim_users", "user")
+_resource_views("Groups", "portal.services.scim_groups", "group")
