@@ -11,11 +11,12 @@ So on PostgreSQL these keys (``KEYS``: every key of the tables an import writes,
 key that references users or memberships) are enforced by triggers that do the same work set-
 wise, over the statement's transition table:
 
-* an INSERT into a child checks its new rows' keys with one join per key, locking the
-  parents FOR KEY SHARE as PostgreSQL's own check does (a parent deleted concurrently is
-  either waited for or found missing), except those this transaction inserted itself: no
-  other transaction sees them, so none can delete them (the import's users and memberships;
-  locking them wrote each row again);
+* an INSERT into a child checks its new rows' keys with one join per key, which also
+  collects the parents of other transactions; those are then locked by id FOR KEY SHARE as
+  PostgreSQL's own check does (a parent deleted concurrently is either waited for or found
+  missing); those this transaction inserted itself are not: no other transaction sees them,
+  so none can delete them (the import's users and memberships; locking them wrote each row
+  again, and an import needs no second statement at all);
 * an UPDATE that changes a key checks that row (a row-level trigger whose WHEN clause skips
   every other update, as PostgreSQL's own check does);
 * a DELETE of parents cascades or sets NULL with one statement per referencing table;
@@ -81,33 +82,35 @@ def _violation(key: Key, what: str) -> str:
 
 
 def _check_new(child: str, keys: list[Key]) -> list[str]:
-    """Statement-level AFTER INSERT on a child: each key's new values exist (one anti-join)."""
+    """Statement-level AFTER INSERT on a child: each key's new values exist (one join), and the
+    parents of other transactions among them are locked (by id, a second statement)."""
     body = []
     for key in keys:
         body.append(f"""
-        SELECT count(*) INTO wanted FROM (
-            SELECT DISTINCT n.{key.column} FROM new_rows n WHERE n.{key.column} IS NOT NULL) d;
-        IF wanted > 0 THEN
-            -- Parents of other transactions first: when they are all (Resend Invite's users
-            -- and memberships) no second join looks for this transaction's own.
-            SELECT count(*) INTO found FROM (
-                SELECT 1 FROM {key.parent} p
-                WHERE p.id IN (SELECT n.{key.column} FROM new_rows n) AND p.xmin <> mine
+        -- One pass tells how many parents are wanted, found, and found of other transactions:
+        -- an import's parents are nearly all its own (no second pass then), Resend Invite's
+        -- all others'. (Three passes before: count, lock others', count own.)
+        SELECT count(*), count(p.id), array_agg(p.id) FILTER (WHERE p.xmin <> mine)
+        INTO wanted, found, others
+        FROM (SELECT DISTINCT n.{key.column} AS id FROM new_rows n
+              WHERE n.{key.column} IS NOT NULL) k
+        LEFT JOIN {key.parent} p ON p.id = k.id;
+        IF others IS NOT NULL THEN
+            -- Locked as PostgreSQL's own check locks them: one deleted meanwhile is waited
+            -- for, then missing (the count drops).
+            SELECT found - cardinality(others) + count(*) INTO found FROM (
+                SELECT 1 FROM {key.parent} p WHERE p.id = ANY(others)
                 FOR KEY SHARE OF p) locked;
-            IF found < wanted THEN
-                SELECT found + count(*) INTO found FROM {key.parent} p
-                WHERE p.id IN (SELECT n.{key.column} FROM new_rows n) AND p.xmin = mine;
-            END IF;
-            IF found < wanted THEN
-                SELECT n.{key.column} INTO missing FROM new_rows n
-                WHERE n.{key.column} IS NOT NULL AND NOT EXISTS (
-                    SELECT 1 FROM {key.parent} p WHERE p.id = n.{key.column}) LIMIT 1;
-                {_violation(key, "missing")}
-            END IF;
+        END IF;
+        IF found < wanted THEN
+            SELECT n.{key.column} INTO missing FROM new_rows n
+            WHERE n.{key.column} IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM {key.parent} p WHERE p.id = n.{key.column}) LIMIT 1;
+            {_violation(key, "missing")}
         END IF;""")
     return [
         f"""CREATE FUNCTION pg_keys_{child}_new() RETURNS trigger LANGUAGE plpgsql AS $$
-        DECLARE wanted bigint; found bigint; missing bigint;
+        DECLARE wanted bigint; found bigint; missing bigint; others integer[];
             mine xid := xid(pg_current_xact_id());
         BEGIN {''.join(body)}
             RETURN NULL;
