@@ -1,7 +1,6 @@
 """CSV export: an account's users (all, or a selection) as a streamed, formula-safe file."""
 import codecs
 import csv
-import functools
 import io
 import operator
 import re
@@ -11,7 +10,6 @@ from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from portal.extensions import db
 from portal.models import Group
@@ -29,7 +27,7 @@ from portal.services.csv_cells import neutralise
 # The import reads Full Name, Email, Phone and Groups back; it ignores the other columns.
 COLUMNS = ("Full Name", "Email", "Phone", "Groups", "State", "Last seen", "Created")
 BATCH = 2000
-ROWS_PER_CHUNK = 2000  # lines of a PostgreSQL download the server joins into one piece
+ROWS_PER_CHUNK = 2000  # lines of a PostgreSQL download passed on as one piece
 
 
 @dataclass
@@ -68,40 +66,69 @@ PG_INNER = f"[,;\"\\u0009]{_SPACE}*[=+@|%-]"
 PG_DANGEROUS = f"{PG_LEAD}|{PG_INNER}"
 
 
-def pg_neutralise(value: sa.ColumnElement) -> sa.ColumnElement:
-    """``csv_cells.neutralise`` in SQL (PostgreSQL's regular expressions)."""
+def pg_formula_risk(value: sa.ColumnElement) -> sa.ColumnElement:
+    """True for every value PG_DANGEROUS matches (and some more), in cheap comparisons: a
+    match of PG_LEAD starts with a byte below "A" or from "|" on (so with "|" or any
+    non-ASCII character, the spaces among them), one of PG_INNER holds , ; " or TAB. A
+    regular expression converts the whole value before it matches: three a row were a third
+    of the server's work."""
+    first = value.collate("C")  # compared byte by byte: "" < "A"
+    return sa.or_(first < "A", first >= "|",
+                  *(sa.func.strpos(value, mark) > 0 for mark in ',;"\t'))
+
+
+def pg_neutralise(value: sa.ColumnElement, risk: sa.ColumnElement | None = None
+                  ) -> sa.ColumnElement:
+    """``csv_cells.neutralise`` in SQL (PostgreSQL's regular expressions), the expression
+    matched only where ``risk`` (``pg_formula_risk`` by default) says it could match."""
+    if risk is None:
+        risk = pg_formula_risk(value)
     dangerous = value.regexp_match(sa.literal(PG_DANGEROUS))
-    return sa.case((dangerous, sa.literal("'") + value), else_=value)
+    # Nested, since CASE is what PostgreSQL evaluates in the order written.
+    return sa.case((risk, sa.case((dangerous, sa.literal("'") + value), else_=value)),
+                   else_=value)
 
 
-def _cells_query(ids: sa.Select, postgresql: bool, actor=None, numbered: bool = False
-                 ) -> sa.Select:
+def _cells_query(ids: sa.Select, postgresql: bool, actor, whole_account: bool) -> sa.Select:
     """SELECT the file's cells of each user, in file order, as they are written (but for
     formula neutralisation, which PostgreSQL does in SQL and SQLite leaves to Python).
 
-    With ``actor`` ``ids`` is the whole account's (scope.in_account of memberships, nothing
-    joined): its rows are then read by its own WHERE, and the groups by the account's, instead
-    of through ``IN (ids)``, which made PostgreSQL read memberships three times and hash two of
-    them against the third. ``numbered`` puts each row's membership id and chunk number
-    (ROWS_PER_CHUNK rows to a chunk, in file order) in front.
+    With ``whole_account`` ``ids`` is the whole account's (scope.in_account of memberships,
+    nothing joined): its rows are then read by its own WHERE, and the groups by the
+    account's, instead of through ``IN (ids)``, which made PostgreSQL read memberships three
+    times and hash two of them against the third.
     """
     state = sa.case(
         (Membership.deleted_at.is_not(None), "deleted"),
         else_=sa.func.replace(Membership.invite_state, "_", " "),
     )
     phone = people.shown_phone()
+    name, email = people.shown_name(), User.email
     # SQLite aggregates each person's groups fastest through the membership's index;
-    # PostgreSQL once for all of them, joined beside the rows.
+    # PostgreSQL once for all of them, joined beside the rows: the pairs sorted by membership
+    # and group name, aggregated in that order (a GroupAggregate, whose state lives for one
+    # person at a time: hashed, each person's string_agg buffer lived to the end and the
+    # aggregate spilled to disk), so a person's groups come in name order.
     if postgresql:
-        groups = sa.select(GroupMember.membership_id.label("membership_id"),
-                           sa.func.aggregate_strings(Group.name, "; ").label("names"))
-        if actor is None:
-            groups = (groups.join(Group, Group.id == GroupMember.group_id)
-                      .where(GroupMember.membership_id.in_(ids)))
-        else:
-            groups = scope.in_account(groups, GroupMember, actor)
-        groups = groups.group_by(GroupMember.membership_id).subquery()
-        names = sa.func.coalesce(groups.c.names, "")
+        # Each of the account's groups once (OFFSET 0 keeps PostgreSQL from evaluating the
+        # risk per pair): whether its name could make the Groups cell a formula, at its
+        # start or after the "; " before it.
+        named = scope.in_account(sa.select(
+            Group.id, Group.name, Group.name_key,
+            sa.or_(Group.name.regexp_match(sa.literal(PG_DANGEROUS)),
+                   Group.name.regexp_match(sa.literal(f"^{_SPACE}*[=+@|%-]"))).label("risk"),
+        ), Group, actor).offset(0).subquery()
+        pairs = (sa.select(GroupMember.membership_id, named.c.name, named.c.risk)
+                 .join(named, named.c.id == GroupMember.group_id))
+        if not whole_account:
+            pairs = pairs.where(GroupMember.membership_id.in_(ids))
+        pairs = pairs.order_by(GroupMember.membership_id, named.c.name_key).subquery()
+        groups = (sa.select(pairs.c.membership_id,
+                            sa.func.aggregate_strings(pairs.c.name, "; ").label("names"),
+                            sa.func.bool_or(pairs.c.risk).label("risk"))
+                  .group_by(pairs.c.membership_id).subquery())
+        name, email = pg_neutralise(name), pg_neutralise(email)
+        names = sa.func.coalesce(pg_neutralise(groups.c.names, groups.c.risk), "")
     else:
         groups = None
         names = sa.func.coalesce(
@@ -109,22 +136,15 @@ def _cells_query(ids: sa.Select, postgresql: bool, actor=None, numbered: bool = 
             .join(GroupMember, GroupMember.group_id == Group.id)
             .where(GroupMember.membership_id == Membership.id)
             .scalar_subquery(), "")
-    name, email = people.shown_name(), User.email
-    if postgresql:
-        name, email, names = pg_neutralise(name), pg_neutralise(email), pg_neutralise(names)
-    front = []
-    if numbered:
-        position = sa.func.row_number().over(order_by=Membership.id) - 1
-        front = [Membership.id.label("membership_id"), (position // ROWS_PER_CHUNK).label("chunk")]
     query = (
-        sa.select(*front, name, email,
+        sa.select(name, email,
                   # Stored phones are E.164, so they all start with "+".
                   sa.case((phone.is_not(None), sa.literal("'") + phone), else_=""),
                   names, state,
                   sa.func.coalesce(_minutes(Membership.sort_last_seen), ""),
                   _minutes(Membership.created_at))
         .join(User, User.id == Membership.user_id)
-        .where(Membership.id.in_(ids) if actor is None else ids.whereclause)
+        .where(ids.whereclause if whole_account else Membership.id.in_(ids))
         .order_by(Membership.id)
     )
     if groups is not None:
@@ -157,35 +177,41 @@ def _sqlite_chunks(conn: sa.Connection, query: sa.Select, writer, buffer) -> Ite
         yield buffer.getvalue().encode()
 
 
-def _pg_query(ids: sa.Select, actor) -> sa.Select:
-    """The file's lines as PostgreSQL writes them, ROWS_PER_CHUNK lines to a row of text.
-
-    Every cell quoted (its quotes doubled), lines ended by CRLF, as csv.writer writes them
-    with QUOTE_ALL. COPY ... TO STDOUT sends one message a line, which cost the client as
-    much CPU as the server's whole query (psycopg's read loop, then an LF-to-CRLF rewrite);
-    a hundred rows of 2,000 lines each cost it next to nothing, and the server the same.
-    """
-    cells = _cells_query(ids, True, actor, numbered=True).order_by(None).subquery()
-    quoted = [sa.literal('"') + sa.func.replace(sa.func.coalesce(cell, ""), '"', '""') + '"'
-              for cell in list(cells.c)[2:]]
-    line = functools.reduce(lambda left, right: left + "," + right, quoted) + "\r\n"
-    return (
-        sa.select(sa.func.string_agg(line, aggregate_order_by(sa.literal(""),
-                                                              cells.c.membership_id)))
-        .group_by(cells.c.chunk)
-        .order_by(cells.c.chunk)
-    )
-
-
 def _pg_chunks(conn: sa.Connection, query: sa.Select) -> Iterator[bytes]:
-    # The groups of 100,000 people are aggregated in memory, not in batches on disk, and once:
-    # a parallel plan had each of its processes aggregate all of them again (the settings end
-    # with this read's transaction).
+    """The file's lines as PostgreSQL's COPY writes them (every cell quoted, its quotes
+    doubled, as csv.writer's QUOTE_ALL), ROWS_PER_CHUNK lines to a piece.
+
+    COPY ends a line with LF; each row comes as a message of its own, so its LF is the
+    message's last byte, made CRLF here (a line break inside a cell stays as it is). The
+    server writes while the client passes pieces on: the two overlap, where a cursor's
+    FETCH left one waiting for the other.
+    """
+    # The groups' pairs are sorted in memory, not in batches on disk; no parallel plan
+    # (its workers each aggregated every group again); the groups aggregated from their
+    # sorted pairs (see _cells_query). The settings end with this read's transaction.
     conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
     conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
-    for batch in bulk.batches(conn, query, 4):
-        for (text,) in batch:
-            yield text.encode()
+    conn.exec_driver_sql("SET LOCAL enable_hashagg = off")
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    driver = conn.connection.driver_connection
+    # COPY writes the client encoding (psycopg's default is the database's: UTF-8 here).
+    encoding = codecs.lookup(driver.info.encoding).name
+    statement = f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv, FORCE_QUOTE *)"
+    with driver.cursor() as cursor, cursor.copy(statement, compiled.params) as copy:
+        read, lines = copy.read, []
+        while line := read():  # one line a call; b"" at the end
+            lines.append(line[:-1])
+            if len(lines) == ROWS_PER_CHUNK:
+                yield _crlf_lines(lines, encoding)
+                lines = []
+        if lines:
+            yield _crlf_lines(lines, encoding)
+
+
+def _crlf_lines(lines: list, encoding: str) -> bytes:
+    """The lines (without their LF) ended by CRLF, in UTF-8."""
+    piece = b"\r\n".join(lines) + b"\r\n"
+    return piece if encoding == "utf-8" else piece.decode(encoding).encode()
 
 
 def _chunks(query: sa.Select, postgresql: bool) -> Iterator[bytes]:
@@ -216,11 +242,11 @@ def export_users(
         ids = scope.in_account(sa.select(Membership.id), Membership, actor)
         if not include_deleted:
             ids = ids.where(Membership.deleted_at.is_(None))
-        whole_account = actor
+        whole_account = True
     else:
         ids = users.selected_ids(actor, selection)
         include_deleted = False
-        whole_account = None
+        whole_account = False
     count = db.session.scalar(sa.select(sa.func.count()).select_from(ids.subquery()))
     audit.record(actor, "users.exported", count=count, include_deleted=include_deleted,
                  selection="all" if selection is None else "selected")
@@ -228,6 +254,5 @@ def export_users(
     filename = filename_for(actor.account.name, date.today())
     # Built now, while the actor is in the session (the file is written after the request).
     postgresql = db.session.get_bind().dialect.name == "postgresql"
-    query = (_pg_query(ids, whole_account) if postgresql
-             else _cells_query(ids, False, whole_account))
+    query = _cells_query(ids, postgresql, actor, whole_account)
     return Export(filename, count, _chunks(query, postgresql))
