@@ -139,23 +139,28 @@ def _pattern(needles: list[str]) -> re.Pattern:
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
-def _of_erased(column, ids: list[int]) -> sa.ColumnElement[bool]:
+def _of_erased(column, ids: list[int] | None = None) -> sa.ColumnElement[bool]:
     """Return "``column`` names one of the batch's people", planned through ``column``'s index.
 
-    PostgreSQL is given the batch's ids (``ids``, read once per batch) as one array value: an
+    PostgreSQL is given the batch as an array (``= ANY(ARRAY(SELECT ...))``, computed once): an
     ``IN (SELECT ...)`` on a column with few distinct values (the audit trail's actors are a
-    handful of admins) was planned as a hash join over a scan of the whole trail, per batch,
-    and an array computed at run time (``= ANY(ARRAY(SELECT ...))``) was estimated as
-    matching every event whose actor is an admin, so the trail was scanned and each row
-    compared with each of the 5,000 ids (0.7 s per batch of 5,000 people). Given the values,
-    the planner sees that none is a busy actor, walks the index (a partial one, WHERE column
-    IS NOT NULL: migration 0025) and hashes the array for any row it must test.
+    handful of admins) was planned as a hash join over a scan of the whole trail, per batch.
+    The planner cannot see into that array: it guesses a few rows per distinct value, which
+    walks the index of a column of many values (subjects, users, links) but takes every event
+    an admin caused for the actor column, whose index it then leaves for a scan of the trail,
+    each row compared with each of the 5,000 ids (0.7 s a batch of 5,000 people). So the actor
+    column is given the batch's ``ids`` themselves: the planner sees that none is a busy actor
+    and walks the index. The IS NOT NULL lets it use those partial indexes (WHERE column IS
+    NOT NULL, migration 0025): it cannot tell that ``= ANY`` of a run-time array implies it.
     SQLite drives ``IN (SELECT ...)`` from the subquery through the index already.
     """
-    if db.session.get_bind().dialect.name == "postgresql":
+    if db.session.get_bind().dialect.name != "postgresql":
+        return column.in_(sa.select(ERASED.c.id))
+    if ids is not None:
         return column == sa.any_(sa.bindparam("erased", ids, type_=ARRAY(sa.Integer),
                                               unique=True))
-    return column.in_(sa.select(ERASED.c.id))
+    return sa.and_(column.is_not(None), column == sa.any_(
+        sa.literal_column(f"ARRAY(SELECT id FROM {ERASED.name})")))
 
 
 def _scrub_details(ids: list[int]) -> None:
@@ -175,7 +180,8 @@ def _scrub_details(ids: list[int]) -> None:
                       ERASED.c.id.label("person"), ERASED.c.email, ERASED.c.name)
             .select_from(AuditEvent.__table__)
             .join(ERASED, ERASED.c.id == column)
-            .where(_of_erased(column, ids), text != "{}")
+            .where(_of_erased(column, ids if column is events.actor_user_id else None),
+                   text != "{}")
             .where(sa.or_(
                 folded.contains(sa.func.lower(ERASED.c.email)),
                 folded.contains(sa.func.lower(ERASED.c.name)),
@@ -246,7 +252,7 @@ def _erase_people(erased: sa.ColumnElement[bool], report: PurgeReport) -> None:
     events = AuditEvent.__table__.c
     _scrub_details(erased_ids)
     as_actor = _of_erased(events.actor_user_id, erased_ids)
-    as_subject = _of_erased(events.subject_user_id, erased_ids)
+    as_subject = _of_erased(events.subject_user_id)
     # Two narrow updates rather than one wide one: each touches only its own column's index.
     # Their own addresses go too: events they caused, and anonymous attempts at their account.
     caused_about = db.session.scalars(
@@ -273,10 +279,10 @@ def _erase_people(erased: sa.ColumnElement[bool], report: PurgeReport) -> None:
     for table, counter in ((OutboxMessage.__table__, "mails"), (ActionToken.__table__, "tokens"),
                            (Device.__table__, "devices")):
         deleted = db.session.execute(
-            sa.delete(table).where(_of_erased(table.c.user_id, erased_ids))).rowcount
+            sa.delete(table).where(_of_erased(table.c.user_id))).rowcount
         setattr(report, counter, getattr(report, counter) + deleted)
     report.people += db.session.execute(
-        sa.delete(User.__table__).where(_of_erased(User.__table__.c.id, erased_ids))
+        sa.delete(User.__table__).where(_of_erased(User.__table__.c.id))
     ).rowcount
 
 
