@@ -183,13 +183,14 @@ def test_t43_the_password_policy_follows_nist_and_asvs(app, admin, account, smtp
     assert account.password_require_classes is False
     settings = admin.get("/admin/settings/").get_data(as_text=True)
     assert "length" in settings.lower()
-    # (f) A 1 MB password is refused at once, without hashing.
-    started = time.monotonic()
+    # (f) A 1 MB password is refused at once, without hashing. CPU time, not wall time: on a
+    # loaded machine the wall clock measures the other processes too.
+    started = time.process_time()
     assert app.test_client().login(account.admin.user.email, "x" * 1_000_000).status_code in (
         400, 413, 422)
     invited, response = set_password_at_invite(app, smtp, account, "x" * 1_000_000)
     assert response.status_code in (400, 413, 422)
-    assert time.monotonic() - started < 2
+    assert time.process_time() - started < 2
     # (g) 400 days later: no forced change.
     member = builders.make_user(account, email="old@example.com")
     db.session.execute(sa.update(User).where(User.id == member.user_id).values(
@@ -211,9 +212,9 @@ def test_t44_hashes_are_argon2id_at_owasp_parameters_salted_and_upgraded(app, ac
     assert stored[0] != stored[1]  # a salt each
     for value in stored:
         assert value.startswith("$argon2id$v=19$m=19456,t=2,p=1$"), value
-    started = time.monotonic()
+    started = time.process_time()  # the CPU a sign-in spends hashing (the wall clock would
     PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash("timing one hash")
-    assert time.monotonic() - started < 1
+    assert time.process_time() - started < 1  # count other processes' time on a busy machine)
     legacy = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash(builders.PASSWORD)
     db.session.execute(sa.update(User).where(User.id == one.user_id).values(
         password_hash=legacy))
