@@ -164,7 +164,9 @@ def test_a_claim_abandoned_by_a_dead_deliverer_is_taken_over_when_its_lease_pass
     assert outbox.deliver_due().sent == 1
 
 
-@pytest.mark.config(JOB_LEASE_SECONDS=0.6)
+# The heartbeat renews every third of the lease, so a renewal may come up to two thirds of a
+# lease late (1 s here) before a claim passes: 0.6 s leases left 0.4 s on a loaded machine.
+@pytest.mark.config(JOB_LEASE_SECONDS=1.5)
 def test_a_living_deliverer_renews_its_claims_so_nobody_takes_them_over(app, smtp, monkeypatch):
     queue(3)
     taken_over = []
@@ -173,7 +175,7 @@ def test_a_living_deliverer_renews_its_claims_so_nobody_takes_them_over(app, smt
     def slow_send(connection, mail_message):
         # Three leases long in all: another deliverer tries to claim meanwhile and gets nothing.
         import time
-        time.sleep(0.6)
+        time.sleep(1.5)
         taken_over.extend(outbox.claim("another-deliverer"))
         real_send(connection, mail_message)
 
