@@ -51,8 +51,8 @@ def _minutes(column) -> sa.ColumnElement:
     return sa.func.substr(sa.cast(column, sa.String), 1, 16)
 
 
-# csv_cells.dangerous as PostgreSQL regular expressions, so that COPY writes the file's cells
-# as they are: Python's \s spelt out (PostgreSQL's depends on the locale), and the leading
+# csv_cells.dangerous as PostgreSQL regular expressions, so that the server writes the file's
+# cells as they are: Python's \s spelt out (PostgreSQL's depends on the locale), and the leading
 # quotes that ``dangerous`` strips one by one taken at once (tests/services/test_csv_export.py
 # holds the two to the same answers).
 _SPACE = ("[\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a"

@@ -136,7 +136,7 @@ def test_an_export_imports_into_another_account_unchanged(account):
 
 @pytest.mark.database("postgresql")  # SQLite's export neutralises in Python (tests above)
 def test_postgresql_neutralises_formula_cells_exactly_as_python_does(app):
-    """PostgreSQL's COPY writes the cells itself: csv_export.pg_neutralise must give exactly
+    """PostgreSQL writes the file's lines itself: csv_export.pg_neutralise must give exactly
     csv_cells.neutralise's answer, over every short string of the characters that matter
     (Python's whitespace included: PostgreSQL's own \\s depends on the locale)."""
     import itertools
@@ -162,7 +162,7 @@ def test_postgresql_neutralises_formula_cells_exactly_as_python_does(app):
 
 
 def test_every_line_ends_in_crlf_on_either_database_a_line_break_in_a_value_stays(account):
-    """SQLite's rows go through csv; PostgreSQL's COPY writes LF, made CRLF line by line."""
+    """SQLite's rows go through csv; PostgreSQL writes each line with its CRLF."""
     odd = make_user(account, name="Odd", email="odd@example.com")
     odd.user.name = 'Two\nlines 12:30"\n'  # no form stores this; old data might
     make_group(account, "Team A", members=[odd])
