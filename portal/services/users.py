@@ -287,16 +287,17 @@ def list_users(
     sort = sort if sort in SORTS else "name"
     page = max(1, page)
     base = filtered(actor, user_filter)
-    ids, total, read = [], None, False
-    if user_filter.group_id and UserFilter(group_id=user_filter.group_id) == user_filter:
-        # An id typed into the address may be another account's group: it counts nobody here.
-        total = group_sizes(actor, [user_filter.group_id], scoped=False).get(
-            user_filter.group_id, 0)
-    elif user_filter.q.strip() or user_filter.group_id:
-        ids, total = _narrow_page(base, sort, page)
-        read = total is not None  # the page and its size (None: past the end)
-    if not read:
-        if total is None:
+    group_alone = bool(user_filter.group_id) and UserFilter(
+        group_id=user_filter.group_id) == user_filter
+    ids, total = [], None
+    if not group_alone and (user_filter.q.strip() or user_filter.group_id):
+        ids, total = _narrow_page(base, sort, page)  # total None: past the end
+    if total is None:
+        if group_alone:
+            # An id typed into the address may be another account's group: it counts nobody.
+            total = group_sizes(actor, [user_filter.group_id], scoped=False).get(
+                user_filter.group_id, 0)
+        else:
             total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
         page = min(page, max(1, math.ceil(total / PAGE_SIZE)))
         ids = page_ids(base, sort, page, total)
