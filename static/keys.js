@@ -135,6 +135,11 @@
       close.addEventListener("click", function () { dialog.close(); });
       dialog.append(title, keys, close);
       dialog.addEventListener("close", function () {
+        // The browser has given focus back to what had it; the current row takes it only when
+        // that is gone (the rows were swapped meanwhile). The close event comes a task later,
+        // so a key pressed meanwhile ("/" right after Escape) must keep where it went.
+        var active = document.activeElement;
+        if (active && active !== document.body) { return; }
         var row = rows(list() || document.createElement("table"))
           .filter(function (r) { return r.tabIndex === 0; })[0];
         if (row) { row.focus(); }
